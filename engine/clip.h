@@ -238,12 +238,13 @@ CLE_API int cle_encode_token_ids (ClipContext *ctx, const int32_t *const *ids,
     ClipError *err);
 
 /* Debugging hook for the parity tests. With keep != 0, later calls record
- * the hidden states of their first item (a copy per layer, so slower). Names:
- * "vision_embeddings" (after pre_layrnorm), "vision_hidden_<i>" (output of
- * layer i-1), "vision_pooled"; "text_hidden_<i>" as HF's hidden_states[i] (0: token +
- * position embeddings, i: output of layer i-1), "text_last_hidden_state",
- * "text_pooled". get_state writes at most n_out floats and returns how many
- * it wrote, or a negative status when the state was not recorded. */
+ * the hidden states of their first item (a copy per layer, so slower).
+ * Names, as in HF's outputs: "vision_embeddings" (class + patch + position
+ * embeddings), "vision_hidden_<i>" (hidden_states[i]; 0 is after
+ * pre_layrnorm), "vision_pooled"; "text_hidden_<i>" (0 is token + position
+ * embeddings), "text_last_hidden_state", "text_pooled". get_state writes at
+ * most n_out floats and returns how many it wrote, or a negative status when
+ * the state was not recorded. */
 CLE_API int cle_context_set_keep_states (ClipContext *ctx, int keep);
 CLE_API int cle_context_get_state (ClipContext *ctx, const char *name,
     float *out, size_t n_out, ClipError *err);

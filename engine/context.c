@@ -1,0 +1,334 @@
+/* context.c - the per-caller state and the public encode calls: argument
+ * checks, batching into chunks of the preallocated size, and the hook that
+ * records hidden states for the parity tests. */
+#include <string.h>
+
+#include "context.h"
+#include "error.h"
+#include "ops/ops.h"
+
+void
+cle_context_params_init (ClipContextParams *params)
+{
+  params->n_threads = 0;
+  params->max_batch_images = 8;
+  params->max_batch_texts = 64;
+}
+
+void
+cle_context_free (ClipContext *ctx)
+{
+  if (!ctx)
+    return;
+  g_free (ctx->x);
+  g_free (ctx->h);
+  g_free (ctx->q);
+  g_free (ctx->k);
+  g_free (ctx->v);
+  g_free (ctx->att);
+  g_free (ctx->mlp);
+  g_free (ctx->patches);
+  g_free (ctx->attn_scratch);
+  g_free (ctx->pixels);
+  g_free (ctx->seq_start);
+  g_free (ctx->seq_len);
+  if (ctx->preprocess)
+    cle_preprocess_scratch_free (ctx->preprocess);
+  if (ctx->states)
+    g_hash_table_destroy (ctx->states);
+  g_free (ctx);
+}
+
+static float *
+alloc_floats (size_t n, int *ok)
+{
+  float *p = g_try_malloc (MAX (n, 1) * sizeof (float));
+  if (!p)
+    *ok = 0;
+  return p;
+}
+
+int
+cle_context_new (ClipContext **out, const ClipModel *model,
+    const ClipContextParams *params, ClipError *err)
+{
+  cle_error_clear (err);
+  if (!out || !model)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "cle_context_new: out and model must not be NULL");
+  *out = NULL;
+  ClipContextParams defaults;
+  if (!params) {
+    cle_context_params_init (&defaults);
+    params = &defaults;
+  }
+  if (params->n_threads < 0 || params->max_batch_images < 1
+      || params->max_batch_texts < 1 || params->max_batch_images > 4096
+      || params->max_batch_texts > 65536)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "context params: n_threads %d (>= 0), max_batch_images %d (1..4096), "
+        "max_batch_texts %d (1..65536)", params->n_threads,
+        params->max_batch_images, params->max_batch_texts);
+
+  ClipContext *ctx = g_new0 (ClipContext, 1);
+  ctx->model = model;
+  ctx->n_threads = cle_threads_resolve (params->n_threads);
+  ctx->max_images = params->max_batch_images;
+  ctx->max_texts = params->max_batch_texts;
+
+  /* Size every buffer for the larger of the two towers' batches. */
+  const ClipConfig *c = &model->config;
+  size_t act = 0, mlp = 0, patches = 0, pixels = 0;
+  int max_len = 1, max_seq = 1;
+  if (c->towers & CLE_TOWER_VISION) {
+    const ClipTowerConfig *v = &c->vision;
+    int G = v->image_size / v->patch_size, T = G * G + 1;
+    size_t rows = (size_t) ctx->max_images * T;
+    act = MAX (act, rows * v->width);
+    mlp = MAX (mlp, rows * v->mlp);
+    patches = (size_t) G * G * v->n_channels * v->patch_size * v->patch_size;
+    pixels = (size_t) ctx->max_images * 3 * v->image_size * v->image_size;
+    max_len = MAX (max_len, T);
+    max_seq = MAX (max_seq, ctx->max_images);
+  }
+  if (c->towers & CLE_TOWER_TEXT) {
+    const ClipTowerConfig *t = &c->text;
+    size_t rows = (size_t) ctx->max_texts * t->context_length;
+    act = MAX (act, rows * t->width);
+    mlp = MAX (mlp, rows * t->mlp);
+    max_len = MAX (max_len, t->context_length);
+    max_seq = MAX (max_seq, ctx->max_texts);
+  }
+  /* The projection's input (n, D) and output live in h; make room. */
+  act = MAX (act, (size_t) max_seq * c->projection_dim);
+
+  int ok = 1;
+  ctx->x = alloc_floats (act, &ok);
+  ctx->h = alloc_floats (act, &ok);
+  ctx->q = alloc_floats (act, &ok);
+  ctx->k = alloc_floats (act, &ok);
+  ctx->v = alloc_floats (act, &ok);
+  ctx->att = alloc_floats (act, &ok);
+  ctx->mlp = alloc_floats (mlp, &ok);
+  ctx->patches = alloc_floats (patches, &ok);
+  ctx->pixels = alloc_floats (pixels, &ok);
+  ctx->attn_scratch = alloc_floats (cle_attention_scratch_size (max_len,
+          ctx->n_threads), &ok);
+  ctx->seq_start = g_try_new (int, max_seq);
+  ctx->seq_len = g_try_new (int, max_seq);
+  ctx->preprocess = cle_preprocess_scratch_new ();
+  if (!ok || !ctx->seq_start || !ctx->seq_len || !ctx->preprocess) {
+    cle_context_free (ctx);
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "cannot allocate the context's scratch memory (%zu + %zu floats per "
+        "buffer)", act, mlp);
+  }
+  ctx->states = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      (GDestroyNotify) g_array_unref);
+  *out = ctx;
+  return CLE_OK;
+}
+
+int
+cle_context_set_keep_states (ClipContext *ctx, int keep)
+{
+  if (!ctx)
+    return CLE_ERROR_INVALID_ARGUMENT;
+  ctx->keep_states = keep != 0;
+  return CLE_OK;
+}
+
+void
+cle_context_keep (ClipContext *ctx, const char *name, const float *data,
+    size_t n)
+{
+  if (!ctx->recording)
+    return;
+  GArray *a = g_array_sized_new (FALSE, FALSE, sizeof (float), n);
+  g_array_append_vals (a, data, n);
+  g_hash_table_replace (ctx->states, g_strdup (name), a);
+}
+
+int
+cle_context_get_state (ClipContext *ctx, const char *name, float *out,
+    size_t n_out, ClipError *err)
+{
+  GArray *a = ctx && name ? g_hash_table_lookup (ctx->states, name) : NULL;
+  if (!a)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "state '%s' was not recorded (cle_context_set_keep_states)",
+        name ? name : "(null)");
+  size_t n = MIN (n_out, a->len);
+  memcpy (out, a->data, n * sizeof (float));
+  return (int) n;
+}
+
+static int
+need_tower (const ClipContext *ctx, unsigned tower, ClipError *err)
+{
+  if (!(ctx->model->config.towers & tower))
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "model '%s' was loaded without its %s tower", ctx->model->dir,
+        tower == CLE_TOWER_VISION ? "vision" : "text");
+  return CLE_OK;
+}
+
+static int
+check_output (size_t n_embeds, int n, int dim, ClipError *err)
+{
+  if (n_embeds < (size_t) n * dim)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "output holds %zu floats, %d embeddings of %d need %zu", n_embeds, n,
+        dim, (size_t) n * dim);
+  return CLE_OK;
+}
+
+int
+cle_preprocess (ClipContext *ctx, const ClipFrame *frame, float *pixel_values,
+    size_t n_pixel_values, uint8_t *crop_rgb, ClipError *err)
+{
+  cle_error_clear (err);
+  if (!ctx || !frame || !pixel_values)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "cle_preprocess: ctx, frame and pixel_values must not be NULL");
+  int code = need_tower (ctx, CLE_TOWER_VISION, err);
+  if (code)
+    return code;
+  const ClipPreprocessConfig *p = &ctx->model->preprocess;
+  size_t need = (size_t) 3 * ctx->model->config.vision.image_size
+      * ctx->model->config.vision.image_size;
+  if (n_pixel_values < need)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "pixel_values holds %zu floats, %zu needed", n_pixel_values, need);
+  return cle_preprocess_frame (ctx->preprocess, p, frame, pixel_values,
+      crop_rgb, err);
+}
+
+int
+cle_encode_images (ClipContext *ctx, const float *pixel_values, int n_images,
+    float *embeds, size_t n_embeds, ClipError *err)
+{
+  cle_error_clear (err);
+  if (!ctx || (!pixel_values && n_images > 0) || !embeds || n_images < 0)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "cle_encode_images: NULL argument or negative count");
+  int code = need_tower (ctx, CLE_TOWER_VISION, err);
+  const int P = ctx->model->config.projection_dim;
+  const int S = ctx->model->config.vision.image_size;
+  if (code || (code = check_output (n_embeds, n_images, P, err)))
+    return code;
+  for (int done = 0; done < n_images; done += ctx->max_images) {
+    int n = MIN (ctx->max_images, n_images - done);
+    ctx->recording = ctx->keep_states && done == 0;
+    cle_vision_forward (ctx, pixel_values + (size_t) done * 3 * S * S, n,
+        embeds + (size_t) done * P);
+  }
+  return CLE_OK;
+}
+
+int
+cle_encode_frames (ClipContext *ctx, const ClipFrame *frames, int n_frames,
+    float *embeds, size_t n_embeds, ClipError *err)
+{
+  cle_error_clear (err);
+  if (!ctx || (!frames && n_frames > 0) || !embeds || n_frames < 0)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "cle_encode_frames: NULL argument or negative count");
+  int code = need_tower (ctx, CLE_TOWER_VISION, err);
+  const int P = ctx->model->config.projection_dim;
+  const int S = ctx->model->config.vision.image_size;
+  const size_t per_image = (size_t) 3 * S * S;
+  if (code || (code = check_output (n_embeds, n_frames, P, err)))
+    return code;
+  for (int done = 0; done < n_frames; done += ctx->max_images) {
+    int n = MIN (ctx->max_images, n_frames - done);
+    for (int i = 0; i < n; i++) {
+      code = cle_preprocess_frame (ctx->preprocess, &ctx->model->preprocess,
+          &frames[done + i], ctx->pixels + i * per_image, NULL, err);
+      if (code)
+        return code;
+    }
+    ctx->recording = ctx->keep_states && done == 0;
+    cle_vision_forward (ctx, ctx->pixels, n, embeds + (size_t) done * P);
+  }
+  return CLE_OK;
+}
+
+int
+cle_encode_token_ids (ClipContext *ctx, const int32_t *const *ids,
+    const int *n_ids, int n_texts, float *embeds, size_t n_embeds,
+    ClipError *err)
+{
+  cle_error_clear (err);
+  if (!ctx || ((!ids || !n_ids) && n_texts > 0) || !embeds || n_texts < 0)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "cle_encode_token_ids: NULL argument or negative count");
+  int code = need_tower (ctx, CLE_TOWER_TEXT, err);
+  const ClipTowerConfig *c = &ctx->model->config.text;
+  const int P = ctx->model->config.projection_dim;
+  if (code || (code = check_output (n_embeds, n_texts, P, err)))
+    return code;
+  for (int s = 0; s < n_texts; s++) {
+    if (!ids[s] || n_ids[s] < 1 || n_ids[s] > c->context_length)
+      return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+          "prompt %d has %d token ids, expected 1..%d", s, n_ids[s],
+          c->context_length);
+    for (int i = 0; i < n_ids[s]; i++)
+      if (ids[s][i] < 0 || ids[s][i] >= c->vocab_size)
+        return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+            "prompt %d: token id %d at position %d is outside 0..%d", s,
+            ids[s][i], i, c->vocab_size - 1);
+  }
+  for (int done = 0; done < n_texts; done += ctx->max_texts) {
+    int n = MIN (ctx->max_texts, n_texts - done);
+    ctx->recording = ctx->keep_states && done == 0;
+    cle_text_forward (ctx, ids + done, n_ids + done, n,
+        embeds + (size_t) done * P);
+  }
+  return CLE_OK;
+}
+
+int
+cle_encode_texts (ClipContext *ctx, const char *const *texts, int n_texts,
+    float *embeds, size_t n_embeds, ClipError *err)
+{
+  cle_error_clear (err);
+  if (!ctx || (!texts && n_texts > 0) || !embeds || n_texts < 0)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "cle_encode_texts: NULL argument or negative count");
+  int code = need_tower (ctx, CLE_TOWER_TEXT, err);
+  const int L = ctx->model->config.text.context_length;
+  const int P = ctx->model->config.projection_dim;
+  if (code || (code = check_output (n_embeds, n_texts, P, err)))
+    return code;
+  /* Tokenize one chunk at a time into a buffer of max_texts * L ids. */
+  int32_t *buf = g_new (int32_t, (size_t) ctx->max_texts * L);
+  const int32_t **ids = g_new (const int32_t *, ctx->max_texts);
+  int *n_ids = g_new (int, ctx->max_texts);
+  for (int done = 0; done < n_texts && code == CLE_OK;
+      done += ctx->max_texts) {
+    int n = MIN (ctx->max_texts, n_texts - done);
+    for (int i = 0; i < n && code == CLE_OK; i++) {
+      if (!texts[done + i]) {
+        code = cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+            "prompt %d is NULL", done + i);
+        break;
+      }
+      int r = cle_tokenize (ctx->model, texts[done + i], buf + (size_t) i * L,
+          L, err);
+      if (r < 0) {
+        code = r;
+        break;
+      }
+      ids[i] = buf + (size_t) i * L;
+      n_ids[i] = r;
+    }
+    if (code == CLE_OK)
+      code = cle_encode_token_ids (ctx, ids, n_ids, n,
+          embeds + (size_t) done * P, n_embeds - (size_t) done * P, err);
+  }
+  g_free (buf);
+  g_free (ids);
+  g_free (n_ids);
+  return code;
+}

@@ -1,0 +1,45 @@
+/* ops.h - the numeric kernels of the towers: the only place BLAS appears.
+ * Outputs first, then inputs, then sizes. Each fast kernel has a naive twin
+ * (suffix _naive) that the tests compare it with. n_threads 0 means the
+ * OpenMP default. */
+#ifndef CLE_OPS_H
+#define CLE_OPS_H
+
+#include <stddef.h>
+
+#include "model.h"
+
+/* y = x @ w^T + b, as torch.nn.Linear.
+ * y: (n, n_out)  x: (n, n_in)  w: (n_out, n_in)  b: (n_out) or NULL.
+ * ldx/ldy: row strides of x and y (0 = dense). */
+void cle_linear (float *y, const float *x, const float *w, const float *b,
+    int n, int n_in, int n_out, int ldx, int ldy);
+void cle_linear_naive (float *y, const float *x, const float *w,
+    const float *b, int n, int n_in, int n_out, int ldx, int ldy);
+
+/* y = LayerNorm(x) * g + b over the last dimension; y may alias x.
+ * y, x: (n, d)  g, b: (d). Statistics in double. */
+void cle_layer_norm (float *y, const float *x, const float *g, const float *b,
+    int n, int d, float eps, int n_threads);
+
+/* x = act(x) elementwise. x: (n) */
+void cle_activation (float *x, size_t n, ClipActivation act, int n_threads);
+
+/* Multi-head scaled dot-product attention of n_seq sequences packed one
+ * after another (sequence s has seq_len[s] rows starting at row
+ * seq_start[s]).
+ * out, q, k, v: (rows, d) with head h in columns [h*d_head, (h+1)*d_head).
+ * causal: position i attends to positions <= i only (the text tower).
+ * scratch: n_threads_effective * max_len floats (cle_attention_scratch_size). */
+void cle_attention (float *out, const float *q, const float *k,
+    const float *v, const int *seq_start, const int *seq_len, int n_seq,
+    int n_head, int d_head, int causal, float *scratch, int n_threads);
+void cle_attention_naive (float *out, const float *q, const float *k,
+    const float *v, const int *seq_start, const int *seq_len, int n_seq,
+    int n_head, int d_head, int causal);
+size_t cle_attention_scratch_size (int max_len, int n_threads);
+
+/* The number of threads a kernel will use for n_threads (0 = default). */
+int cle_threads_resolve (int n_threads);
+
+#endif

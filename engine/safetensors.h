@@ -1,0 +1,52 @@
+/* safetensors.h - the safetensors file format only: memory-mapped files, the
+ * JSON header, tensor lookup, sharded checkpoints. Knows nothing of CLIP. */
+#ifndef CLE_SAFETENSORS_H
+#define CLE_SAFETENSORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clip.h"
+
+#define CLE_SAFETENSORS_MAX_DIMS 8
+
+typedef enum {
+  CLE_DTYPE_F32, CLE_DTYPE_F16, CLE_DTYPE_BF16, CLE_DTYPE_F64,
+  CLE_DTYPE_I64, CLE_DTYPE_I32, CLE_DTYPE_I16, CLE_DTYPE_I8,
+  CLE_DTYPE_U8, CLE_DTYPE_BOOL,
+} ClipDtype;
+
+typedef struct {
+  const char *name;
+  ClipDtype dtype;
+  int n_dim;
+  int64_t shape[CLE_SAFETENSORS_MAX_DIMS];
+  int64_t n_elements;
+  const void *data;             /* inside the mapping; may be unaligned */
+  size_t n_bytes;
+  const char *path;             /* the file it lives in */
+} ClipTensor;
+
+typedef struct ClipSafetensors ClipSafetensors;
+
+/* Opens one .safetensors file, or, when path ends in ".index.json", a sharded
+ * checkpoint (every shard named in its weight_map, relative to the index).
+ * The whole header is validated: dtypes, shapes, offsets inside the data and
+ * not overlapping. Errors name the file and the tensor. */
+int cle_safetensors_open (ClipSafetensors **out, const char *path,
+    ClipError *err);
+void cle_safetensors_free (ClipSafetensors *st);
+
+/* NULL when absent. The tensor lives as long as st. */
+const ClipTensor *cle_safetensors_find (const ClipSafetensors *st,
+    const char *name);
+
+/* "F32", "F16", ... */
+const char *cle_dtype_name (ClipDtype dtype);
+size_t cle_dtype_size (ClipDtype dtype);
+
+/* Decodes n elements of a floating tensor (F32/F16/BF16/F64) to float32.
+ * Exact for F16/BF16 (every value is representable). */
+void cle_tensor_to_f32 (float *out, const ClipTensor *t);
+
+#endif
