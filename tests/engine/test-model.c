@@ -1,0 +1,364 @@
+/* test-model.c - loading whole model directories: every bad model the
+ * catalogue lists gives its error (status and the words that name the file,
+ * tensor or value) and never crashes; bad calls on a good model too. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
+
+#include "clip.h"
+#include "test-util.h"
+
+static char *fixture, *tmp_root;
+static int n_dirs;
+
+/* A model dir: the fixture's files, with config.json replaced by the
+ * fixture's config edited with sed-like (from, to) pairs when given. */
+static char *
+make_model_dir (const char *config_from, const char *config_to)
+{
+  char *dir = g_strdup_printf ("%s/m%d", tmp_root, n_dirs++);
+  g_mkdir (dir, 0755);
+  static const char *files[] = { "model.safetensors", "vocab.json",
+    "merges.txt", "preprocessor_config.json" };
+  for (size_t i = 0; i < G_N_ELEMENTS (files); i++) {
+    char *src = g_build_filename (fixture, files[i], NULL);
+    char *dst = g_build_filename (dir, files[i], NULL);
+    if (symlink (src, dst) != 0)
+      fprintf (stderr, "symlink %s failed\n", dst);
+    g_free (src);
+    g_free (dst);
+  }
+  char *src = g_build_filename (fixture, "config.json", NULL);
+  char *config = test_read_file (src, NULL);
+  if (config_from) {
+    char **parts = g_strsplit (config, config_from, 2);
+    char *edited = g_strjoinv (config_to, parts);
+    g_strfreev (parts);
+    g_free (config);
+    config = edited;
+  }
+  char *dst = g_build_filename (dir, "config.json", NULL);
+  g_file_set_contents (dst, config, -1, NULL);
+  g_free (config);
+  g_free (src);
+  g_free (dst);
+  return dir;
+}
+
+static void
+replace_file (const char *dir, const char *name, const void *data, size_t n)
+{
+  char *path = g_build_filename (dir, name, NULL);
+  g_unlink (path);
+  g_file_set_contents (path, data, n, NULL);
+  g_free (path);
+}
+
+/* Rewrites the dir's model.safetensors: header edited by removing a tensor
+ * or changing its dtype, data edited by poisoning a tensor's first value. */
+static void
+edit_weights (const char *dir, const char *tensor, const char *remove,
+    const char *new_dtype, int poison_nan)
+{
+  char *src = g_build_filename (fixture, "model.safetensors", NULL);
+  size_t size;
+  uint8_t *bytes = test_read_file (src, &size);
+  uint64_t header_len = 0;
+  for (int i = 7; i >= 0; i--)
+    header_len = (header_len << 8) | bytes[i];
+  JsonParser *parser = json_parser_new ();
+  json_parser_load_from_data (parser, (char *) bytes + 8, header_len, NULL);
+  JsonObject *hdr = json_node_get_object (json_parser_get_root (parser));
+  JsonObject *t = json_object_get_object_member (hdr, tensor);
+  uint8_t *data = bytes + 8 + header_len;
+  if (poison_nan) {
+    JsonArray *off = json_object_get_array_member (t, "data_offsets");
+    uint64_t begin = json_array_get_int_element (off, 0);
+    data[begin] = 0x00;         /* F16 0x7e00 = NaN, little-endian */
+    data[begin + 1] = 0x7e;
+  }
+  if (new_dtype)
+    json_object_set_string_member (t, "dtype", new_dtype);
+  if (remove)
+    json_object_remove_member (hdr, remove);
+  JsonNode *root = json_node_new (JSON_NODE_OBJECT);
+  json_node_set_object (root, hdr);
+  char *header = json_to_string (root, FALSE);
+  GByteArray *out = g_byte_array_new ();
+  uint64_t len = strlen (header);
+  for (int i = 0; i < 8; i++) {
+    uint8_t b = (len >> (8 * i)) & 0xff;
+    g_byte_array_append (out, &b, 1);
+  }
+  g_byte_array_append (out, (uint8_t *) header, len);
+  g_byte_array_append (out, data, size - 8 - header_len);
+  replace_file (dir, "model.safetensors", out->data, out->len);
+  g_byte_array_unref (out);
+  g_free (header);
+  json_node_unref (root);
+  g_object_unref (parser);
+  g_free (bytes);
+  g_free (src);
+}
+
+static void
+expect_load_error (const char *what, const char *dir, unsigned towers,
+    int code, const char *part)
+{
+  ClipModelParams mp;
+  cle_model_params_init (&mp);
+  mp.towers = towers;
+  ClipModel *m = (ClipModel *) 1;
+  ClipError err = { 0 };
+  int r = cle_model_load (&m, dir, &mp, &err);
+  test_expect (r == code && m == NULL && strstr (err.message, part),
+      "%s: status %d (want %d): \"%s\" (want \"%s\")", what, r, code,
+      err.message, part);
+  if (r == CLE_OK)
+    cle_model_free (m);
+}
+
+static void
+catalogue (void)
+{
+  char *d;
+  expect_load_error ("no such directory", "/nonexistent/model",
+      CLE_TOWER_BOTH, CLE_ERROR_IO, "'/nonexistent/model' does not exist");
+
+  d = make_model_dir (NULL, NULL);
+  char *config = g_build_filename (d, "config.json", NULL);
+  g_unlink (config);
+  expect_load_error ("no config.json", d, CLE_TOWER_BOTH, CLE_ERROR_IO,
+      "config.json");
+  replace_file (d, "config.json", "{\"projection_dim\": 32,", 22);
+  expect_load_error ("broken config.json", d, CLE_TOWER_BOTH,
+      CLE_ERROR_FORMAT, "config.json");
+  g_free (config);
+  g_free (d);
+
+  d = make_model_dir ("\"hidden_size\": 64,\n    \"image_size\"",
+      "\"hidden_size\": 128,\n    \"image_size\"");
+  expect_load_error ("config contradicts the weights", d, CLE_TOWER_BOTH,
+      CLE_ERROR_MODEL, "tensor 'vision_model.embeddings.patch_embedding."
+      "weight': shape [64, 3, 16, 16], expected [128, 3, 16, 16]");
+  g_free (d);
+  d = make_model_dir ("\"num_hidden_layers\": 2,\n    \"pad_token_id\"",
+      "\"num_hidden_layers\": 3,\n    \"pad_token_id\"");
+  expect_load_error ("config has more layers than the weights", d,
+      CLE_TOWER_BOTH, CLE_ERROR_MODEL,
+      "tensor 'text_model.encoder.layers.2.layer_norm1.weight' is missing");
+  g_free (d);
+  d = make_model_dir ("\"hidden_act\": \"quick_gelu\"",
+      "\"hidden_act\": \"relu\"");
+  expect_load_error ("unknown activation", d, CLE_TOWER_BOTH,
+      CLE_ERROR_UNSUPPORTED, "hidden_act 'relu' is not supported");
+  g_free (d);
+  d = make_model_dir ("\"num_attention_heads\": 4,\n    \"num_channels\"",
+      "\"num_attention_heads\": 5,\n    \"num_channels\"");
+  expect_load_error ("heads do not divide the width", d, CLE_TOWER_BOTH,
+      CLE_ERROR_FORMAT, "hidden_size 64 is not a multiple of "
+      "num_attention_heads 5");
+  g_free (d);
+  d = make_model_dir ("\"patch_size\": 16", "\"patch_size\": \"16\"");
+  expect_load_error ("a string where a number belongs", d, CLE_TOWER_BOTH,
+      CLE_ERROR_FORMAT, "'patch_size' must be an integer");
+  g_free (d);
+  d = make_model_dir ("\"patch_size\": 16", "\"patch_size\": 15");
+  expect_load_error ("patch size does not divide the image", d,
+      CLE_TOWER_BOTH, CLE_ERROR_FORMAT, "image_size 224 is not a multiple");
+  g_free (d);
+
+  d = make_model_dir (NULL, NULL);
+  char *vocab = g_build_filename (d, "vocab.json", NULL);
+  g_unlink (vocab);
+  expect_load_error ("missing vocab.json", d, CLE_TOWER_BOTH, CLE_ERROR_IO,
+      "vocab.json");
+  ClipModelParams mp;
+  cle_model_params_init (&mp);
+  mp.towers = CLE_TOWER_VISION;
+  ClipModel *m;
+  test_expect (cle_model_load (&m, d, &mp, NULL) == CLE_OK,
+      "the vision tower loads without vocab.json");
+  cle_model_free (m);
+  char *merges = g_build_filename (d, "merges.txt", NULL);
+  g_unlink (merges);
+  replace_file (d, "vocab.json", "{\"a\": 0}", 8);
+  expect_load_error ("missing merges.txt", d, CLE_TOWER_TEXT, CLE_ERROR_IO,
+      "merges.txt");
+  g_free (merges);
+  g_free (vocab);
+  g_free (d);
+
+  d = make_model_dir (NULL, NULL);
+  char *weights = g_build_filename (d, "model.safetensors", NULL);
+  g_unlink (weights);
+  expect_load_error ("no weights", d, CLE_TOWER_BOTH, CLE_ERROR_IO,
+      "model.safetensors");
+  g_free (weights);
+  g_free (d);
+
+  d = make_model_dir (NULL, NULL);
+  edit_weights (d, "text_projection.weight", "text_projection.weight", NULL,
+      0);
+  expect_load_error ("a missing tensor", d, CLE_TOWER_BOTH, CLE_ERROR_MODEL,
+      "tensor 'text_projection.weight' is missing");
+  mp.towers = CLE_TOWER_VISION;
+  test_expect (cle_model_load (&m, d, &mp, NULL) == CLE_OK,
+      "the vision tower loads without the text projection");
+  cle_model_free (m);
+  g_free (d);
+
+  d = make_model_dir (NULL, NULL);
+  edit_weights (d, "vision_model.post_layernorm.bias", NULL, "I16", 0);
+  expect_load_error ("an integer tensor", d, CLE_TOWER_BOTH, CLE_ERROR_MODEL,
+      "tensor 'vision_model.post_layernorm.bias': dtype I16, expected F32");
+  g_free (d);
+
+  d = make_model_dir (NULL, NULL);
+  edit_weights (d, "vision_model.encoder.layers.1.mlp.fc2.weight", NULL,
+      NULL, 1);
+  expect_load_error ("a NaN weight", d, CLE_TOWER_BOTH, CLE_ERROR_MODEL,
+      "tensor 'vision_model.encoder.layers.1.mlp.fc2.weight': element 0 is "
+      "NaN");
+  g_free (d);
+
+  d = make_model_dir (NULL, NULL);
+  edit_weights (d, "logit_scale", "logit_scale", NULL, 0);
+  expect_load_error ("no logit_scale", d, CLE_TOWER_BOTH, CLE_ERROR_MODEL,
+      "tensor 'logit_scale' is missing");
+  g_free (d);
+
+  d = make_model_dir (NULL, NULL);
+  const char *pre = "{\"crop_size\": 200, \"size\": 200}";
+  replace_file (d, "preprocessor_config.json", pre, strlen (pre));
+  expect_load_error ("preprocessing that does not fit the tower", d,
+      CLE_TOWER_BOTH, CLE_ERROR_MODEL,
+      "preprocessing gives 200x200 images, the vision tower takes 224x224");
+  const char *bad_std = "{\"image_std\": [0.5, 0, 0.5]}";
+  replace_file (d, "preprocessor_config.json", bad_std, strlen (bad_std));
+  expect_load_error ("a zero std", d, CLE_TOWER_BOTH, CLE_ERROR_FORMAT,
+      "image_std[1] is 0");
+  g_free (d);
+
+  char *text_only = test_data_path ("gen/text-only");
+  expect_load_error ("a text-only checkpoint asked for its vision tower",
+      text_only, CLE_TOWER_BOTH, CLE_ERROR_MODEL, "has no vision tower");
+  g_free (text_only);
+}
+
+/* Bad calls on a good model return errors and leave the context usable. */
+static void
+bad_calls (void)
+{
+  ClipModel *m;
+  ClipContext *ctx;
+  ClipError err;
+  cle_model_load (&m, fixture, NULL, &err);
+  cle_context_new (&ctx, m, NULL, &err);
+  float e[64];
+  int32_t ids[3] = { 49406, 320, 49407 }, bad[3] = { 49406, 60000, 49407 };
+  const int32_t *p[1] = { ids }, *q[1] = { bad };
+  int n3 = 3, n0 = 0, n78 = 78;
+  int r = cle_encode_token_ids (ctx, q, &n3, 1, e, 64, &err);
+  test_expect (r == CLE_ERROR_INVALID_ARGUMENT
+      && strstr (err.message, "token id 60000 at position 1"),
+      "out-of-vocabulary id: %s", err.message);
+  r = cle_encode_token_ids (ctx, p, &n0, 1, e, 64, &err);
+  test_expect (r == CLE_ERROR_INVALID_ARGUMENT, "zero ids: %s", err.message);
+  r = cle_encode_token_ids (ctx, p, &n78, 1, e, 64, &err);
+  test_expect (r == CLE_ERROR_INVALID_ARGUMENT
+      && strstr (err.message, "78 token ids, expected 1..77"),
+      "78 ids: %s", err.message);
+  r = cle_encode_token_ids (ctx, p, &n3, 1, e, 31, &err);
+  test_expect (r == CLE_ERROR_INVALID_ARGUMENT
+      && strstr (err.message, "output holds 31 floats"),
+      "output too small: %s", err.message);
+  r = cle_encode_token_ids (ctx, p, &n3, 1, e, 32, &err);
+  test_expect (r == CLE_OK, "the context still works after errors");
+  const char *invalid[1] = { "caf\xc3" };
+  r = cle_encode_texts (ctx, invalid, 1, e, 64, &err);
+  test_expect (r == CLE_ERROR_INVALID_ARGUMENT, "invalid UTF-8 prompt: %s",
+      err.message);
+  const char *empty[1] = { "" };
+  r = cle_encode_texts (ctx, empty, 1, e, 64, &err);
+  test_expect (r == CLE_OK, "the empty prompt encodes (start + end token)");
+  ClipFrame tiny = { .format = CLE_PIXEL_RGB, .width = 1, .height = 1,
+    .planes = { (const uint8_t *) "\x10\x20\x30" }, .strides = { 3 } };
+  r = cle_encode_frames (ctx, &tiny, 1, e, 64, &err);
+  test_expect (r == CLE_OK, "a 1x1 frame encodes (%s)", r ? err.message : "");
+  ClipFrame bad_stride = tiny;
+  bad_stride.width = 8;
+  bad_stride.strides[0] = 3;
+  r = cle_encode_frames (ctx, &bad_stride, 1, e, 64, &err);
+  test_expect (r == CLE_ERROR_INVALID_ARGUMENT, "a stride shorter than the "
+      "row: %s", err.message);
+  float logits[2];
+  r = cle_model_score (m, e, e, 0, logits, NULL, NULL, &err);
+  test_expect (r == CLE_ERROR_INVALID_ARGUMENT, "score with no prompts: %s",
+      err.message);
+  cle_context_free (ctx);
+  cle_model_free (m);
+
+  /* A text-only model refuses images with a clear error. */
+  ClipModelParams mp;
+  cle_model_params_init (&mp);
+  mp.towers = CLE_TOWER_TEXT;
+  cle_model_load (&m, fixture, &mp, &err);
+  cle_context_new (&ctx, m, NULL, &err);
+  r = cle_encode_frames (ctx, &tiny, 1, e, 64, &err);
+  test_expect (r == CLE_ERROR_INVALID_ARGUMENT
+      && strstr (err.message, "without its vision tower"),
+      "images on a text-only model: %s", err.message);
+  cle_context_free (ctx);
+  cle_model_free (m);
+}
+
+/* The directory disappears after load: the mapped weights stay valid; a
+ * reload says the directory is gone. */
+static void
+disappearing_dir (void)
+{
+  char *d = g_strdup_printf ("%s/vanishing", tmp_root);
+  char *cmd = g_strdup_printf ("cp -rL '%s' '%s'", fixture, d);
+  test_expect (system (cmd) == 0, "copy the model");
+  g_free (cmd);
+  ClipModel *m;
+  ClipContext *ctx;
+  ClipError err;
+  test_expect (cle_model_load (&m, d, NULL, &err) == CLE_OK, "load the copy");
+  cle_context_new (&ctx, m, NULL, &err);
+  cmd = g_strdup_printf ("rm -rf '%s'", d);
+  test_expect (system (cmd) == 0, "remove it");
+  g_free (cmd);
+  const char *text[1] = { "a photo of a cat" };
+  float e[32];
+  test_expect (cle_encode_texts (ctx, text, 1, e, 32, &err) == CLE_OK,
+      "the loaded model still encodes");
+  expect_load_error ("reload after removal", d, CLE_TOWER_BOTH, CLE_ERROR_IO,
+      "does not exist");
+  cle_context_free (ctx);
+  cle_model_free (m);
+  g_free (d);
+}
+
+int
+main (void)
+{
+  fixture = test_data_path ("tiny-clip");
+  tmp_root = g_dir_make_tmp ("cle-model-XXXXXX", NULL);
+  catalogue ();
+  bad_calls ();
+  disappearing_dir ();
+  char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_root);
+  if (system (cmd) != 0)
+    fprintf (stderr, "could not remove %s\n", tmp_root);
+  g_free (cmd);
+  g_free (tmp_root);
+  g_free (fixture);
+  return test_finish ();
+}
