@@ -1,0 +1,1034 @@
+/* tokenizer.c - CLIP's byte-level BPE: UTF-8 text -> token ids, id for id as
+ * openai's simple_tokenizer without ftfy (steps in tests/data/FIXTURES.md).
+ * The text is decoded once to code points; Python's html.unescape, str.strip,
+ * str.lower and the `regex` split are hand-coded on them (no regex engine).
+ * Loading builds a (pair -> rank, merged id) hash that encoding only reads. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "error.h"
+#include "html-entities.h"
+#include "tokenizer.h"
+
+/* CLIPTokenizer and simple_tokenizer read merges.txt as
+ * lines[1:49152-256-2+1]: the first (version) line is skipped and at most
+ * this many merges are used; later lines are never looked at. */
+#define CLE_MAX_MERGES (49152 - 256 - 2)
+
+#define CLE_START_TEXT "<|startoftext|>"
+#define CLE_END_TEXT "<|endoftext|>"
+#define CLE_WORD_END "</w>"
+
+/* Largest id accepted in vocab.json. */
+#define CLE_MAX_ID ((1 << 30) - 1)
+
+#define NO_MERGE INT32_MAX
+#define EMPTY_KEY UINT64_MAX    /* ids are < 2^31: no pair packs to this */
+
+/* One merge: the symbol pair (left, right) packed into key. */
+typedef struct {
+  uint64_t key;
+  int32_t rank;                 /* line index in merges.txt, lowest first */
+  int32_t id;                   /* id of the merged symbol */
+} ClipMerge;
+
+struct ClipTokenizer {
+  int vocab_size;
+  int32_t start_id, end_id;
+  int32_t byte_ids[256];        /* the symbol of a byte inside a word */
+  int32_t byte_end_ids[256];    /* the same + "</w>", last in a word */
+  ClipMerge *merges;            /* open addressing, load factor <= 1/2 */
+  size_t slot_mask;
+  int slot_shift;
+  int n_merges;
+};
+
+/* ------------------------------------------------------------- merges -- */
+
+static inline uint64_t
+merge_key (int32_t left, int32_t right)
+{
+  return ((uint64_t) (uint32_t) left << 32) | (uint32_t) right;
+}
+
+static inline size_t
+merge_slot (const ClipTokenizer *tok, uint64_t key)
+{
+  return (size_t) ((key * 0x9E3779B97F4A7C15ull) >> tok->slot_shift);
+}
+
+static inline const ClipMerge *
+merge_find (const ClipTokenizer *tok, int32_t left, int32_t right)
+{
+  uint64_t key = merge_key (left, right);
+  for (size_t i = merge_slot (tok, key);; i = (i + 1) & tok->slot_mask) {
+    const ClipMerge *m = &tok->merges[i];
+    if (m->key == key)
+      return m;
+    if (m->key == EMPTY_KEY)
+      return NULL;
+  }
+}
+
+static inline int32_t
+merge_rank (const ClipTokenizer *tok, int32_t left, int32_t right)
+{
+  const ClipMerge *m = merge_find (tok, left, right);
+  return m ? m->rank : NO_MERGE;
+}
+
+/* A pair listed twice keeps its last rank, as Python's dict(zip(merges,
+ * range(n))) does. */
+static void
+merge_insert (ClipTokenizer *tok, int32_t left, int32_t right, int32_t rank,
+    int32_t id)
+{
+  uint64_t key = merge_key (left, right);
+  size_t i = merge_slot (tok, key);
+  while (tok->merges[i].key != EMPTY_KEY && tok->merges[i].key != key)
+    i = (i + 1) & tok->slot_mask;
+  tok->merges[i].key = key;
+  tok->merges[i].rank = rank;
+  tok->merges[i].id = id;
+}
+
+static int
+merge_table_alloc (ClipTokenizer *tok, size_t n_max)
+{
+  int bits = 4;
+  while (((size_t) 1 << bits) < 2 * n_max)
+    bits++;
+  size_t n_slots = (size_t) 1 << bits;
+  tok->merges = malloc (n_slots * sizeof *tok->merges);
+  if (!tok->merges)
+    return 0;
+  for (size_t i = 0; i < n_slots; i++)
+    tok->merges[i].key = EMPTY_KEY;
+  tok->slot_mask = n_slots - 1;
+  tok->slot_shift = 64 - bits;
+  return 1;
+}
+
+/* ---------------------------------------------------------------- load -- */
+
+static int
+read_file (const char *path, const char *what, char **data, size_t *size,
+    ClipError *err)
+{
+  FILE *f = fopen (path, "rb");
+  char *buf = NULL;
+  size_t n = 0, cap = 0;
+
+  if (!f)
+    return cle_error_set (err, CLE_ERROR_IO, "%s '%s': %s", what, path,
+        strerror (errno));
+  for (;;) {
+    if (cap - n < 65536) {
+      cap = cap ? 2 * cap : 1 << 20;
+      char *grown = realloc (buf, cap + 1);
+      if (!grown) {
+        free (buf);
+        fclose (f);
+        return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+            "%s '%s': out of memory after %zu bytes", what, path, n);
+      }
+      buf = grown;
+    }
+    size_t got = fread (buf + n, 1, cap - n, f);
+    n += got;
+    if (got == 0)
+      break;
+  }
+  if (ferror (f)) {
+    int e = errno;
+    free (buf);
+    fclose (f);
+    return cle_error_set (err, CLE_ERROR_IO, "%s '%s': read error: %s", what,
+        path, strerror (e));
+  }
+  fclose (f);
+  buf[n] = '\0';
+  *data = buf;
+  *size = n;
+  return CLE_OK;
+}
+
+/* Parses vocab.json into token -> id. The keys of the returned table belong
+ * to *parser_out, which must outlive it. */
+static int
+vocab_load (const char *path, JsonParser **parser_out, GHashTable **vocab_out,
+    int *vocab_size, ClipError *err)
+{
+  char *data;
+  size_t size;
+  GError *gerr = NULL;
+  int ret = read_file (path, "vocab", &data, &size, err);
+  if (ret < 0)
+    return ret;
+
+  JsonParser *parser = json_parser_new ();
+  *parser_out = parser;
+  gboolean parsed = json_parser_load_from_data (parser, data, size, &gerr);
+  free (data);
+  if (!parsed) {
+    /* json-glib says "<data>:LINE:COLUMN: Parse error: ..." */
+    unsigned line, column;
+    int skip = 0;
+    if (sscanf (gerr->message, "<data>:%u:%u: %n", &line, &column, &skip) >= 2
+        && skip > 0)
+      ret = cle_error_set (err, CLE_ERROR_FORMAT,
+          "vocab '%s': line %u, column %u: %s", path, line, column,
+          gerr->message + skip);
+    else
+      ret = cle_error_set (err, CLE_ERROR_FORMAT, "vocab '%s': %s", path,
+          gerr->message);
+    g_error_free (gerr);
+    return ret;
+  }
+
+  JsonNode *root = json_parser_get_root (parser);
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "vocab '%s': expected a JSON object of token -> id", path);
+
+  GHashTable *vocab = g_hash_table_new (g_str_hash, g_str_equal);
+  *vocab_out = vocab;
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *node;
+  int max_id = -1;
+  json_object_iter_init (&iter, json_node_get_object (root));
+  while (json_object_iter_next (&iter, &name, &node)) {
+    gint64 id;
+    if (!JSON_NODE_HOLDS_VALUE (node)
+        || json_node_get_value_type (node) != G_TYPE_INT64
+        || (id = json_node_get_int (node)) < 0 || id > CLE_MAX_ID)
+      return cle_error_set (err, CLE_ERROR_FORMAT,
+          "vocab '%s': token '%s': id is not an integer in [0, %d]", path,
+          name, CLE_MAX_ID);
+    g_hash_table_insert (vocab, (gpointer) name, GINT_TO_POINTER ((int) id));
+    if (id > max_id)
+      max_id = (int) id;
+  }
+  if (max_id < 0)
+    return cle_error_set (err, CLE_ERROR_FORMAT, "vocab '%s': no tokens",
+        path);
+  *vocab_size = max_id + 1;
+  return CLE_OK;
+}
+
+static int
+vocab_lookup (GHashTable *vocab, const char *token, int32_t *id)
+{
+  gpointer value;
+  if (!g_hash_table_lookup_extended (vocab, token, NULL, &value))
+    return 0;
+  *id = GPOINTER_TO_INT (value);
+  return 1;
+}
+
+/* simple_tokenizer's bytes_to_unicode(): printable Latin-1 bytes stand for
+ * themselves, the 68 others for U+0100 + their rank among them. */
+static void
+byte_to_unicode_table (gunichar table[256])
+{
+  int n = 0;
+  for (int b = 0; b < 256; b++) {
+    gboolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC)
+        || (b >= 0xAE && b <= 0xFF);
+    table[b] = printable ? (gunichar) b : (gunichar) (256 + n++);
+  }
+}
+
+static int
+tokenizer_init_symbols (ClipTokenizer *tok, GHashTable *vocab,
+    const char *vocab_path, ClipError *err)
+{
+  gunichar table[256];
+  byte_to_unicode_table (table);
+  for (int b = 0; b < 256; b++) {
+    char sym[16];
+    int n = g_unichar_to_utf8 (table[b], sym);
+    sym[n] = '\0';
+    if (!vocab_lookup (vocab, sym, &tok->byte_ids[b]))
+      return cle_error_set (err, CLE_ERROR_FORMAT,
+          "vocab '%s': byte symbol '%s' (byte 0x%02x) is missing", vocab_path,
+          sym, b);
+    memcpy (sym + n, CLE_WORD_END, sizeof CLE_WORD_END);
+    if (!vocab_lookup (vocab, sym, &tok->byte_end_ids[b]))
+      return cle_error_set (err, CLE_ERROR_FORMAT,
+          "vocab '%s': byte symbol '%s' (byte 0x%02x) is missing", vocab_path,
+          sym, b);
+  }
+  if (!vocab_lookup (vocab, CLE_START_TEXT, &tok->start_id)
+      || !vocab_lookup (vocab, CLE_END_TEXT, &tok->end_id))
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "vocab '%s': special token '%s' or '%s' is missing", vocab_path,
+        CLE_START_TEXT, CLE_END_TEXT);
+  return CLE_OK;
+}
+
+static inline gboolean
+is_ascii_blank (char c)
+{
+  return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+/* Reads merges.txt: each line "left right", rank = line index - 1. Both
+ * symbols and their concatenation must be in the vocabulary. */
+static int
+merges_load (ClipTokenizer *tok, GHashTable *vocab, const char *path,
+    const char *vocab_path, ClipError *err)
+{
+  char *data;
+  size_t size;
+  int ret = read_file (path, "merges", &data, &size, err);
+  if (ret < 0)
+    return ret;
+
+  size_t n_lines = 1;
+  for (size_t i = 0; i < size; i++)
+    n_lines += data[i] == '\n';
+  if (!merge_table_alloc (tok, MIN (n_lines, (size_t) CLE_MAX_MERGES))) {
+    free (data);
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "merges '%s': out of memory for %zu merges", path, n_lines);
+  }
+
+  GString *sym = g_string_new (NULL);
+  const char *p = data, *end = data + size;
+  int line = 0;
+  ret = CLE_OK;
+  for (; p < end && tok->n_merges < CLE_MAX_MERGES; p++) {
+    const char *eol = memchr (p, '\n', end - p);
+    if (!eol)
+      eol = end;
+    const char *q = p;
+    line++;
+    if (line == 1) {            /* "#version: 0.2" */
+      p = eol;
+      continue;
+    }
+    /* fields[0..1] = [start, end) of the two symbols */
+    const char *fields[3][2];
+    int n_fields = 0;
+    while (q < eol) {
+      while (q < eol && is_ascii_blank (*q))
+        q++;
+      if (q == eol)
+        break;
+      const char *f = q;
+      while (q < eol && !is_ascii_blank (*q))
+        q++;
+      if (n_fields < 3) {
+        fields[n_fields][0] = f;
+        fields[n_fields][1] = q;
+      }
+      n_fields++;
+    }
+    if (n_fields == 0) {
+      /* trailing blank lines are fine (Python strips the file) */
+      const char *r = eol;
+      while (r < end && (is_ascii_blank (*r) || *r == '\n'))
+        r++;
+      if (r == end)
+        break;
+    }
+    if (n_fields != 2) {
+      int shown = (int) MIN (eol - p, 60);
+      ret = cle_error_set (err, CLE_ERROR_FORMAT,
+          "merges '%s': line %d: expected two symbols 'left right', got "
+          "'%.*s'", path, line, shown, p);
+      break;
+    }
+    int32_t ids[3];
+    for (int k = 0; k < 3 && ret == CLE_OK; k++) {
+      /* left, right, then left + right */
+      g_string_truncate (sym, 0);
+      if (k != 1)
+        g_string_append_len (sym, fields[0][0], fields[0][1] - fields[0][0]);
+      if (k != 0)
+        g_string_append_len (sym, fields[1][0], fields[1][1] - fields[1][0]);
+      if (!vocab_lookup (vocab, sym->str, &ids[k]))
+        ret = cle_error_set (err, CLE_ERROR_FORMAT,
+            "merges '%s': line %d: %s '%s' is not in vocab '%s'", path, line,
+            k < 2 ? "symbol" : "merged symbol", sym->str, vocab_path);
+    }
+    if (ret < 0)
+      break;
+    merge_insert (tok, ids[0], ids[1], tok->n_merges, ids[2]);
+    tok->n_merges++;
+    p = eol;
+  }
+  g_string_free (sym, TRUE);
+  free (data);
+  return ret;
+}
+
+int
+cle_tokenizer_load (ClipTokenizer **out, const char *vocab_path,
+    const char *merges_path, ClipError *err)
+{
+  if (!out || !vocab_path || !merges_path)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "tokenizer: out, vocab_path and merges_path must not be NULL");
+  *out = NULL;
+
+  ClipTokenizer *tok = calloc (1, sizeof *tok);
+  if (!tok)
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY, "tokenizer: %s",
+        strerror (ENOMEM));
+
+  JsonParser *parser = NULL;
+  GHashTable *vocab = NULL;
+  int ret = vocab_load (vocab_path, &parser, &vocab, &tok->vocab_size, err);
+  if (ret == CLE_OK)
+    ret = tokenizer_init_symbols (tok, vocab, vocab_path, err);
+  if (ret == CLE_OK)
+    ret = merges_load (tok, vocab, merges_path, vocab_path, err);
+
+  if (vocab)
+    g_hash_table_unref (vocab);
+  if (parser)
+    g_object_unref (parser);
+  if (ret < 0) {
+    cle_tokenizer_free (tok);
+    return ret;
+  }
+  *out = tok;
+  return CLE_OK;
+}
+
+void
+cle_tokenizer_free (ClipTokenizer *tok)
+{
+  if (!tok)
+    return;
+  free (tok->merges);
+  free (tok);
+}
+
+int
+cle_tokenizer_vocab_size (const ClipTokenizer *tok)
+{
+  return tok->vocab_size;
+}
+
+int32_t
+cle_tokenizer_start_id (const ClipTokenizer *tok)
+{
+  return tok->start_id;
+}
+
+int32_t
+cle_tokenizer_end_id (const ClipTokenizer *tok)
+{
+  return tok->end_id;
+}
+
+/* ---------------------------------------------------- text: code points -- */
+
+/* Strict UTF-8 as Python's bytes.decode ("utf-8"): no overlong forms,
+ * surrogates or code points above U+10FFFF; NUL is a character. Returns the
+ * number of code points, or -1 with *bad = offset of the first bad sequence. */
+static ptrdiff_t
+utf8_decode (uint32_t *out, const uint8_t *s, size_t len, size_t *bad)
+{
+  size_t i = 0, o = 0;
+  while (i < len) {
+    uint32_t c = s[i];
+    if (c < 0x80) {
+      out[o++] = c;
+      i++;
+      continue;
+    }
+    size_t need;
+    uint8_t lo = 0x80, hi = 0xBF;       /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+      need = 1;
+      c &= 0x1F;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      need = 2;
+      lo = c == 0xE0 ? 0xA0 : 0x80;
+      hi = c == 0xED ? 0x9F : 0xBF;
+      c &= 0x0F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      need = 3;
+      lo = c == 0xF0 ? 0x90 : 0x80;
+      hi = c == 0xF4 ? 0x8F : 0xBF;
+      c &= 0x07;
+    } else {
+      *bad = i;
+      return -1;
+    }
+    if (len - i <= need) {
+      *bad = i;
+      return -1;
+    }
+    for (size_t k = 1; k <= need; k++) {
+      uint8_t b = s[i + k];
+      if (k == 1 ? (b < lo || b > hi) : (b & 0xC0) != 0x80) {
+        *bad = i;
+        return -1;
+      }
+      c = (c << 6) | (b & 0x3F);
+    }
+    out[o++] = c;
+    i += need + 1;
+  }
+  return (ptrdiff_t) o;
+}
+
+/* Python's str.isspace(), the set str.strip() removes. */
+static inline gboolean
+is_py_space (uint32_t c)
+{
+  if (c < 0x80)
+    return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A)
+      || c == 0x2028 || c == 0x2029 || c == 0x202F || c == 0x205F
+      || c == 0x3000;
+}
+
+/* The `regex` module's \s: White_Space, i.e. str.isspace() without
+ * U+001C..U+001F. */
+static inline gboolean
+is_re_space (uint32_t c)
+{
+  return is_py_space (c) && !(c >= 0x1C && c <= 0x1F);
+}
+
+/* ------------------------------------------------------ html.unescape -- */
+
+static const ClipHtmlEntity *
+html_entity_find (const char *name, size_t len)
+{
+  size_t lo = 0, hi = G_N_ELEMENTS (cle_html_entities);
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    const char *e = cle_html_entities[mid].name;
+    size_t e_len = strlen (e);
+    int c = memcmp (e, name, MIN (e_len, len));
+    if (c == 0)                 /* a prefix sorts first */
+      c = (e_len > len) - (e_len < len);
+    if (c == 0)
+      return &cle_html_entities[mid];
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
+
+/* html._replace_charref for "&#NUM": fix-ups, then U+FFFD for surrogates and
+ * out-of-range numbers, then nothing for the dropped code points. */
+static size_t
+html_numeric (uint32_t *out, uint32_t num)
+{
+  for (size_t i = 0; i < G_N_ELEMENTS (cle_html_charref_fixes); i++)
+    if (cle_html_charref_fixes[i][0] == num) {
+      out[0] = cle_html_charref_fixes[i][1];
+      return 1;
+    }
+  if ((num >= 0xD800 && num <= 0xDFFF) || num > 0x10FFFF) {
+    out[0] = 0xFFFD;
+    return 1;
+  }
+  for (size_t i = 0; i < G_N_ELEMENTS (cle_html_dropped_ranges); i++)
+    if (num >= cle_html_dropped_ranges[i][0]
+        && num <= cle_html_dropped_ranges[i][1])
+      return 0;
+  out[0] = num;
+  return 1;
+}
+
+static inline int
+digit_value (uint32_t c, int base)
+{
+  if (c >= '0' && c <= '9')
+    return (int) (c - '0');
+  if (base == 16 && c >= 'a' && c <= 'f')
+    return (int) (c - 'a' + 10);
+  if (base == 16 && c >= 'A' && c <= 'F')
+    return (int) (c - 'A' + 10);
+  return -1;
+}
+
+/* One match of Python's html._charref,
+ *   &(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)
+ * at s = the text after an '&' (m code points). Returns the code points
+ * consumed after the '&' (0: no reference, the '&' stays) and writes the
+ * replacement to out (*n_out, never more than the consumed text + 1). */
+static size_t
+html_charref (uint32_t *out, size_t *n_out, const uint32_t *s, size_t m)
+{
+  *n_out = 0;
+  if (m > 0 && s[0] == '#') {
+    int base = m > 1 && (s[1] == 'x' || s[1] == 'X') ? 16 : 10;
+    size_t k = base == 16 ? 2 : 1, first = k;
+    uint32_t num = 0;
+    int d;
+    for (; k < m && (d = digit_value (s[k], base)) >= 0; k++)
+      num = MIN (num * base + d, 0x110000);     /* saturates past U+10FFFF */
+    if (k == first)
+      return 0;
+    if (k < m && s[k] == ';')
+      k++;
+    *n_out = html_numeric (out, num);
+    return k;
+  }
+
+  size_t k = 0;
+  while (k < m && k < 32 && s[k] != '\t' && s[k] != '\n' && s[k] != '\f'
+      && s[k] != ' ' && s[k] != '<' && s[k] != '&' && s[k] != '#'
+      && s[k] != ';')
+    k++;
+  if (k == 0)
+    return 0;
+  size_t len = k < m && s[k] == ';' ? k + 1 : k;
+  /* entity names are ASCII: only the ASCII head of s can match */
+  char name[32 + 1];            /* the {1,32} run and its ';' */
+  size_t n_ascii = 0;
+  while (n_ascii < len && s[n_ascii] < 0x80) {
+    name[n_ascii] = (char) s[n_ascii];
+    n_ascii++;
+  }
+  const ClipHtmlEntity *e = NULL;
+  size_t x = len;               /* the entity is s[:x]; s[x:len] stays */
+  if (n_ascii == len)
+    e = html_entity_find (name, len);
+  /* else the longest prefix of at least 2 that is an entity (only the legacy
+   * names without ';' can be) */
+  if (!e)
+    for (x = MIN (len - 1, n_ascii); x >= 2; x--)
+      if ((e = html_entity_find (name, x)))
+        break;
+  if (!e)
+    return 0;
+  size_t o = 0;
+  out[o++] = e->cp[0];
+  if (e->cp[1])
+    out[o++] = e->cp[1];
+  for (size_t r = x; r < len; r++)
+    out[o++] = s[r];
+  *n_out = o;
+  return len;
+}
+
+/* Python's html.unescape: out has room for n code points (never grows). */
+static size_t
+html_unescape (uint32_t *out, const uint32_t *in, size_t n)
+{
+  size_t i = 0, o = 0;
+  while (i < n) {
+    if (in[i] != '&') {
+      out[o++] = in[i++];
+      continue;
+    }
+    size_t n_rep, used = html_charref (out + o, &n_rep, in + i + 1, n - i - 1);
+    if (used == 0) {
+      out[o++] = in[i++];
+      continue;
+    }
+    o += n_rep;
+    i += 1 + used;
+  }
+  return o;
+}
+
+/* ------------------------------------------------- whitespace, lower() -- */
+
+/* strip(), re.sub (r'\s+', ' '), strip() in place: the two strips use
+ * Python's whitespace, the collapse the regex one (see is_re_space). */
+static size_t
+text_clean_whitespace (uint32_t *t, size_t n)
+{
+  size_t lo = 0, hi = n, o = 0;
+  while (lo < hi && is_py_space (t[lo]))
+    lo++;
+  while (hi > lo && is_py_space (t[hi - 1]))
+    hi--;
+  for (size_t i = lo; i < hi;) {
+    if (is_re_space (t[i])) {
+      while (i < hi && is_re_space (t[i]))
+        i++;
+      t[o++] = ' ';
+    } else {
+      t[o++] = t[i++];
+    }
+  }
+  lo = 0;
+  while (lo < o && is_py_space (t[lo]))
+    lo++;
+  while (o > lo && is_py_space (t[o - 1]))
+    o--;
+  memmove (t, t + lo, (o - lo) * sizeof *t);
+  return o - lo;
+}
+
+/* Case_Ignorable: Mn Me Cf Lm Sk and Word_Break MidLetter, MidNumLet,
+ * Single_Quote. */
+static gboolean
+is_case_ignorable (uint32_t c)
+{
+  switch (g_unichar_type (c)) {
+    case G_UNICODE_NON_SPACING_MARK:
+    case G_UNICODE_ENCLOSING_MARK:
+    case G_UNICODE_FORMAT:
+    case G_UNICODE_MODIFIER_LETTER:
+    case G_UNICODE_MODIFIER_SYMBOL:
+      return TRUE;
+    default:
+      break;
+  }
+  switch (c) {
+    case 0x27: case 0x2E: case 0x3A: case 0xB7: case 0x387: case 0x55F:
+    case 0x5F4: case 0x2018: case 0x2019: case 0x2024: case 0x2027:
+    case 0xFE13: case 0xFE52: case 0xFE55: case 0xFF07: case 0xFF0E:
+    case 0xFF1A:
+      return TRUE;
+    default:
+      return FALSE;
+  }
+}
+
+/* Cased: Lu Ll Lt plus the Other_Lowercase / Other_Uppercase characters that
+ * are not case-ignorable (checked against Python 3.11 for every code point). */
+static gboolean
+is_cased (uint32_t c)
+{
+  switch (g_unichar_type (c)) {
+    case G_UNICODE_LOWERCASE_LETTER:
+    case G_UNICODE_UPPERCASE_LETTER:
+    case G_UNICODE_TITLECASE_LETTER:
+      return TRUE;
+    default:
+      break;
+  }
+  return c == 0xAA || c == 0xBA || (c >= 0x2160 && c <= 0x217F)
+      || (c >= 0x24B6 && c <= 0x24E9) || (c >= 0x1F130 && c <= 0x1F149)
+      || (c >= 0x1F150 && c <= 0x1F169) || (c >= 0x1F170 && c <= 0x1F189);
+}
+
+/* Python lowers U+03A3 to final sigma after a cased letter that no cased
+ * letter follows, skipping case-ignorables both ways (handle_capital_sigma). */
+static gboolean
+is_final_sigma (const uint32_t *t, size_t n, size_t i)
+{
+  size_t j = i;
+  while (j > 0 && is_case_ignorable (t[j - 1]))
+    j--;
+  if (j == 0 || !is_cased (t[j - 1]))
+    return FALSE;
+  for (j = i + 1; j < n && is_case_ignorable (t[j]); j++);
+  return j == n || !is_cased (t[j]);
+}
+
+/* Python's str.lower(): out has room for 2 n. g_unichar_tolower matches its
+ * simple mappings except for the Nl/So letters (roman numerals, circled
+ * letters) it leaves alone; U+0130 is the one full (two code point)
+ * mapping. g_utf8_strdown is not used: its final-sigma rule differs and it
+ * follows the locale (Turkish/Lithuanian). */
+static size_t
+text_lower (uint32_t *out, const uint32_t *in, size_t n)
+{
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t c = in[i];
+    if (c < 0x80)
+      out[o++] = c >= 'A' && c <= 'Z' ? c + 32 : c;
+    else if (c == 0x130) {
+      out[o++] = 'i';
+      out[o++] = 0x307;
+    } else if (c == 0x3A3)
+      out[o++] = is_final_sigma (in, n, i) ? 0x3C2 : 0x3C3;
+    else if (c >= 0x2160 && c <= 0x216F)
+      out[o++] = c + 0x10;
+    else if (c >= 0x24B6 && c <= 0x24CF)
+      out[o++] = c + 0x1A;
+    else
+      out[o++] = g_unichar_tolower (c);
+  }
+  return o;
+}
+
+/* ------------------------------------------------------------- split -- */
+
+typedef enum {
+  CHAR_SKIP,                    /* \s, and U+0345 (below) */
+  CHAR_LETTER,                  /* \p{L} */
+  CHAR_NUMBER,                  /* \p{N} */
+  CHAR_OTHER,                   /* [^\s\p{L}\p{N}] */
+} CharClass;
+
+/* The pattern is compiled with re.IGNORECASE. For a character class that
+ * changes one character: U+0345 (Mn, simple case fold U+03B9) matches
+ * neither [\p{L}] nor [^\s\p{L}\p{N}] and is skipped like a space.
+ * Categories come from GLib's Unicode tables (Unicode 15 for GLib 2.74+). */
+static inline CharClass
+char_class (uint32_t c)
+{
+  if (c < 0x80) {
+    if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+      return CHAR_LETTER;
+    if (c >= '0' && c <= '9')
+      return CHAR_NUMBER;
+    return is_re_space (c) ? CHAR_SKIP : CHAR_OTHER;
+  }
+  switch (g_unichar_type (c)) {
+    case G_UNICODE_LOWERCASE_LETTER:
+    case G_UNICODE_UPPERCASE_LETTER:
+    case G_UNICODE_TITLECASE_LETTER:
+    case G_UNICODE_MODIFIER_LETTER:
+    case G_UNICODE_OTHER_LETTER:
+      return CHAR_LETTER;
+    case G_UNICODE_DECIMAL_NUMBER:
+    case G_UNICODE_LETTER_NUMBER:
+    case G_UNICODE_OTHER_NUMBER:
+      return CHAR_NUMBER;
+    default:
+      return is_re_space (c) || c == 0x345 ? CHAR_SKIP : CHAR_OTHER;
+  }
+}
+
+/* Simple case folding for the pattern's literals: ASCII, and U+017F (long
+ * s), which IGNORECASE matches to 's'. */
+static inline uint32_t
+fold_literal (uint32_t c)
+{
+  if (c == 0x17F)
+    return 's';
+  return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+/* Length of lit matched case-insensitively at t (0 if none); *exact says
+ * whether the text is lit itself. */
+static size_t
+match_literal (const uint32_t *t, size_t n, const char *lit, gboolean *exact)
+{
+  size_t k;
+  *exact = TRUE;
+  for (k = 0; lit[k]; k++) {
+    if (k >= n || fold_literal (t[k]) != (uint32_t) lit[k]) {
+      *exact = FALSE;
+      return 0;
+    }
+    if (t[k] != (uint32_t) lit[k])
+      *exact = FALSE;
+  }
+  return k;
+}
+
+/* The contractions 's|'t|'re|'ve|'m|'ll|'d at t[0] == '\''. */
+static size_t
+match_contraction (const uint32_t *t, size_t n)
+{
+  if (n < 2)
+    return 0;
+  uint32_t a = fold_literal (t[1]), b = n > 2 ? fold_literal (t[2]) : 0;
+  if (a == 's' || a == 't' || a == 'm' || a == 'd')
+    return 2;
+  if (((a == 'r' || a == 'v') && b == 'e') || (a == 'l' && b == 'l'))
+    return 3;
+  return 0;
+}
+
+/* ---------------------------------------------------------------- BPE -- */
+
+/* Merges the n >= 1 symbols of one word as simple_tokenizer's bpe(): while
+ * an adjacent pair has a rank, take the lowest and merge every occurrence
+ * left to right. rank[i] holds the rank of (sym[i], sym[i + 1]); after a
+ * merge only the pairs next to a new symbol are looked up again. */
+static size_t
+bpe_word (const ClipTokenizer *tok, int32_t *sym, int32_t *rank, size_t n)
+{
+  for (size_t i = 0; i + 1 < n; i++)
+    rank[i] = merge_rank (tok, sym[i], sym[i + 1]);
+  while (n > 1) {
+    size_t best = 0;
+    int32_t best_rank = NO_MERGE;
+    for (size_t i = 0; i + 1 < n; i++)
+      if (rank[i] < best_rank) {
+        best_rank = rank[i];
+        best = i;
+      }
+    if (best_rank == NO_MERGE)
+      break;
+    int32_t left = sym[best], right = sym[best + 1];
+    int32_t merged = merge_find (tok, left, right)->id;
+    size_t i = best, j = best;
+    gboolean prev_new = TRUE;
+    /* j <= i: rank[i - 1] is read before rank[j - 1] is written */
+    while (i < n) {
+      gboolean is_new = i + 1 < n && sym[i] == left && sym[i + 1] == right;
+      int32_t old_rank = i > 0 ? rank[i - 1] : NO_MERGE;
+      sym[j] = is_new ? merged : sym[i];
+      i += is_new ? 2 : 1;
+      if (j > 0)
+        rank[j - 1] = is_new || prev_new ?
+            merge_rank (tok, sym[j - 1], sym[j]) : old_rank;
+      prev_new = is_new;
+      j++;
+    }
+    n = j;
+  }
+  return n;
+}
+
+/* ------------------------------------------------------------- encode -- */
+
+/* Collects ids up to limit = context_length - 1 (the room before the end
+ * token); n counts them, ids gets the first max_ids. */
+typedef struct {
+  int32_t *ids;
+  int max_ids;
+  int n;
+  int limit;
+} IdSink;
+
+/* Returns FALSE once the sink is full. */
+static inline gboolean
+sink_push (IdSink *sink, int32_t id)
+{
+  if (sink->n < sink->max_ids)
+    sink->ids[sink->n] = id;
+  sink->n++;
+  return sink->n < sink->limit;
+}
+
+typedef struct {
+  uint8_t *bytes;
+  int32_t *sym, *rank;
+} PieceScratch;
+
+/* One piece of the split: UTF-8 bytes -> byte symbols ("</w>" on the last)
+ * -> BPE -> ids. Returns FALSE once the sink is full. */
+static gboolean
+encode_piece (const ClipTokenizer *tok, const uint32_t *cp, size_t n_cp,
+    PieceScratch *s, IdSink *sink)
+{
+  size_t n = 0;
+  for (size_t i = 0; i < n_cp; i++)
+    n += g_unichar_to_utf8 (cp[i], (char *) s->bytes + n);
+  for (size_t i = 0; i + 1 < n; i++)
+    s->sym[i] = tok->byte_ids[s->bytes[i]];
+  s->sym[n - 1] = tok->byte_end_ids[s->bytes[n - 1]];
+  n = bpe_word (tok, s->sym, s->rank, n);
+  for (size_t i = 0; i < n; i++)
+    if (!sink_push (sink, s->sym[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/* findall of the pattern over the cleaned, lowered text t. Literal special
+ * tokens map to their ids (simple_tokenizer's bpe cache); one matched only
+ * through case folding (U+017F) is BPE-encoded like any piece. */
+static void
+encode_pieces (const ClipTokenizer *tok, const uint32_t *t, size_t n,
+    PieceScratch *s, IdSink *sink)
+{
+  size_t i = 0;
+  while (i < n) {
+    size_t len = 0;
+    gboolean exact = FALSE;
+    int32_t special = 0;
+    if (t[i] == '<') {
+      if ((len = match_literal (t + i, n - i, CLE_START_TEXT, &exact)))
+        special = tok->start_id;
+      else if ((len = match_literal (t + i, n - i, CLE_END_TEXT, &exact)))
+        special = tok->end_id;
+    } else if (t[i] == '\'')
+      len = match_contraction (t + i, n - i);
+    if (len == 0) {
+      CharClass cls = char_class (t[i]);
+      if (cls == CHAR_SKIP) {
+        i++;
+        continue;
+      }
+      len = 1;
+      if (cls != CHAR_NUMBER)
+        while (i + len < n && char_class (t[i + len]) == cls)
+          len++;
+    }
+    gboolean room = exact ? sink_push (sink, special) :
+        encode_piece (tok, t + i, len, s, sink);
+    if (!room)
+      return;
+    i += len;
+  }
+}
+
+int
+cle_tokenizer_encode (const ClipTokenizer *tok, const char *text,
+    ptrdiff_t len, int context_length, int32_t *ids, int max_ids,
+    ClipError *err)
+{
+  if (!tok || !text)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "tokenize: tokenizer and text must not be NULL");
+  if (context_length < 2)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "tokenize: context_length %d, expected >= 2", context_length);
+  if (max_ids < 0 || (max_ids > 0 && !ids))
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "tokenize: max_ids %d with ids %p", max_ids, (void *) ids);
+
+  size_t n_bytes = len < 0 ? strlen (text) : (size_t) len;
+  /* a: the text, then each unescape; b: 2 n for lower() */
+  uint32_t *a = NULL, *b = NULL;
+  PieceScratch s = { NULL, NULL, NULL };
+  int ret;
+  if (n_bytes < SIZE_MAX / 64) {
+    a = malloc ((n_bytes + 1) * sizeof *a);
+    b = malloc ((2 * n_bytes + 1) * sizeof *b);
+  }
+  if (!a || !b) {
+    ret = cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "tokenize: out of memory for a text of %zu bytes", n_bytes);
+    goto done;
+  }
+
+  size_t bad = 0;
+  ptrdiff_t n_cp = utf8_decode (a, (const uint8_t *) text, n_bytes, &bad);
+  if (n_cp < 0) {
+    ret = cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "tokenize: invalid UTF-8 at byte offset %zu (byte 0x%02x)", bad,
+        (unsigned) (uint8_t) text[bad]);
+    goto done;
+  }
+  size_t n = html_unescape (b, a, (size_t) n_cp);
+  n = html_unescape (a, b, n);
+  n = text_clean_whitespace (a, n);
+  n = text_lower (b, a, n);
+
+  /* a piece is at most the whole text, 4 bytes a code point */
+  s.bytes = malloc (4 * n + 4);
+  s.sym = malloc ((4 * n + 4) * sizeof *s.sym);
+  s.rank = malloc ((4 * n + 4) * sizeof *s.rank);
+  if (!s.bytes || !s.sym || !s.rank) {
+    ret = cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "tokenize: out of memory for a text of %zu bytes", n_bytes);
+    goto done;
+  }
+
+  IdSink sink = { ids, max_ids, 0, context_length - 1 };
+  if (sink_push (&sink, tok->start_id))
+    encode_pieces (tok, b, n, &s, &sink);
+  if (sink.n < max_ids)
+    ids[sink.n] = tok->end_id;
+  ret = sink.n + 1;
+
+done:
+  free (a);
+  free (b);
+  free (s.bytes);
+  free (s.sym);
+  free (s.rank);
+  return ret;
+}
