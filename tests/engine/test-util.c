@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+
 #include "test-util.h"
 
 static int n_passed, n_failed;
@@ -15,9 +17,10 @@ test_data_path (const char *rel)
   const char *root = getenv ("CLE_TEST_DATA");
   if (!root)
     root = "tests/data";
-  size_t n = strlen (root) + strlen (rel) + 2;
-  char *path = malloc (n);
-  snprintf (path, n, "%s/%s", root, rel);
+  /* Absolute, so that symlinks made by the tests resolve. */
+  char *joined = g_build_filename (root, rel, NULL);
+  char *path = g_canonicalize_filename (joined, NULL);
+  g_free (joined);
   return path;
 }
 
