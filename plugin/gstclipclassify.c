@@ -1,0 +1,1335 @@
+/* GStreamer CLIP zero-shot classification
+ *
+ * gstclipclassify.c: maps video frames to engine views, asks the engine for
+ * embeddings and scores, and turns the top labels into metadata and bus
+ * messages. The pixels pass through untouched.
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+
+/**
+ * SECTION:element-clipclassify
+ * @title: clipclassify
+ *
+ * Tags video frames with zero-shot labels from OpenAI's CLIP. The labels are
+ * free text; each becomes a prompt through a template ("a photo of a {}."),
+ * the prompts are encoded once when the element starts, and every
+ * #GstClipClassify:interval-th frame is compared against them. The
+ * #GstClipClassify:top-k most probable labels are attached to the frame as
+ * #GstClipClassificationMeta (see gstclipmeta.h) and, with
+ * #GstClipClassify:post-messages, posted as "clip-classification" element
+ * messages. The video itself passes through unchanged.
+ *
+ * For live sources use mode=async: frames then never wait for inference.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 -m videotestsrc num-buffers=10 ! videoconvert ! \
+ *     clipclassify model=tests/data/tiny-clip labels="a cat,a dog,a car" \
+ *     post-messages=true ! fakesink
+ * ]|
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <string.h>
+
+#include "gstclipclassify.h"
+#include "gstclipmeta.h"
+#include "gstclipmodelcache.h"
+#include "gstcliplabels.h"
+
+#ifdef HAVE_GST_ANALYTICS
+#include <gst/analytics/analytics.h>
+#endif
+
+GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
+#define GST_CAT_DEFAULT gst_clip_classify_debug
+
+#define DEFAULT_PROP_MODEL NULL
+#define DEFAULT_PROP_LABELS NULL
+#define DEFAULT_PROP_LABELS_FILE NULL
+#define DEFAULT_PROP_TEMPLATE GST_CLIP_DEFAULT_TEMPLATE
+#define DEFAULT_PROP_TEMPLATES_FILE NULL
+#define DEFAULT_PROP_TOP_K 5
+#define DEFAULT_PROP_THRESHOLD 0.0f
+#define DEFAULT_PROP_INTERVAL 1
+#define DEFAULT_PROP_BATCH_SIZE 1
+#define DEFAULT_PROP_THREADS 0
+#define DEFAULT_PROP_POST_MESSAGES FALSE
+#define DEFAULT_PROP_MODE GST_CLIP_CLASSIFY_MODE_SYNC
+
+#define MAX_BATCH_SIZE 64
+
+enum
+{
+  PROP_0,
+  PROP_MODEL,
+  PROP_LABELS,
+  PROP_LABELS_FILE,
+  PROP_TEMPLATE,
+  PROP_TEMPLATES_FILE,
+  PROP_TOP_K,
+  PROP_THRESHOLD,
+  PROP_INTERVAL,
+  PROP_BATCH_SIZE,
+  PROP_THREADS,
+  PROP_POST_MESSAGES,
+  PROP_MODE,
+};
+
+/* The formats ClipFrame can view without a copy. */
+#define CLIP_VIDEO_CAPS GST_VIDEO_CAPS_MAKE ("{ RGB, BGR, RGBA, BGRA, ARGB, " \
+    "ABGR, RGBx, BGRx, xRGB, xBGR, GRAY8, I420, NV12 }")
+
+static GstStaticPadTemplate gst_clip_classify_sink_template =
+GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (CLIP_VIDEO_CAPS));
+
+static GstStaticPadTemplate gst_clip_classify_src_template =
+GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS (CLIP_VIDEO_CAPS));
+
+/* One label of a result. */
+typedef struct
+{
+  guint index;
+  gfloat probability, logit, cosine;
+} ClipScore;
+
+/* The reported labels of one scored frame, with the times of that frame. */
+typedef struct
+{
+  GstClockTime pts, stream_time, running_time;
+  GstClipLabelSet *set;         /* the labels the indices refer to (ref) */
+  guint n_scores;
+  ClipScore *scores;            /* most probable first */
+} ClipResult;
+
+/* A frame copied for the async worker. */
+typedef struct
+{
+  GstBuffer *buffer;            /* a deep copy: upstream may reuse the original */
+  GstVideoInfo info;
+  GstClockTime pts, stream_time, running_time;
+} ClipJob;
+
+/* Per-thread buffers for cle_model_score, grown to the label set's size. */
+typedef struct
+{
+  guint n;
+  gfloat *logits, *probs, *cosines;
+  guint *order;
+} ClipScratch;
+
+/* A request to re-encode the labels in the background. */
+typedef struct
+{
+  guint generation;
+  GstClipPromptConfig config;
+} ClipEncodeRequest;
+
+struct _GstClipClassify
+{
+  GstVideoFilter parent;
+
+  /* properties, under the object lock */
+  gchar *model_dir;
+  GstClipPromptConfig prompts;
+  guint top_k;
+  gfloat threshold;
+  guint interval;
+  guint batch_size;
+  guint n_threads;
+  gboolean post_messages;
+  GstClipClassifyMode mode;
+
+  /* set in start(), cleared in stop() */
+  GstClipModelHandle *model;
+  gint dim;
+  GstClipClassifyMode running_mode;
+  ClipContext *ctx;             /* the streaming thread's (sync mode) */
+
+  /* under the object lock: replaced whole when the labels change, so a
+   * frame keeps the set it started with (the swap is at a frame boundary) */
+  GstClipLabelSet *label_set;
+  guint label_generation;       /* bumped by every label/template change */
+  GThreadPool *encoder;         /* one thread: background label encodes */
+  gint encoder_cancelled;       /* atomic; polled by the encoder */
+
+  /* streaming thread only */
+  guint64 frame_count;          /* since start or the last flush */
+  gfloat *image_embed;
+  ClipScratch scratch;
+  ClipResult *frame_result;     /* from transform_frame_ip to transform_ip */
+
+  /* async mode; the queues and flags under worker_lock */
+  GThread *worker;
+  ClipContext *worker_ctx;      /* the worker's own */
+  GMutex worker_lock;
+  GCond worker_cond;
+  GQueue jobs;                  /* ClipJob, oldest first, <= batch_size */
+  GQueue results;               /* ClipResult, oldest first */
+  gboolean worker_quit;
+  guint epoch;                  /* bumped by flushes: older results are void */
+  guint64 n_dropped;
+};
+
+#define gst_clip_classify_parent_class parent_class
+G_DEFINE_TYPE (GstClipClassify, gst_clip_classify, GST_TYPE_VIDEO_FILTER);
+GST_ELEMENT_REGISTER_DEFINE (clipclassify, "clipclassify", GST_RANK_NONE,
+    GST_TYPE_CLIP_CLASSIFY);
+
+GType
+gst_clip_classify_mode_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_CLASSIFY_MODE_SYNC,
+        "Score in the streaming thread, metadata on the scored frame", "sync"},
+    {GST_CLIP_CLASSIFY_MODE_ASYNC,
+          "Score in a worker thread, never hold frames back; metadata on a "
+          "later frame, stamped with the scored frame's PTS", "async"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstClipClassifyMode", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+/* ------------------------------------------------------------ helpers -- */
+
+static void
+clip_result_free (ClipResult * result)
+{
+  if (result->set)
+    gst_clip_label_set_unref (result->set);
+  g_free (result->scores);
+  g_free (result);
+}
+
+static void
+clip_job_free (ClipJob * job)
+{
+  gst_buffer_unref (job->buffer);
+  g_free (job);
+}
+
+static void
+clip_scratch_clear (ClipScratch * s)
+{
+  g_clear_pointer (&s->logits, g_free);
+  g_clear_pointer (&s->probs, g_free);
+  g_clear_pointer (&s->cosines, g_free);
+  g_clear_pointer (&s->order, g_free);
+  s->n = 0;
+}
+
+static void
+clip_scratch_ensure (ClipScratch * s, guint n)
+{
+  if (s->n >= n)
+    return;
+  clip_scratch_clear (s);
+  s->logits = g_new (gfloat, n);
+  s->probs = g_new (gfloat, n);
+  s->cosines = g_new (gfloat, n);
+  s->order = g_new (guint, n);
+  s->n = n;
+}
+
+static gint
+compare_probs_desc (gconstpointer a, gconstpointer b, gpointer user_data)
+{
+  const gfloat *probs = user_data;
+  gfloat pa = probs[*(const guint *) a], pb = probs[*(const guint *) b];
+
+  if (pa != pb)
+    return pa > pb ? -1 : 1;
+  /* ties keep label order, so results are deterministic */
+  return *(const guint *) a < *(const guint *) b ? -1 : 1;
+}
+
+/* Scores one image embedding against @set with the engine and keeps the
+ * top_k labels whose probability reaches threshold. */
+static ClipResult *
+clip_score (const ClipModel * model, ClipScratch * s, GstClipLabelSet * set,
+    const gfloat * image_embed, guint top_k, gfloat threshold,
+    ClipError * err)
+{
+  ClipResult *result;
+  guint i, n_keep;
+
+  clip_scratch_ensure (s, set->n_labels);
+  if (cle_model_score (model, image_embed, set->embeds, set->n_labels,
+          s->logits, s->probs, s->cosines, err) < 0)
+    return NULL;
+
+  for (i = 0; i < set->n_labels; i++)
+    s->order[i] = i;
+  g_qsort_with_data (s->order, set->n_labels, sizeof (guint),
+      compare_probs_desc, s->probs);
+
+  n_keep = top_k == 0 ? set->n_labels : MIN (top_k, set->n_labels);
+  result = g_new0 (ClipResult, 1);
+  result->set = gst_clip_label_set_ref (set);
+  result->scores = g_new (ClipScore, n_keep);
+  for (i = 0; i < n_keep; i++) {
+    guint idx = s->order[i];
+
+    if (s->probs[idx] < threshold)
+      break;
+    result->scores[i].index = idx;
+    result->scores[i].probability = s->probs[idx];
+    result->scores[i].logit = s->logits[idx];
+    result->scores[i].cosine = s->cosines[idx];
+  }
+  result->n_scores = i;
+  return result;
+}
+
+/* A borrowed engine view of a mapped frame: planes and strides as mapped
+ * (GstVideoMeta strides included), colour matrix and range from the caps. */
+static gboolean
+clip_frame_from_video_frame (ClipFrame * cf, const GstVideoFrame * frame)
+{
+  const GstVideoColorimetry *cinfo = &frame->info.colorimetry;
+  guint p;
+
+  memset (cf, 0, sizeof (*cf));
+  switch (GST_VIDEO_FRAME_FORMAT (frame)) {
+    case GST_VIDEO_FORMAT_RGB:
+      cf->format = CLE_PIXEL_RGB;
+      break;
+    case GST_VIDEO_FORMAT_BGR:
+      cf->format = CLE_PIXEL_BGR;
+      break;
+    case GST_VIDEO_FORMAT_RGBA:
+      cf->format = CLE_PIXEL_RGBA;
+      break;
+    case GST_VIDEO_FORMAT_BGRA:
+      cf->format = CLE_PIXEL_BGRA;
+      break;
+    case GST_VIDEO_FORMAT_ARGB:
+      cf->format = CLE_PIXEL_ARGB;
+      break;
+    case GST_VIDEO_FORMAT_ABGR:
+      cf->format = CLE_PIXEL_ABGR;
+      break;
+    case GST_VIDEO_FORMAT_RGBx:
+      cf->format = CLE_PIXEL_RGBX;
+      break;
+    case GST_VIDEO_FORMAT_BGRx:
+      cf->format = CLE_PIXEL_BGRX;
+      break;
+    case GST_VIDEO_FORMAT_xRGB:
+      cf->format = CLE_PIXEL_XRGB;
+      break;
+    case GST_VIDEO_FORMAT_xBGR:
+      cf->format = CLE_PIXEL_XBGR;
+      break;
+    case GST_VIDEO_FORMAT_GRAY8:
+      cf->format = CLE_PIXEL_GRAY8;
+      break;
+    case GST_VIDEO_FORMAT_I420:
+      cf->format = CLE_PIXEL_I420;
+      break;
+    case GST_VIDEO_FORMAT_NV12:
+      cf->format = CLE_PIXEL_NV12;
+      break;
+    default:
+      return FALSE;
+  }
+
+  cf->width = GST_VIDEO_FRAME_WIDTH (frame);
+  cf->height = GST_VIDEO_FRAME_HEIGHT (frame);
+  for (p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame) && p < 3; p++) {
+    cf->planes[p] = GST_VIDEO_FRAME_PLANE_DATA (frame, p);
+    cf->strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE (frame, p);
+  }
+  /* The engine knows BT.601 and BT.709; BT.2020 and SMPTE 240M content is
+   * closer to BT.709 than to BT.601. */
+  switch (cinfo->matrix) {
+    case GST_VIDEO_COLOR_MATRIX_BT709:
+    case GST_VIDEO_COLOR_MATRIX_BT2020:
+    case GST_VIDEO_COLOR_MATRIX_SMPTE240M:
+      cf->matrix = CLE_MATRIX_BT709;
+      break;
+    default:
+      cf->matrix = CLE_MATRIX_BT601;
+      break;
+  }
+  cf->range = cinfo->range == GST_VIDEO_COLOR_RANGE_0_255 ?
+      CLE_RANGE_FULL : CLE_RANGE_LIMITED;
+  return TRUE;
+}
+
+/* Posts a GError from the label code as an element error or warning. */
+static void
+post_gerror (GstClipClassify * self, GstMessageType type, const GError * err,
+    const gchar * prefix)
+{
+  gchar *text = g_strdup_printf ("%s%s", prefix ? prefix : "", err->message);
+
+  gst_element_message_full (GST_ELEMENT (self), type, err->domain, err->code,
+      text, NULL, __FILE__, GST_FUNCTION, __LINE__);
+}
+
+static GstStructure *
+clip_result_to_structure (const ClipResult * result)
+{
+  GValue labels = G_VALUE_INIT, probs = G_VALUE_INIT, v = G_VALUE_INIT;
+  GstStructure *s;
+  guint i;
+
+  gst_value_array_init (&labels, result->n_scores);
+  gst_value_array_init (&probs, result->n_scores);
+  for (i = 0; i < result->n_scores; i++) {
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, result->set->labels[result->scores[i].index]);
+    gst_value_array_append_and_take_value (&labels, &v);
+    memset (&v, 0, sizeof (v));
+    g_value_init (&v, G_TYPE_DOUBLE);
+    g_value_set_double (&v, result->scores[i].probability);
+    gst_value_array_append_and_take_value (&probs, &v);
+    memset (&v, 0, sizeof (v));
+  }
+
+  s = gst_structure_new ("clip-classification",
+      "timestamp", G_TYPE_UINT64, result->pts,
+      "stream-time", G_TYPE_UINT64, result->stream_time,
+      "running-time", G_TYPE_UINT64, result->running_time, NULL);
+  gst_structure_take_value (s, "labels", &labels);
+  gst_structure_take_value (s, "probabilities", &probs);
+  return s;
+}
+
+/* Streaming thread, on a writable buffer. */
+static void
+clip_result_attach (GstClipClassify * self, GstBuffer * buf,
+    const ClipResult * result, gboolean post)
+{
+  GstClipClassificationMeta *meta;
+  guint i;
+
+  meta = gst_buffer_add_clip_classification_meta (buf, result->pts,
+      result->set->n_labels);
+  for (i = 0; i < result->n_scores; i++) {
+    const ClipScore *sc = &result->scores[i];
+
+    gst_clip_classification_meta_add (meta, sc->index,
+        result->set->labels[sc->index], sc->probability, sc->logit,
+        sc->cosine);
+  }
+
+#ifdef HAVE_GST_ANALYTICS
+  /* The upstream analytics meta, for tools that read only that. */
+  if (result->n_scores > 0) {
+    GstAnalyticsRelationMeta *rmeta;
+    GstAnalyticsClsMtd cls;
+    gfloat *conf = g_new (gfloat, result->n_scores);
+    GQuark *quarks = g_new (GQuark, result->n_scores);
+
+    for (i = 0; i < result->n_scores; i++) {
+      conf[i] = result->scores[i].probability;
+      quarks[i] =
+          g_quark_from_string (result->set->labels[result->scores[i].index]);
+    }
+    rmeta = gst_buffer_get_analytics_relation_meta (buf);
+    if (!rmeta)
+      rmeta = gst_buffer_add_analytics_relation_meta (buf);
+    if (rmeta)
+      gst_analytics_relation_meta_add_cls_mtd (rmeta, result->n_scores, conf,
+          quarks, &cls);
+    g_free (conf);
+    g_free (quarks);
+  }
+#endif
+
+  if (post) {
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self),
+            clip_result_to_structure (result)));
+  }
+}
+
+/* --------------------------------------------- background label encoder -- */
+
+static void
+clip_encode_request_free (ClipEncodeRequest * req)
+{
+  gst_clip_prompt_config_clear (&req->config);
+  g_free (req);
+}
+
+static void
+clip_prompt_config_copy (GstClipPromptConfig * dst,
+    const GstClipPromptConfig * src)
+{
+  dst->labels = g_strdup (src->labels);
+  dst->labels_file = g_strdup (src->labels_file);
+  dst->template = g_strdup (src->template);
+  dst->templates_file = g_strdup (src->templates_file);
+}
+
+static GstStructure *
+labels_updated_structure (GstClipLabelSet * set)
+{
+  GValue labels = G_VALUE_INIT;
+  GstStructure *s;
+  guint i;
+
+  gst_value_array_init (&labels, set->n_labels);
+  for (i = 0; i < set->n_labels; i++) {
+    GValue v = G_VALUE_INIT;
+
+    g_value_init (&v, G_TYPE_STRING);
+    g_value_set_string (&v, set->labels[i]);
+    gst_value_array_append_and_take_value (&labels, &v);
+  }
+  s = gst_structure_new_empty ("clip-labels-updated");
+  gst_structure_take_value (s, "labels", &labels);
+  return s;
+}
+
+/* Runs in the encoder pool with a context of its own, so the streaming
+ * thread keeps classifying with the old labels meanwhile. The pool lives
+ * from start() to stop() and stop() waits for it, so self->model is valid. */
+static void
+gst_clip_classify_encode_func (gpointer data, gpointer user_data)
+{
+  ClipEncodeRequest *req = data;
+  GstClipClassify *self = user_data;
+  GstClipLabelSet *set = NULL, *old = NULL;
+  ClipContextParams cp;
+  ClipContext *ctx = NULL;
+  ClipError cerr = { 0, };
+  GError *err = NULL;
+  gboolean current;
+
+  GST_OBJECT_LOCK (self);
+  current = req->generation == self->label_generation;
+  cle_context_params_init (&cp);
+  cp.n_threads = self->n_threads;
+  GST_OBJECT_UNLOCK (self);
+
+  /* A newer change is queued behind this one: skip straight to it. */
+  if (!current || g_atomic_int_get (&self->encoder_cancelled))
+    goto done;
+
+  if (cle_context_new (&ctx, gst_clip_model_handle_get_model (self->model),
+          &cp, &cerr) < 0) {
+    GST_ELEMENT_WARNING (self, RESOURCE, FAILED,
+        ("New labels not applied: %s", cerr.message), (NULL));
+    goto done;
+  }
+
+  GST_DEBUG_OBJECT (self, "encoding label set generation %u", req->generation);
+  set = gst_clip_label_set_encode (ctx, self->dim, &req->config,
+      &self->encoder_cancelled, &err);
+  cle_context_free (ctx);
+
+  if (!set) {
+    if (!g_atomic_int_get (&self->encoder_cancelled))
+      post_gerror (self, GST_MESSAGE_WARNING, err,
+          "New labels not applied, keeping the previous ones: ");
+    g_clear_error (&err);
+    goto done;
+  }
+
+  GST_OBJECT_LOCK (self);
+  if (req->generation == self->label_generation) {
+    old = self->label_set;
+    self->label_set = gst_clip_label_set_ref (set);
+  }
+  GST_OBJECT_UNLOCK (self);
+
+  if (old) {
+    GST_INFO_OBJECT (self, "now classifying with %u labels", set->n_labels);
+    gst_clip_label_set_unref (old);
+    gst_element_post_message (GST_ELEMENT (self),
+        gst_message_new_element (GST_OBJECT (self),
+            labels_updated_structure (set)));
+  }
+  gst_clip_label_set_unref (set);
+
+done:
+  clip_encode_request_free (req);
+}
+
+/* Called with the object lock held after a label property changed. */
+static void
+gst_clip_classify_queue_encode_locked (GstClipClassify * self)
+{
+  ClipEncodeRequest *req;
+
+  self->label_generation++;
+  if (!self->encoder)
+    return;                     /* not started: start() encodes */
+
+  req = g_new0 (ClipEncodeRequest, 1);
+  req->generation = self->label_generation;
+  clip_prompt_config_copy (&req->config, &self->prompts);
+  g_thread_pool_push (self->encoder, req, NULL);
+}
+
+/* ------------------------------------------------------- async worker -- */
+
+static gpointer
+gst_clip_classify_worker (gpointer data)
+{
+  GstClipClassify *self = data;
+  const ClipModel *model = gst_clip_model_handle_get_model (self->model);
+  ClipScratch scratch = { 0, };
+  gfloat *embeds = g_new (gfloat, (gsize) MAX_BATCH_SIZE * self->dim);
+  ClipJob *batch[MAX_BATCH_SIZE];
+  ClipFrame frames[MAX_BATCH_SIZE];
+  GstVideoFrame vframes[MAX_BATCH_SIZE];
+
+  g_mutex_lock (&self->worker_lock);
+  while (TRUE) {
+    GstClipLabelSet *set;
+    GList *results = NULL;
+    ClipError cerr = { 0, };
+    guint n = 0, n_mapped = 0, i, top_k, batch_size, epoch;
+    gfloat threshold;
+    gboolean ok = TRUE;
+
+    while (!self->worker_quit && g_queue_is_empty (&self->jobs))
+      g_cond_wait (&self->worker_cond, &self->worker_lock);
+    if (self->worker_quit)
+      break;
+
+    GST_OBJECT_LOCK (self);
+    batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
+    top_k = self->top_k;
+    threshold = self->threshold;
+    set = gst_clip_label_set_ref (self->label_set);
+    GST_OBJECT_UNLOCK (self);
+
+    while (n < batch_size && !g_queue_is_empty (&self->jobs))
+      batch[n++] = g_queue_pop_head (&self->jobs);
+    epoch = self->epoch;
+    g_mutex_unlock (&self->worker_lock);
+
+    for (i = 0; i < n && ok; i++) {
+      ok = gst_video_frame_map (&vframes[i], &batch[i]->info,
+          batch[i]->buffer, GST_MAP_READ);
+      if (ok) {
+        n_mapped++;
+        ok = clip_frame_from_video_frame (&frames[i], &vframes[i]);
+      }
+    }
+
+    if (ok && cle_encode_frames (self->worker_ctx, frames, n, embeds,
+            (gsize) n * self->dim, &cerr) < 0)
+      ok = FALSE;
+
+    for (i = 0; i < n && ok; i++) {
+      ClipResult *r = clip_score (model, &scratch, set,
+          embeds + (gsize) i * self->dim, top_k, threshold, &cerr);
+      if (!r) {
+        ok = FALSE;
+        break;
+      }
+      r->pts = batch[i]->pts;
+      r->stream_time = batch[i]->stream_time;
+      r->running_time = batch[i]->running_time;
+      results = g_list_append (results, r);
+    }
+
+    for (i = 0; i < n_mapped; i++)
+      gst_video_frame_unmap (&vframes[i]);
+    for (i = 0; i < n; i++)
+      clip_job_free (batch[i]);
+    gst_clip_label_set_unref (set);
+
+    if (!ok) {
+      GST_ELEMENT_ERROR (self, STREAM, FAILED,
+          ("CLIP inference failed: %s", cerr.message[0] ? cerr.message :
+              "could not map the frame"), (NULL));
+    }
+
+    g_mutex_lock (&self->worker_lock);
+    while (results) {
+      ClipResult *r = results->data;
+
+      /* results of frames from before a flush describe nothing downstream */
+      if (epoch == self->epoch)
+        g_queue_push_tail (&self->results, r);
+      else
+        clip_result_free (r);
+      results = g_list_delete_link (results, results);
+    }
+  }
+  g_mutex_unlock (&self->worker_lock);
+
+  clip_scratch_clear (&scratch);
+  g_free (embeds);
+  return NULL;
+}
+
+static void
+gst_clip_classify_clear_queues_locked (GstClipClassify * self)
+{
+  g_queue_clear_full (&self->jobs, (GDestroyNotify) clip_job_free);
+  g_queue_clear_full (&self->results, (GDestroyNotify) clip_result_free);
+}
+
+/* Streaming thread: hands a copy of the frame to the worker. The queue holds
+ * at most batch-size frames; when full the oldest is dropped, so the worker
+ * always works on the newest frames and never builds up latency. */
+static void
+gst_clip_classify_submit (GstClipClassify * self, GstVideoFrame * frame,
+    guint batch_size)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
+  ClipJob *job = g_new0 (ClipJob, 1);
+
+  job->buffer = gst_buffer_copy_deep (frame->buffer);
+  job->info = frame->info;
+  job->pts = pts;
+  job->stream_time = gst_segment_to_stream_time (&trans->segment,
+      GST_FORMAT_TIME, pts);
+  job->running_time = gst_segment_to_running_time (&trans->segment,
+      GST_FORMAT_TIME, pts);
+
+  g_mutex_lock (&self->worker_lock);
+  while (g_queue_get_length (&self->jobs) >= batch_size) {
+    clip_job_free (g_queue_pop_head (&self->jobs));
+    self->n_dropped++;
+    GST_LOG_OBJECT (self, "worker busy, dropped a queued frame (%"
+        G_GUINT64_FORMAT " so far)", self->n_dropped);
+  }
+  g_queue_push_tail (&self->jobs, job);
+  g_cond_signal (&self->worker_cond);
+  g_mutex_unlock (&self->worker_lock);
+}
+
+/* ------------------------------------------------------------- vfuncs -- */
+
+static gboolean
+gst_clip_classify_start (GstBaseTransform * trans)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GstClipPromptConfig config = { 0, };
+  GstClipModelHandle *handle;
+  GstClipLabelSet *set;
+  ClipContextParams cp;
+  ClipModelInfo info;
+  ClipError cerr = { 0, };
+  GError *err = NULL;
+  gchar *dir;
+  guint n_threads, batch_size;
+  GstClipClassifyMode mode;
+
+  GST_OBJECT_LOCK (self);
+  dir = g_strdup (self->model_dir);
+  clip_prompt_config_copy (&config, &self->prompts);
+  n_threads = self->n_threads;
+  batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
+  mode = self->mode;
+  GST_OBJECT_UNLOCK (self);
+
+  if (!dir || !dir[0]) {
+    GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+        ("No CLIP model set: point the 'model' property at a Hugging Face "
+            "CLIP model directory"), (NULL));
+    goto fail;
+  }
+
+  handle = gst_clip_model_cache_acquire (dir, &cerr);
+  if (!handle) {
+    if (cerr.code == CLE_ERROR_IO)
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
+          ("Could not load the CLIP model in '%s': %s", dir, cerr.message),
+          ("cle_model_load: %s", cle_status_string (cerr.code)));
+    else
+      GST_ELEMENT_ERROR (self, RESOURCE, SETTINGS,
+          ("Could not load the CLIP model in '%s': %s", dir, cerr.message),
+          ("cle_model_load: %s", cle_status_string (cerr.code)));
+    goto fail;
+  }
+  self->model = handle;
+
+  cle_model_get_info (gst_clip_model_handle_get_model (handle), &info);
+  self->dim = info.projection_dim;
+
+  cle_context_params_init (&cp);
+  cp.n_threads = n_threads;
+  cp.max_batch_images = batch_size;
+  if (cle_context_new (&self->ctx, gst_clip_model_handle_get_model (handle),
+          &cp, &cerr) < 0) {
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+        ("Could not create a CLIP context: %s", cerr.message), (NULL));
+    goto fail;
+  }
+
+  set = gst_clip_label_set_encode (self->ctx, self->dim, &config, NULL, &err);
+  if (!set) {
+    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
+    g_clear_error (&err);
+    goto fail;
+  }
+  GST_INFO_OBJECT (self, "model '%s', %u labels x %u templates, dim %d",
+      gst_clip_model_handle_get_dir (handle), set->n_labels, set->n_templates,
+      self->dim);
+
+  self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE * self->dim);
+  self->frame_count = 0;
+  self->running_mode = mode;
+
+  if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
+    if (cle_context_new (&self->worker_ctx,
+            gst_clip_model_handle_get_model (handle), &cp, &cerr) < 0) {
+      gst_clip_label_set_unref (set);
+      GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+          ("Could not create a CLIP context: %s", cerr.message), (NULL));
+      goto fail;
+    }
+  }
+
+  GST_OBJECT_LOCK (self);
+  self->label_set = set;
+  g_atomic_int_set (&self->encoder_cancelled, 0);
+  self->encoder = g_thread_pool_new (gst_clip_classify_encode_func, self, 1,
+      FALSE, NULL);
+  GST_OBJECT_UNLOCK (self);
+
+  if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
+    self->worker_quit = FALSE;
+    self->worker = g_thread_new ("clipclassify-worker",
+        gst_clip_classify_worker, self);
+  }
+
+  gst_clip_prompt_config_clear (&config);
+  g_free (dir);
+  return TRUE;
+
+fail:
+  if (self->ctx)
+    g_clear_pointer (&self->ctx, cle_context_free);
+  if (self->model) {
+    gst_clip_model_cache_release (self->model);
+    self->model = NULL;
+  }
+  gst_clip_prompt_config_clear (&config);
+  g_free (dir);
+  return FALSE;
+}
+
+static gboolean
+gst_clip_classify_stop (GstBaseTransform * trans)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GThreadPool *encoder;
+  GstClipLabelSet *set;
+
+  /* A queued or running background encode notices the flag at its next
+   * engine call; waiting for it keeps the model alive until it is done. */
+  GST_OBJECT_LOCK (self);
+  encoder = self->encoder;
+  self->encoder = NULL;
+  g_atomic_int_set (&self->encoder_cancelled, 1);
+  GST_OBJECT_UNLOCK (self);
+  if (encoder)
+    g_thread_pool_free (encoder, FALSE, TRUE);
+
+  if (self->worker) {
+    g_mutex_lock (&self->worker_lock);
+    self->worker_quit = TRUE;
+    g_cond_signal (&self->worker_cond);
+    g_mutex_unlock (&self->worker_lock);
+    g_thread_join (self->worker);
+    self->worker = NULL;
+  }
+  g_mutex_lock (&self->worker_lock);
+  gst_clip_classify_clear_queues_locked (self);
+  g_mutex_unlock (&self->worker_lock);
+
+  g_clear_pointer (&self->frame_result, clip_result_free);
+  g_clear_pointer (&self->worker_ctx, cle_context_free);
+  g_clear_pointer (&self->ctx, cle_context_free);
+  g_clear_pointer (&self->image_embed, g_free);
+  clip_scratch_clear (&self->scratch);
+
+  GST_OBJECT_LOCK (self);
+  set = self->label_set;
+  self->label_set = NULL;
+  GST_OBJECT_UNLOCK (self);
+  if (set)
+    gst_clip_label_set_unref (set);
+
+  if (self->model) {
+    gst_clip_model_cache_release (self->model);
+    self->model = NULL;
+  }
+  return TRUE;
+}
+
+static gboolean
+gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_FLUSH_STOP) {
+    /* Frames after a seek are a new sequence: restart the interval count and
+     * forget what was queued for frames that will never be shown. */
+    self->frame_count = 0;
+    g_mutex_lock (&self->worker_lock);
+    self->epoch++;
+    gst_clip_classify_clear_queues_locked (self);
+    g_mutex_unlock (&self->worker_lock);
+  }
+
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+/* Computes the frame's result into self->frame_result; transform_ip attaches
+ * it once the frame is unmapped, since a mapped buffer is not writable. */
+static GstFlowReturn
+gst_clip_classify_transform_frame_ip (GstVideoFilter * filter,
+    GstVideoFrame * frame)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (filter);
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (filter);
+  GstClipLabelSet *set;
+  ClipFrame cf;
+  ClipError cerr = { 0, };
+  ClipResult *result;
+  guint interval, top_k, batch_size;
+  gfloat threshold;
+  gboolean due;
+
+  GST_OBJECT_LOCK (self);
+  interval = MAX (self->interval, 1);
+  top_k = self->top_k;
+  threshold = self->threshold;
+  batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
+  set = gst_clip_label_set_ref (self->label_set);
+  GST_OBJECT_UNLOCK (self);
+
+  due = (self->frame_count++ % interval) == 0;
+
+  if (self->running_mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
+    if (due)
+      gst_clip_classify_submit (self, frame, batch_size);
+    g_mutex_lock (&self->worker_lock);
+    self->frame_result = g_queue_pop_head (&self->results);
+    g_mutex_unlock (&self->worker_lock);
+    gst_clip_label_set_unref (set);
+    return GST_FLOW_OK;
+  }
+
+  if (!due) {
+    gst_clip_label_set_unref (set);
+    return GST_FLOW_OK;
+  }
+
+  if (!clip_frame_from_video_frame (&cf, frame)) {
+    gst_clip_label_set_unref (set);
+    GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
+        ("unsupported format %s",
+            gst_video_format_to_string (GST_VIDEO_FRAME_FORMAT (frame))));
+    return GST_FLOW_NOT_NEGOTIATED;
+  }
+
+  if (cle_encode_frames (self->ctx, &cf, 1, self->image_embed, self->dim,
+          &cerr) < 0) {
+    gst_clip_label_set_unref (set);
+    GST_ELEMENT_ERROR (self, STREAM, FAILED,
+        ("CLIP inference failed: %s", cerr.message), (NULL));
+    return GST_FLOW_ERROR;
+  }
+
+  result = clip_score (gst_clip_model_handle_get_model (self->model),
+      &self->scratch, set, self->image_embed, top_k, threshold, &cerr);
+  gst_clip_label_set_unref (set);
+  if (!result) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED,
+        ("CLIP scoring failed: %s", cerr.message), (NULL));
+    return GST_FLOW_ERROR;
+  }
+
+  result->pts = GST_BUFFER_PTS (frame->buffer);
+  result->stream_time = gst_segment_to_stream_time (&trans->segment,
+      GST_FORMAT_TIME, result->pts);
+  result->running_time = gst_segment_to_running_time (&trans->segment,
+      GST_FORMAT_TIME, result->pts);
+  self->frame_result = result;
+
+  return GST_FLOW_OK;
+}
+
+static GstFlowReturn
+gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+  GstFlowReturn ret;
+  gboolean post;
+
+  /* GstVideoFilter maps the frame and calls transform_frame_ip */
+  ret = GST_BASE_TRANSFORM_CLASS (parent_class)->transform_ip (trans, buf);
+
+  if (self->frame_result) {
+    if (ret == GST_FLOW_OK) {
+      GST_OBJECT_LOCK (self);
+      post = self->post_messages;
+      GST_OBJECT_UNLOCK (self);
+      clip_result_attach (self, buf, self->frame_result, post);
+    }
+    g_clear_pointer (&self->frame_result, clip_result_free);
+  }
+  return ret;
+}
+
+/* --------------------------------------------------------- properties -- */
+
+static void
+gst_clip_classify_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      if (self->model)
+        GST_WARNING_OBJECT (self, "model changes apply at the next start");
+      g_free (self->model_dir);
+      self->model_dir = g_value_dup_string (value);
+      break;
+    case PROP_LABELS:
+      g_free (self->prompts.labels);
+      self->prompts.labels = g_value_dup_string (value);
+      gst_clip_classify_queue_encode_locked (self);
+      break;
+    case PROP_LABELS_FILE:
+      g_free (self->prompts.labels_file);
+      self->prompts.labels_file = g_value_dup_string (value);
+      gst_clip_classify_queue_encode_locked (self);
+      break;
+    case PROP_TEMPLATE:
+      g_free (self->prompts.template);
+      self->prompts.template = g_value_dup_string (value);
+      gst_clip_classify_queue_encode_locked (self);
+      break;
+    case PROP_TEMPLATES_FILE:
+      g_free (self->prompts.templates_file);
+      self->prompts.templates_file = g_value_dup_string (value);
+      gst_clip_classify_queue_encode_locked (self);
+      break;
+    case PROP_TOP_K:
+      self->top_k = g_value_get_uint (value);
+      break;
+    case PROP_THRESHOLD:
+      self->threshold = g_value_get_float (value);
+      break;
+    case PROP_INTERVAL:
+      self->interval = g_value_get_uint (value);
+      break;
+    case PROP_BATCH_SIZE:
+      self->batch_size = g_value_get_uint (value);
+      break;
+    case PROP_THREADS:
+      self->n_threads = g_value_get_uint (value);
+      break;
+    case PROP_POST_MESSAGES:
+      self->post_messages = g_value_get_boolean (value);
+      break;
+    case PROP_MODE:
+      self->mode = g_value_get_enum (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_clip_classify_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+
+  GST_OBJECT_LOCK (self);
+  switch (prop_id) {
+    case PROP_MODEL:
+      g_value_set_string (value, self->model_dir);
+      break;
+    case PROP_LABELS:
+      g_value_set_string (value, self->prompts.labels);
+      break;
+    case PROP_LABELS_FILE:
+      g_value_set_string (value, self->prompts.labels_file);
+      break;
+    case PROP_TEMPLATE:
+      g_value_set_string (value, self->prompts.template);
+      break;
+    case PROP_TEMPLATES_FILE:
+      g_value_set_string (value, self->prompts.templates_file);
+      break;
+    case PROP_TOP_K:
+      g_value_set_uint (value, self->top_k);
+      break;
+    case PROP_THRESHOLD:
+      g_value_set_float (value, self->threshold);
+      break;
+    case PROP_INTERVAL:
+      g_value_set_uint (value, self->interval);
+      break;
+    case PROP_BATCH_SIZE:
+      g_value_set_uint (value, self->batch_size);
+      break;
+    case PROP_THREADS:
+      g_value_set_uint (value, self->n_threads);
+      break;
+    case PROP_POST_MESSAGES:
+      g_value_set_boolean (value, self->post_messages);
+      break;
+    case PROP_MODE:
+      g_value_set_enum (value, self->mode);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+  GST_OBJECT_UNLOCK (self);
+}
+
+static void
+gst_clip_classify_finalize (GObject * object)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (object);
+
+  g_free (self->model_dir);
+  gst_clip_prompt_config_clear (&self->prompts);
+  g_mutex_clear (&self->worker_lock);
+  g_cond_clear (&self->worker_cond);
+
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_clip_classify_class_init (GstClipClassifyClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+  GstVideoFilterClass *filter_class = GST_VIDEO_FILTER_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_clip_classify_debug, "clipclassify", 0,
+      "CLIP zero-shot classification");
+
+  gobject_class->set_property = gst_clip_classify_set_property;
+  gobject_class->get_property = gst_clip_classify_get_property;
+  gobject_class->finalize = gst_clip_classify_finalize;
+
+  /**
+   * GstClipClassify:model:
+   *
+   * A Hugging Face CLIP model directory (config.json, model.safetensors,
+   * vocab.json, merges.txt). Loaded when the element starts; elements naming
+   * the same directory share one copy in memory.
+   */
+  g_object_class_install_property (gobject_class, PROP_MODEL,
+      g_param_spec_string ("model", "Model",
+          "Hugging Face CLIP model directory (config.json, model.safetensors, "
+          "vocab.json, merges.txt); loaded at start",
+          DEFAULT_PROP_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstClipClassify:labels:
+   *
+   * Comma-separated labels, e.g. "cat,dog,a red car". Changing them while
+   * playing re-encodes them in the background; frames keep the old labels
+   * until the new ones are ready.
+   */
+  g_object_class_install_property (gobject_class, PROP_LABELS,
+      g_param_spec_string ("labels", "Labels",
+          "Comma-separated labels to choose from (ignored when labels-file is "
+          "set); may change while playing",
+          DEFAULT_PROP_LABELS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:labels-file:
+   *
+   * A UTF-8 text file with one label per line. Blank lines and lines that
+   * start with '#' are ignored. Takes precedence over #GstClipClassify:labels.
+   */
+  g_object_class_install_property (gobject_class, PROP_LABELS_FILE,
+      g_param_spec_string ("labels-file", "Labels file",
+          "File with one label per line; blank lines and lines starting with "
+          "'#' are ignored. Wins over 'labels'",
+          DEFAULT_PROP_LABELS_FILE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:template:
+   *
+   * The prompt each label is put into; "{}" marks where the label goes.
+   */
+  g_object_class_install_property (gobject_class, PROP_TEMPLATE,
+      g_param_spec_string ("template", "Template",
+          "Prompt template, '{}' is replaced by the label",
+          DEFAULT_PROP_TEMPLATE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:templates-file:
+   *
+   * Several templates, one per line (blank and '#' lines ignored). Each
+   * label's embedding is then the mean of its L2-normalized template
+   * embeddings, renormalized: the prompt ensembling of the CLIP paper.
+   * Takes precedence over #GstClipClassify:template.
+   */
+  g_object_class_install_property (gobject_class, PROP_TEMPLATES_FILE,
+      g_param_spec_string ("templates-file", "Templates file",
+          "File with one prompt template per line; a label's embedding is the "
+          "normalized mean over all templates (prompt ensembling). Wins over "
+          "'template'",
+          DEFAULT_PROP_TEMPLATES_FILE, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:top-k:
+   *
+   * How many of the most probable labels are reported; 0 reports all.
+   */
+  g_object_class_install_property (gobject_class, PROP_TOP_K,
+      g_param_spec_uint ("top-k", "Top K",
+          "Number of most probable labels to report (0 = all)",
+          0, G_MAXUINT, DEFAULT_PROP_TOP_K, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:threshold:
+   *
+   * Labels less probable than this are not reported, so a frame may carry
+   * fewer than #GstClipClassify:top-k labels, or none.
+   */
+  g_object_class_install_property (gobject_class, PROP_THRESHOLD,
+      g_param_spec_float ("threshold", "Threshold",
+          "Minimum probability of a reported label",
+          0.0f, 1.0f, DEFAULT_PROP_THRESHOLD, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:interval:
+   *
+   * Classify every Nth frame (1 = every frame), counted from the start and
+   * from every flush; the other frames pass without metadata.
+   */
+  g_object_class_install_property (gobject_class, PROP_INTERVAL,
+      g_param_spec_uint ("interval", "Interval",
+          "Classify every Nth frame", 1, G_MAXUINT, DEFAULT_PROP_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:batch-size:
+   *
+   * In async mode, how many queued frames the worker encodes in one engine
+   * call; the queue never holds more, older frames are dropped first. Also
+   * sizes the engine context's image scratch memory.
+   */
+  g_object_class_install_property (gobject_class, PROP_BATCH_SIZE,
+      g_param_spec_uint ("batch-size", "Batch size",
+          "Frames per engine call in async mode (also the most frames queued "
+          "for the worker)", 1, MAX_BATCH_SIZE, DEFAULT_PROP_BATCH_SIZE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstClipClassify:threads:
+   *
+   * CPU threads the engine may use per call; 0 uses all cores (or
+   * OMP_NUM_THREADS when set).
+   */
+  g_object_class_install_property (gobject_class, PROP_THREADS,
+      g_param_spec_uint ("threads", "Threads",
+          "Engine threads (0 = all cores)", 0, 1024, DEFAULT_PROP_THREADS,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstClipClassify:post-messages:
+   *
+   * Post a "clip-classification" element message per classified frame, with
+   * the fields timestamp, stream-time, running-time (guint64, of the scored
+   * frame), labels (array of strings) and probabilities (array of doubles).
+   */
+  g_object_class_install_property (gobject_class, PROP_POST_MESSAGES,
+      g_param_spec_boolean ("post-messages", "Post messages",
+          "Post a 'clip-classification' element message per classified frame",
+          DEFAULT_PROP_POST_MESSAGES, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:mode:
+   *
+   * sync scores in the streaming thread (every result on its own frame; right
+   * for files). async never makes frames wait (right for live sources): the
+   * newest frames are scored in a worker and each result rides on the next
+   * frame that passes, stamped with the PTS of the frame it describes.
+   * Results still in flight at EOS are dropped.
+   */
+  g_object_class_install_property (gobject_class, PROP_MODE,
+      g_param_spec_enum ("mode", "Mode",
+          "sync: score in the streaming thread; async: score in a worker, "
+          "never hold frames back", GST_TYPE_CLIP_CLASSIFY_MODE,
+          DEFAULT_PROP_MODE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  gst_element_class_add_static_pad_template (element_class,
+      &gst_clip_classify_sink_template);
+  gst_element_class_add_static_pad_template (element_class,
+      &gst_clip_classify_src_template);
+
+  gst_element_class_set_static_metadata (element_class,
+      "CLIP zero-shot classifier", "Filter/Analyzer/Video",
+      "Tags video frames with the most probable of a set of free-text labels "
+      "using OpenAI's CLIP", "gst-clip developers");
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_clip_classify_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_clip_classify_stop);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_clip_classify_sink_event);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_classify_transform_ip);
+  filter_class->transform_frame_ip =
+      GST_DEBUG_FUNCPTR (gst_clip_classify_transform_frame_ip);
+
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);
+}
+
+static void
+gst_clip_classify_init (GstClipClassify * self)
+{
+  self->prompts.template = g_strdup (DEFAULT_PROP_TEMPLATE);
+  self->top_k = DEFAULT_PROP_TOP_K;
+  self->threshold = DEFAULT_PROP_THRESHOLD;
+  self->interval = DEFAULT_PROP_INTERVAL;
+  self->batch_size = DEFAULT_PROP_BATCH_SIZE;
+  self->n_threads = DEFAULT_PROP_THREADS;
+  self->post_messages = DEFAULT_PROP_POST_MESSAGES;
+  self->mode = DEFAULT_PROP_MODE;
+  g_mutex_init (&self->worker_lock);
+  g_cond_init (&self->worker_cond);
+  g_queue_init (&self->jobs);
+  g_queue_init (&self->results);
+}

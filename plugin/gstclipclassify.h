@@ -1,0 +1,44 @@
+/* GStreamer CLIP zero-shot classification
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+
+#ifndef __GST_CLIP_CLASSIFY_H__
+#define __GST_CLIP_CLASSIFY_H__
+
+#include <gst/gst.h>
+#include <gst/video/video.h>
+#include <gst/video/gstvideofilter.h>
+
+G_BEGIN_DECLS
+
+/**
+ * GstClipClassifyMode:
+ * @GST_CLIP_CLASSIFY_MODE_SYNC: score every interval-th frame in the
+ *     streaming thread and attach the result to that frame
+ * @GST_CLIP_CLASSIFY_MODE_ASYNC: copy every interval-th frame to a worker
+ *     thread and let frames pass without waiting; each result is attached to
+ *     the next frame that passes once it is ready, stamped with the PTS of the
+ *     frame it was computed on
+ */
+typedef enum
+{
+  GST_CLIP_CLASSIFY_MODE_SYNC,
+  GST_CLIP_CLASSIFY_MODE_ASYNC,
+} GstClipClassifyMode;
+
+#define GST_TYPE_CLIP_CLASSIFY_MODE (gst_clip_classify_mode_get_type ())
+GType gst_clip_classify_mode_get_type (void);
+
+#define GST_TYPE_CLIP_CLASSIFY (gst_clip_classify_get_type ())
+G_DECLARE_FINAL_TYPE (GstClipClassify, gst_clip_classify, GST, CLIP_CLASSIFY,
+    GstVideoFilter)
+
+GST_ELEMENT_REGISTER_DECLARE (clipclassify);
+
+G_END_DECLS
+
+#endif /* __GST_CLIP_CLASSIFY_H__ */

@@ -1,0 +1,373 @@
+/* GStreamer CLIP classification to JSON Lines
+ *
+ * gstclipjson.c: a passthrough element that writes each
+ * GstClipClassificationMeta it sees as one JSON object per line. It reads
+ * metadata only; the buffers go on untouched.
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+
+/**
+ * SECTION:element-clipjson
+ * @title: clipjson
+ *
+ * Writes the labels clipclassify attached to each frame as JSON Lines, one
+ * object per classified frame, to #GstClipJson:location or to stdout. Field
+ * names of the label entries follow DL Streamer's gvametaconvert:
+ *
+ * |[
+ * {"pts":0,"stream_time":0,"frame_number":0,
+ *  "resolution":{"width":320,"height":240},
+ *  "tensors":[{"label":"a cat","label_id":0,"confidence":0.61,
+ *              "logit":21.3,"cosine":0.213}]}
+ * ]|
+ *
+ * (one line in the file). "pts" is the timestamp of the frame the labels
+ * were computed on, in nanoseconds; "resolution" is present for video caps.
+ * Every line is built in memory and written whole with one write(2), so
+ * nothing is left buffered at EOS and a reader never sees half a line.
+ *
+ * ## Example launch line
+ * |[
+ * gst-launch-1.0 videotestsrc num-buffers=10 ! videoconvert ! \
+ *     clipclassify model=tests/data/tiny-clip labels="a cat,a dog" ! \
+ *     clipjson location=labels.jsonl ! fakesink
+ * ]|
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <gst/video/video.h>
+#include <json-glib/json-glib.h>
+
+#include "gstclipjson.h"
+#include "gstclipmeta.h"
+
+GST_DEBUG_CATEGORY_STATIC (gst_clip_json_debug);
+#define GST_CAT_DEFAULT gst_clip_json_debug
+
+#define DEFAULT_PROP_LOCATION NULL
+
+enum
+{
+  PROP_0,
+  PROP_LOCATION,
+};
+
+static GstStaticPadTemplate gst_clip_json_sink_template =
+GST_STATIC_PAD_TEMPLATE ("sink",
+    GST_PAD_SINK,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS_ANY);
+
+static GstStaticPadTemplate gst_clip_json_src_template =
+GST_STATIC_PAD_TEMPLATE ("src",
+    GST_PAD_SRC,
+    GST_PAD_ALWAYS,
+    GST_STATIC_CAPS_ANY);
+
+struct _GstClipJson
+{
+  GstBaseTransform parent;
+
+  /* properties, under the object lock */
+  gchar *location;
+
+  /* streaming state, from start() to stop() */
+  gint fd;                      /* -1 when stopped; STDOUT_FILENO when no location */
+  gint width, height;           /* 0 when the caps are not video */
+  guint64 frame_number;         /* buffers seen since start */
+};
+
+#define gst_clip_json_parent_class parent_class
+G_DEFINE_TYPE (GstClipJson, gst_clip_json, GST_TYPE_BASE_TRANSFORM);
+GST_ELEMENT_REGISTER_DEFINE (clipjson, "clipjson", GST_RANK_NONE,
+    GST_TYPE_CLIP_JSON);
+
+static gboolean
+gst_clip_json_start (GstBaseTransform * trans)
+{
+  GstClipJson *self = GST_CLIP_JSON (trans);
+  gchar *location;
+
+  GST_OBJECT_LOCK (self);
+  location = g_strdup (self->location);
+  GST_OBJECT_UNLOCK (self);
+
+  if (location && location[0]) {
+    self->fd = g_open (location, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    if (self->fd < 0) {
+      GST_ELEMENT_ERROR (self, RESOURCE, OPEN_WRITE,
+          ("Could not open '%s' for writing: %s", location,
+              g_strerror (errno)), (NULL));
+      g_free (location);
+      return FALSE;
+    }
+  } else {
+    self->fd = STDOUT_FILENO;
+  }
+
+  self->frame_number = 0;
+  self->width = self->height = 0;
+  g_free (location);
+  return TRUE;
+}
+
+static gboolean
+gst_clip_json_stop (GstBaseTransform * trans)
+{
+  GstClipJson *self = GST_CLIP_JSON (trans);
+
+  if (self->fd >= 0 && self->fd != STDOUT_FILENO)
+    close (self->fd);
+  self->fd = -1;
+  return TRUE;
+}
+
+static gboolean
+gst_clip_json_set_caps (GstBaseTransform * trans, GstCaps * incaps,
+    GstCaps * outcaps)
+{
+  GstClipJson *self = GST_CLIP_JSON (trans);
+  GstVideoInfo info;
+
+  self->width = self->height = 0;
+  if (gst_video_info_from_caps (&info, incaps)) {
+    self->width = GST_VIDEO_INFO_WIDTH (&info);
+    self->height = GST_VIDEO_INFO_HEIGHT (&info);
+  }
+  return TRUE;
+}
+
+/* The line goes out in one write(2) (more only if the kernel takes part of
+ * it): nothing sits in a user-space buffer, so every line is on disk by EOS
+ * and no reader sees half a line from a stdio buffer boundary. */
+static gboolean
+write_all (gint fd, const gchar * data, gsize length)
+{
+  if (fd == STDOUT_FILENO)
+    fflush (stdout);            /* keep order with anything printed before */
+
+  while (length > 0) {
+    gssize n = write (fd, data, length);
+
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return FALSE;
+    }
+    data += n;
+    length -= n;
+  }
+  return TRUE;
+}
+
+static void
+add_time_member (JsonBuilder * b, const gchar * name, GstClockTime t)
+{
+  json_builder_set_member_name (b, name);
+  if (GST_CLOCK_TIME_IS_VALID (t))
+    json_builder_add_int_value (b, (gint64) t);
+  else
+    json_builder_add_null_value (b);
+}
+
+/* The whole line, newline included, as one string. */
+static gchar *
+gst_clip_json_format (GstClipJson * self, GstClipClassificationMeta * meta,
+    gsize * length)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+  JsonBuilder *b = json_builder_new ();
+  JsonGenerator *gen;
+  JsonNode *root;
+  GstClockTime stream_time = GST_CLOCK_TIME_NONE;
+  gchar *json, *line;
+  guint i;
+
+  if (trans->segment.format == GST_FORMAT_TIME)
+    stream_time = gst_segment_to_stream_time (&trans->segment,
+        GST_FORMAT_TIME, meta->scored_pts);
+
+  json_builder_begin_object (b);
+  add_time_member (b, "pts", meta->scored_pts);
+  add_time_member (b, "stream_time", stream_time);
+  json_builder_set_member_name (b, "frame_number");
+  json_builder_add_int_value (b, (gint64) self->frame_number);
+  if (self->width > 0) {
+    json_builder_set_member_name (b, "resolution");
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "width");
+    json_builder_add_int_value (b, self->width);
+    json_builder_set_member_name (b, "height");
+    json_builder_add_int_value (b, self->height);
+    json_builder_end_object (b);
+  }
+  json_builder_set_member_name (b, "tensors");
+  json_builder_begin_array (b);
+  for (i = 0; i < meta->n_classifications; i++) {
+    const GstClipClassification *c = &meta->classifications[i];
+
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "label");
+    json_builder_add_string_value (b, c->label);
+    json_builder_set_member_name (b, "label_id");
+    json_builder_add_int_value (b, c->index);
+    json_builder_set_member_name (b, "confidence");
+    json_builder_add_double_value (b, c->probability);
+    json_builder_set_member_name (b, "logit");
+    json_builder_add_double_value (b, c->logit);
+    json_builder_set_member_name (b, "cosine");
+    json_builder_add_double_value (b, c->cosine);
+    json_builder_end_object (b);
+  }
+  json_builder_end_array (b);
+  json_builder_end_object (b);
+
+  root = json_builder_get_root (b);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  json = json_generator_to_data (gen, NULL);
+  line = g_strconcat (json, "\n", NULL);
+  *length = strlen (line);
+
+  g_free (json);
+  json_node_unref (root);
+  g_object_unref (gen);
+  g_object_unref (b);
+  return line;
+}
+
+static GstFlowReturn
+gst_clip_json_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
+{
+  GstClipJson *self = GST_CLIP_JSON (trans);
+  GstClipClassificationMeta *meta;
+  GstFlowReturn ret = GST_FLOW_OK;
+
+  meta = gst_buffer_get_clip_classification_meta (buf);
+  if (meta) {
+    gsize length;
+    gchar *line = gst_clip_json_format (self, meta, &length);
+
+    if (!write_all (self->fd, line, length)) {
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not write the JSON line: %s", g_strerror (errno)), (NULL));
+      ret = GST_FLOW_ERROR;
+    }
+    g_free (line);
+  }
+  self->frame_number++;
+  return ret;
+}
+
+static void
+gst_clip_json_set_property (GObject * object, guint prop_id,
+    const GValue * value, GParamSpec * pspec)
+{
+  GstClipJson *self = GST_CLIP_JSON (object);
+
+  switch (prop_id) {
+    case PROP_LOCATION:
+      GST_OBJECT_LOCK (self);
+      g_free (self->location);
+      self->location = g_value_dup_string (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_clip_json_get_property (GObject * object, guint prop_id,
+    GValue * value, GParamSpec * pspec)
+{
+  GstClipJson *self = GST_CLIP_JSON (object);
+
+  switch (prop_id) {
+    case PROP_LOCATION:
+      GST_OBJECT_LOCK (self);
+      g_value_set_string (value, self->location);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+      break;
+  }
+}
+
+static void
+gst_clip_json_finalize (GObject * object)
+{
+  GstClipJson *self = GST_CLIP_JSON (object);
+
+  g_free (self->location);
+  G_OBJECT_CLASS (parent_class)->finalize (object);
+}
+
+static void
+gst_clip_json_class_init (GstClipJsonClass * klass)
+{
+  GObjectClass *gobject_class = G_OBJECT_CLASS (klass);
+  GstElementClass *element_class = GST_ELEMENT_CLASS (klass);
+  GstBaseTransformClass *trans_class = GST_BASE_TRANSFORM_CLASS (klass);
+
+  GST_DEBUG_CATEGORY_INIT (gst_clip_json_debug, "clipjson", 0,
+      "CLIP classifications to JSON Lines");
+
+  gobject_class->set_property = gst_clip_json_set_property;
+  gobject_class->get_property = gst_clip_json_get_property;
+  gobject_class->finalize = gst_clip_json_finalize;
+
+  /**
+   * GstClipJson:location:
+   *
+   * File the JSON Lines go to, truncated at start. Unset: stdout.
+   */
+  g_object_class_install_property (gobject_class, PROP_LOCATION,
+      g_param_spec_string ("location", "Location",
+          "File to write JSON Lines to (truncated at start); stdout when unset",
+          DEFAULT_PROP_LOCATION, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  gst_element_class_add_static_pad_template (element_class,
+      &gst_clip_json_sink_template);
+  gst_element_class_add_static_pad_template (element_class,
+      &gst_clip_json_src_template);
+
+  gst_element_class_set_static_metadata (element_class,
+      "CLIP labels to JSON Lines", "Filter/Analyzer/Video",
+      "Writes each frame's CLIP classification as one line of JSON",
+      "gst-clip developers");
+
+  trans_class->start = GST_DEBUG_FUNCPTR (gst_clip_json_start);
+  trans_class->stop = GST_DEBUG_FUNCPTR (gst_clip_json_stop);
+  trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_clip_json_set_caps);
+  trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_json_transform_ip);
+}
+
+static void
+gst_clip_json_init (GstClipJson * self)
+{
+  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
+
+  self->location = g_strdup (DEFAULT_PROP_LOCATION);
+  self->fd = -1;
+  /* the data is never touched: no writable buffers, no copies */
+  gst_base_transform_set_passthrough (trans, TRUE);
+  gst_base_transform_set_in_place (trans, TRUE);
+}

@@ -1,0 +1,224 @@
+/* GStreamer CLIP classification metadata
+ *
+ * gstclipmeta.c: registration, init/free/transform of
+ * GstClipClassificationMeta, shaped like gst-libs/gst/analytics/gsttensormeta.c.
+ * It stores what the element computed; it computes nothing itself.
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstclipmeta.h"
+
+/**
+ * SECTION:gstclipmeta
+ * @title: GstClipClassificationMeta
+ * @short_description: CLIP zero-shot labels of a video frame
+ *
+ * clipclassify attaches one #GstClipClassificationMeta to every frame it
+ * reports on. Read it with gst_buffer_get_clip_classification_meta():
+ *
+ * |[<!-- language="C" -->
+ * GstClipClassificationMeta *meta = gst_buffer_get_clip_classification_meta (buf);
+ * for (guint i = 0; meta && i < meta->n_classifications; i++)
+ *   g_print ("%s %.3f\n", meta->classifications[i].label,
+ *       meta->classifications[i].probability);
+ * ]|
+ */
+
+static gboolean
+gst_clip_classification_meta_init (GstMeta * meta, gpointer params,
+    GstBuffer * buffer)
+{
+  GstClipClassificationMeta *cmeta = (GstClipClassificationMeta *) meta;
+
+  cmeta->scored_pts = GST_CLOCK_TIME_NONE;
+  cmeta->n_labels_total = 0;
+  cmeta->n_classifications = 0;
+  cmeta->classifications = NULL;
+
+  return TRUE;
+}
+
+static void
+gst_clip_classification_meta_free (GstMeta * meta, GstBuffer * buffer)
+{
+  GstClipClassificationMeta *cmeta = (GstClipClassificationMeta *) meta;
+  guint i;
+
+  for (i = 0; i < cmeta->n_classifications; i++)
+    g_free (cmeta->classifications[i].label);
+  g_free (cmeta->classifications);
+  cmeta->classifications = NULL;
+  cmeta->n_classifications = 0;
+}
+
+/* A label describes the whole picture, so it stays true whatever is done to
+ * the frame's geometry or format: every transform is a copy. */
+static gboolean
+gst_clip_classification_meta_transform (GstBuffer * dest, GstMeta * meta,
+    GstBuffer * buffer, GQuark type, gpointer data)
+{
+  GstClipClassificationMeta *smeta = (GstClipClassificationMeta *) meta;
+  GstClipClassificationMeta *dmeta;
+  guint i;
+
+  dmeta = gst_buffer_add_clip_classification_meta (dest, smeta->scored_pts,
+      smeta->n_labels_total);
+  if (!dmeta)
+    return FALSE;
+
+  for (i = 0; i < smeta->n_classifications; i++) {
+    const GstClipClassification *c = &smeta->classifications[i];
+
+    gst_clip_classification_meta_add (dmeta, c->index, c->label,
+        c->probability, c->logit, c->cosine);
+  }
+
+  return TRUE;
+}
+
+/**
+ * gst_clip_classification_meta_api_get_type:
+ *
+ * Returns: the #GType of the API that #GstClipClassificationMeta implements
+ */
+GType
+gst_clip_classification_meta_api_get_type (void)
+{
+  static GType type = 0;
+  /* GST_META_TAG_VIDEO_STR, spelled out so this library needs no gstvideo.
+   * "video" only: videoconvert and videoscale keep metas tagged so, and a
+   * whole-frame label survives both. */
+  static const gchar *tags[] = { "video", NULL };
+
+  if (g_once_init_enter (&type)) {
+    GType _type =
+        gst_meta_api_type_register ("GstClipClassificationMetaAPI", tags);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+/**
+ * gst_clip_classification_meta_get_info:
+ *
+ * Returns: the registered #GstMetaInfo of #GstClipClassificationMeta
+ */
+const GstMetaInfo *
+gst_clip_classification_meta_get_info (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+    const GstMetaInfo *meta =
+        gst_meta_register (GST_CLIP_CLASSIFICATION_META_API_TYPE,
+        "GstClipClassificationMeta", sizeof (GstClipClassificationMeta),
+        gst_clip_classification_meta_init,
+        gst_clip_classification_meta_free,
+        gst_clip_classification_meta_transform);
+    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) meta);
+  }
+  return info;
+}
+
+/**
+ * gst_buffer_add_clip_classification_meta:
+ * @buffer: a writable #GstBuffer
+ * @scored_pts: PTS of the frame the scores were computed on
+ * @n_labels_total: size of the label set the probabilities are over
+ *
+ * Adds an empty classification meta; fill it with
+ * gst_clip_classification_meta_add().
+ *
+ * Returns: (transfer none) (nullable): the new meta, owned by @buffer
+ */
+GstClipClassificationMeta *
+gst_buffer_add_clip_classification_meta (GstBuffer * buffer,
+    GstClockTime scored_pts, guint n_labels_total)
+{
+  GstClipClassificationMeta *meta;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+
+  meta = (GstClipClassificationMeta *) gst_buffer_add_meta (buffer,
+      GST_CLIP_CLASSIFICATION_META_INFO, NULL);
+  if (meta) {
+    meta->scored_pts = scored_pts;
+    meta->n_labels_total = n_labels_total;
+  }
+  return meta;
+}
+
+/**
+ * gst_buffer_get_clip_classification_meta:
+ * @buffer: a #GstBuffer
+ *
+ * Returns: (transfer none) (nullable): the first classification meta of
+ *     @buffer, or %NULL when it has none
+ */
+GstClipClassificationMeta *
+gst_buffer_get_clip_classification_meta (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  return (GstClipClassificationMeta *) gst_buffer_get_meta (buffer,
+      GST_CLIP_CLASSIFICATION_META_API_TYPE);
+}
+
+/**
+ * gst_clip_classification_meta_add:
+ * @meta: a #GstClipClassificationMeta
+ * @index: the label's position in the label set
+ * @label: the label text (copied)
+ * @probability: softmax probability over the whole label set
+ * @logit: the logit the softmax ran over
+ * @cosine: cosine similarity of image and label embeddings
+ *
+ * Appends one label. Callers add them most probable first.
+ */
+void
+gst_clip_classification_meta_add (GstClipClassificationMeta * meta,
+    guint index, const gchar * label, gfloat probability, gfloat logit,
+    gfloat cosine)
+{
+  GstClipClassification *c;
+
+  g_return_if_fail (meta != NULL);
+  g_return_if_fail (label != NULL);
+
+  meta->classifications = g_renew (GstClipClassification,
+      meta->classifications, meta->n_classifications + 1);
+  c = &meta->classifications[meta->n_classifications++];
+  c->index = index;
+  c->label = g_strdup (label);
+  c->probability = probability;
+  c->logit = logit;
+  c->cosine = cosine;
+}
+
+/**
+ * gst_clip_classification_meta_get:
+ * @meta: a #GstClipClassificationMeta
+ * @i: entry number, below @meta->n_classifications
+ *
+ * Returns: (transfer none) (nullable): the @i-th reported label, or %NULL
+ *     when @i is out of range
+ */
+const GstClipClassification *
+gst_clip_classification_meta_get (const GstClipClassificationMeta * meta,
+    guint i)
+{
+  g_return_val_if_fail (meta != NULL, NULL);
+
+  if (i >= meta->n_classifications)
+    return NULL;
+  return &meta->classifications[i];
+}

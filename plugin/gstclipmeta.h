@@ -1,0 +1,97 @@
+/* GStreamer CLIP classification metadata
+ *
+ * gstclipmeta.h: the public API applications use to read what clipclassify
+ * attached to a buffer. Installed as <gst/clip/gstclipmeta.h>, link with
+ * pkg-config gstreamer-clipmeta-1.0.
+ *
+ * This library is free software; you can redistribute it and/or
+ * modify it under the terms of the GNU Library General Public
+ * License as published by the Free Software Foundation; either
+ * version 2.1 of the License, or (at your option) any later version.
+ */
+
+#ifndef __GST_CLIP_META_H__
+#define __GST_CLIP_META_H__
+
+#include <gst/gst.h>
+
+G_BEGIN_DECLS
+
+#ifndef GST_CLIP_META_API
+# if defined(BUILDING_GST_CLIP_META) && defined(__GNUC__)
+#  define GST_CLIP_META_API __attribute__ ((visibility ("default"))) extern
+# else
+#  define GST_CLIP_META_API extern
+# endif
+#endif
+
+/**
+ * GstClipClassification:
+ * @index: position of the label in the element's label set (its "label id")
+ * @label: the label text (not the prompt it was expanded into)
+ * @probability: softmax over all labels of the set, in [0, 1]
+ * @logit: logit_scale * @cosine, the value the softmax ran over
+ * @cosine: cosine similarity of the image and label embeddings, in [-1, 1]
+ *
+ * One reported label.
+ */
+typedef struct {
+  guint index;
+  gchar *label;
+  gfloat probability;
+  gfloat logit;
+  gfloat cosine;
+} GstClipClassification;
+
+/**
+ * GstClipClassificationMeta:
+ * @meta: parent #GstMeta
+ * @scored_pts: presentation timestamp of the frame the scores were computed
+ *     on. Equals the buffer's PTS when the element scores synchronously; in
+ *     asynchronous mode the meta rides on a later frame and this says which
+ *     frame it describes.
+ * @n_labels_total: size of the label set the softmax ran over
+ * @n_classifications: number of entries in @classifications
+ * @classifications: the reported labels, most probable first
+ *
+ * Zero-shot classification of a whole video frame by CLIP.
+ */
+typedef struct {
+  GstMeta meta;
+
+  GstClockTime scored_pts;
+  guint n_labels_total;
+  guint n_classifications;
+  GstClipClassification *classifications;
+} GstClipClassificationMeta;
+
+#define GST_CLIP_CLASSIFICATION_META_API_TYPE \
+  (gst_clip_classification_meta_api_get_type ())
+#define GST_CLIP_CLASSIFICATION_META_INFO \
+  (gst_clip_classification_meta_get_info ())
+
+GST_CLIP_META_API
+GType gst_clip_classification_meta_api_get_type (void);
+
+GST_CLIP_META_API
+const GstMetaInfo *gst_clip_classification_meta_get_info (void);
+
+GST_CLIP_META_API
+GstClipClassificationMeta *gst_buffer_add_clip_classification_meta (GstBuffer * buffer,
+    GstClockTime scored_pts, guint n_labels_total);
+
+GST_CLIP_META_API
+GstClipClassificationMeta *gst_buffer_get_clip_classification_meta (GstBuffer * buffer);
+
+GST_CLIP_META_API
+void gst_clip_classification_meta_add (GstClipClassificationMeta * meta,
+    guint index, const gchar * label, gfloat probability, gfloat logit,
+    gfloat cosine);
+
+GST_CLIP_META_API
+const GstClipClassification *gst_clip_classification_meta_get (const GstClipClassificationMeta * meta,
+    guint i);
+
+G_END_DECLS
+
+#endif /* __GST_CLIP_META_H__ */

@@ -1,0 +1,98 @@
+/* gstclipmodelcache.c: refcounted models keyed by canonical directory, under
+ * one mutex. A model is read-only after load (clip.h), so sharing it between
+ * elements and threads needs no further locking; contexts stay per caller. */
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+
+#include "gstclipmodelcache.h"
+
+struct _GstClipModelHandle
+{
+  gchar *dir;                   /* canonical; the key in cache_table */
+  ClipModel *model;
+  guint refcount;               /* under cache_lock */
+};
+
+static GMutex cache_lock;
+static GHashTable *cache_table; /* dir -> GstClipModelHandle, under cache_lock */
+
+GstClipModelHandle *
+gst_clip_model_cache_acquire (const gchar * dir, ClipError * err)
+{
+  GstClipModelHandle *handle;
+  ClipModelParams params;
+  ClipModel *model = NULL;
+  gchar *key;
+  int ret;
+
+  g_return_val_if_fail (dir != NULL, NULL);
+
+  key = g_canonicalize_filename (dir, NULL);
+
+  g_mutex_lock (&cache_lock);
+  if (!cache_table)
+    cache_table = g_hash_table_new (g_str_hash, g_str_equal);
+
+  handle = g_hash_table_lookup (cache_table, key);
+  if (handle) {
+    handle->refcount++;
+    g_mutex_unlock (&cache_lock);
+    g_free (key);
+    return handle;
+  }
+
+  /* Loading under the lock makes a second element naming the same directory
+   * wait for this load instead of reading the weights a second time. */
+  cle_model_params_init (&params);
+  ret = cle_model_load (&model, key, &params, err);
+  if (ret < 0) {
+    g_mutex_unlock (&cache_lock);
+    g_free (key);
+    return NULL;
+  }
+
+  handle = g_new0 (GstClipModelHandle, 1);
+  handle->dir = key;
+  handle->model = model;
+  handle->refcount = 1;
+  g_hash_table_insert (cache_table, handle->dir, handle);
+  g_mutex_unlock (&cache_lock);
+
+  return handle;
+}
+
+void
+gst_clip_model_cache_release (GstClipModelHandle * handle)
+{
+  gboolean last;
+
+  g_return_if_fail (handle != NULL);
+
+  g_mutex_lock (&cache_lock);
+  g_assert (handle->refcount > 0);
+  last = (--handle->refcount == 0);
+  if (last)
+    g_hash_table_remove (cache_table, handle->dir);
+  g_mutex_unlock (&cache_lock);
+
+  /* Freed outside the lock: unmapping weights must not hold up other loads. */
+  if (last) {
+    cle_model_free (handle->model);
+    g_free (handle->dir);
+    g_free (handle);
+  }
+}
+
+const ClipModel *
+gst_clip_model_handle_get_model (GstClipModelHandle * handle)
+{
+  return handle->model;
+}
+
+const gchar *
+gst_clip_model_handle_get_dir (GstClipModelHandle * handle)
+{
+  return handle->dir;
+}

@@ -1,0 +1,32 @@
+/* gstclipmodelcache.h: process-wide cache of loaded CLIP models, so elements
+ * that name the same directory share one read-only copy of the weights. */
+
+#ifndef __GST_CLIP_MODEL_CACHE_H__
+#define __GST_CLIP_MODEL_CACHE_H__
+
+#include <glib.h>
+
+#include "clip.h"
+
+G_BEGIN_DECLS
+
+typedef struct _GstClipModelHandle GstClipModelHandle;
+
+/* Returns a reference on the model loaded from @dir, loading it on first use.
+ * @dir is canonicalized, so "m", "./m" and "m/" share one entry. On failure
+ * returns NULL and fills @err with the engine's message. Thread-safe. */
+GstClipModelHandle *gst_clip_model_cache_acquire (const gchar * dir,
+    ClipError * err);
+
+/* Drops a reference; the model is freed with the last one. */
+void gst_clip_model_cache_release (GstClipModelHandle * handle);
+
+/* The model, read-only, valid until the handle is released. */
+const ClipModel *gst_clip_model_handle_get_model (GstClipModelHandle * handle);
+
+/* The canonical directory the model was loaded from. */
+const gchar *gst_clip_model_handle_get_dir (GstClipModelHandle * handle);
+
+G_END_DECLS
+
+#endif /* __GST_CLIP_MODEL_CACHE_H__ */

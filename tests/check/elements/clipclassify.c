@@ -1,0 +1,1289 @@
+/* clipclassify.c: the element against the engine called directly on the same
+ * pixels (every input format, odd sizes, padded strides), its properties,
+ * messages, state handling and every error path. */
+
+#include <math.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gstdio.h>
+#include <gst/check/gstcheck.h>
+#include <gst/check/gstharness.h>
+#include <gst/video/video.h>
+
+#include "clip.h"
+#include "gstclipmeta.h"
+
+#define LABELS "a cat,a dog,a red car,a tree,a house"
+#define N_LABELS 5
+static const gchar *labels[N_LABELS] = {
+  "a cat", "a dog", "a red car", "a tree", "a house"
+};
+
+#define FRAME_DURATION (40 * GST_MSECOND)
+
+/* ------------------------------------------------------------ fixtures -- */
+
+static const gchar *
+model_dir (void)
+{
+  const gchar *dir = g_getenv ("CLIP_TEST_MODEL");
+
+  fail_unless (dir != NULL, "CLIP_TEST_MODEL is not set");
+  return dir;
+}
+
+static gchar *
+image_path (const gchar * name)
+{
+  const gchar *data = g_getenv ("CLIP_TEST_DATA");
+
+  fail_unless (data != NULL, "CLIP_TEST_DATA is not set");
+  return g_build_filename (data, "tiny-clip", "reference", "images", name,
+      NULL);
+}
+
+/* Binary PPM (P6, maxval 255): tightly packed RGB rows. */
+static guint8 *
+load_ppm (const gchar * name, gint * width, gint * height)
+{
+  gchar *path = image_path (name), *contents;
+  gsize len;
+  gint w, h, maxval, off = 0;
+  guint8 *rgb;
+
+  fail_unless (g_file_get_contents (path, &contents, &len, NULL), "%s", path);
+  fail_unless (sscanf (contents, "P6 %d %d %d%n", &w, &h, &maxval, &off) == 3);
+  fail_unless (maxval == 255);
+  off++;                        /* the single whitespace after maxval */
+  fail_unless ((gsize) off + (gsize) w * h * 3 <= len);
+  rgb = g_memdup2 (contents + off, (gsize) w * h * 3);
+  g_free (contents);
+  g_free (path);
+  *width = w;
+  *height = h;
+  return rgb;
+}
+
+/* A frame in the format of @caps_str made from tightly packed RGB with
+ * GstVideoConverter, each plane's stride widened by @pad bytes and described
+ * by a GstVideoMeta, as a pool with padding would hand it out. */
+static GstBuffer *
+make_frame (const guint8 * rgb, gint w, gint h, const gchar * caps_str,
+    guint pad, GstVideoInfo * out)
+{
+  GstCaps *caps = gst_caps_from_string (caps_str);
+  GstVideoInfo in;
+  GstVideoFrame inframe, outframe;
+  GstVideoConverter *conv;
+  GstBuffer *inbuf, *outbuf;
+  gsize offset = 0;
+  guint p;
+  gint y;
+
+  fail_unless (gst_video_info_from_caps (out, caps), "%s", caps_str);
+  gst_caps_unref (caps);
+  for (p = 0; p < GST_VIDEO_INFO_N_PLANES (out); p++) {
+    gint comp[GST_VIDEO_MAX_COMPONENTS];
+    gint ph;
+
+    gst_video_format_info_component (out->finfo, p, comp);
+    ph = GST_VIDEO_INFO_COMP_HEIGHT (out, comp[0]);
+    out->stride[p] += pad;
+    out->offset[p] = offset;
+    offset += (gsize) out->stride[p] * ph;
+  }
+  out->size = offset;
+
+  gst_video_info_set_format (&in, GST_VIDEO_FORMAT_RGB, w, h);
+  GST_VIDEO_INFO_FPS_N (&in) = GST_VIDEO_INFO_FPS_N (out);
+  GST_VIDEO_INFO_FPS_D (&in) = GST_VIDEO_INFO_FPS_D (out);
+  inbuf = gst_buffer_new_allocate (NULL, in.size, NULL);
+  fail_unless (gst_video_frame_map (&inframe, &in, inbuf, GST_MAP_WRITE));
+  for (y = 0; y < h; y++)
+    memcpy ((guint8 *) GST_VIDEO_FRAME_PLANE_DATA (&inframe, 0) +
+        y * GST_VIDEO_FRAME_PLANE_STRIDE (&inframe, 0), rgb + y * w * 3,
+        w * 3);
+
+  outbuf = gst_buffer_new_allocate (NULL, out->size, NULL);
+  gst_buffer_memset (outbuf, 0, 0xAB, out->size);      /* visible padding */
+  gst_buffer_add_video_meta_full (outbuf, GST_VIDEO_FRAME_FLAG_NONE,
+      GST_VIDEO_INFO_FORMAT (out), w, h, GST_VIDEO_INFO_N_PLANES (out),
+      out->offset, out->stride);
+  fail_unless (gst_video_frame_map (&outframe, out, outbuf, GST_MAP_WRITE));
+
+  conv = gst_video_converter_new (&in, out, NULL);
+  gst_video_converter_frame (conv, &inframe, &outframe);
+  gst_video_converter_free (conv);
+  gst_video_frame_unmap (&inframe);
+  gst_video_frame_unmap (&outframe);
+  gst_buffer_unref (inbuf);
+  return outbuf;
+}
+
+/* ------------------------------------------------- the engine directly -- */
+
+typedef struct
+{
+  gfloat logits[N_LABELS], probs[N_LABELS], cosines[N_LABELS];
+} Expected;
+
+static ClipModel *engine_model;
+static ClipContext *engine_ctx;
+static gint engine_dim;
+
+static void
+engine_ensure (void)
+{
+  ClipModelParams mp;
+  ClipContextParams cp;
+  ClipModelInfo info;
+  ClipError err;
+
+  if (engine_ctx)
+    return;
+  cle_model_params_init (&mp);
+  fail_unless (cle_model_load (&engine_model, model_dir (), &mp, &err) ==
+      CLE_OK, "%s", err.message);
+  cle_model_get_info (engine_model, &info);
+  engine_dim = info.projection_dim;
+  cle_context_params_init (&cp);
+  fail_unless (cle_context_new (&engine_ctx, engine_model, &cp, &err) ==
+      CLE_OK, "%s", err.message);
+}
+
+/* What the element should report for @frame with the default template. */
+static void
+engine_expected (const ClipFrame * frame, Expected * exp)
+{
+  const char *prompts[N_LABELS];
+  gchar *owned[N_LABELS];
+  gfloat *text, *image;
+  ClipError err;
+  gint i;
+
+  engine_ensure ();
+  for (i = 0; i < N_LABELS; i++)
+    prompts[i] = owned[i] = g_strdup_printf ("a photo of a %s.", labels[i]);
+  text = g_new (gfloat, N_LABELS * engine_dim);
+  image = g_new (gfloat, engine_dim);
+  fail_unless (cle_encode_texts (engine_ctx, prompts, N_LABELS, text,
+          N_LABELS * engine_dim, &err) == CLE_OK, "%s", err.message);
+  fail_unless (cle_encode_frames (engine_ctx, frame, 1, image, engine_dim,
+          &err) == CLE_OK, "%s", err.message);
+  fail_unless (cle_model_score (engine_model, image, text, N_LABELS,
+          exp->logits, exp->probs, exp->cosines, &err) == CLE_OK, "%s",
+      err.message);
+  for (i = 0; i < N_LABELS; i++)
+    g_free (owned[i]);
+  g_free (text);
+  g_free (image);
+}
+
+/* The engine's view of @buf built from @info by hand, not by the plugin's
+ * code path, so a mapping mistake in the plugin shows. */
+static void
+engine_expected_for_buffer (GstBuffer * buf, const GstVideoInfo * info,
+    ClipPixelFormat format, ClipColorMatrix matrix, ClipColorRange range,
+    Expected * exp)
+{
+  GstMapInfo map;
+  ClipFrame f = { 0, };
+  guint p;
+
+  fail_unless (gst_buffer_map (buf, &map, GST_MAP_READ));
+  f.format = format;
+  f.width = GST_VIDEO_INFO_WIDTH (info);
+  f.height = GST_VIDEO_INFO_HEIGHT (info);
+  for (p = 0; p < GST_VIDEO_INFO_N_PLANES (info); p++) {
+    f.planes[p] = map.data + info->offset[p];
+    f.strides[p] = info->stride[p];
+  }
+  f.matrix = matrix;
+  f.range = range;
+  engine_expected (&f, exp);
+  gst_buffer_unmap (buf, &map);
+}
+
+static void
+check_close (gfloat got, gfloat want, const gchar * what)
+{
+  fail_unless (fabs (got - want) <= 1e-5 + 1e-4 * fabs (want),
+      "%s: got %.9g, engine says %.9g", what, got, want);
+}
+
+/* Every label reported, most probable first, with the engine's numbers. */
+static void
+check_meta_all (GstClipClassificationMeta * meta, const Expected * exp)
+{
+  guint i;
+
+  fail_unless (meta != NULL, "no classification meta on the buffer");
+  fail_unless_equals_int (meta->n_labels_total, N_LABELS);
+  fail_unless_equals_int (meta->n_classifications, N_LABELS);
+  for (i = 0; i < meta->n_classifications; i++) {
+    const GstClipClassification *c = &meta->classifications[i];
+
+    fail_unless (c->index < N_LABELS);
+    fail_unless_equals_string (c->label, labels[c->index]);
+    check_close (c->probability, exp->probs[c->index], "probability");
+    check_close (c->logit, exp->logits[c->index], "logit");
+    check_close (c->cosine, exp->cosines[c->index], "cosine");
+    if (i > 0)
+      fail_unless (c->probability <= meta->classifications[i - 1].probability);
+  }
+}
+
+/* ------------------------------------------------------------ harness -- */
+
+static GstElement *
+new_classify (void)
+{
+  GstElement *e = gst_element_factory_make ("clipclassify", NULL);
+
+  fail_unless (e != NULL, "clipclassify not found: GST_PLUGIN_PATH?");
+  g_object_set (e, "model", model_dir (), "labels", LABELS, "top-k", 0,
+      "threads", 2, NULL);
+  return e;
+}
+
+static GstHarness *
+harness_for (GstElement * e, const gchar * caps)
+{
+  GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
+
+  gst_harness_set_src_caps_str (h, caps);
+  return h;
+}
+
+static GstBuffer *
+push_pull (GstHarness * h, GstBuffer * buf, guint n)
+{
+  GstBuffer *out;
+
+  buf = gst_buffer_ref (buf);
+  GST_BUFFER_PTS (buf) = n * FRAME_DURATION;
+  GST_BUFFER_DURATION (buf) = FRAME_DURATION;
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  fail_unless (out != NULL);
+  return out;
+}
+
+/* One format case: the picture converted to @caps (with @pad bytes of row
+ * padding), classified by the element and by the engine directly. */
+static void
+run_format_case (const gchar * image, const gchar * caps_fmt,
+    ClipPixelFormat format, ClipColorMatrix matrix, ClipColorRange range,
+    guint pad)
+{
+  GstVideoInfo info;
+  GstBuffer *in, *out;
+  GstHarness *h;
+  Expected exp;
+  gchar *caps;
+  guint8 *rgb;
+  gint w, hgt;
+
+  rgb = load_ppm (image, &w, &hgt);
+  caps = g_strdup_printf (caps_fmt, w, hgt);
+  in = make_frame (rgb, w, hgt, caps, pad, &info);
+  engine_expected_for_buffer (in, &info, format, matrix, range, &exp);
+
+  h = harness_for (new_classify (), caps);
+  out = push_pull (h, in, 0);
+  check_meta_all (gst_buffer_get_clip_classification_meta (out), &exp);
+  fail_unless_equals_uint64 (gst_buffer_get_clip_classification_meta
+      (out)->scored_pts, 0);
+
+  gst_buffer_unref (out);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  g_free (caps);
+  g_free (rgb);
+}
+
+GST_START_TEST (test_rgb)
+{
+  run_format_case ("img0_224x224.ppm",
+      "video/x-raw,format=RGB,width=%d,height=%d,framerate=25/1",
+      CLE_PIXEL_RGB, CLE_MATRIX_BT601, CLE_RANGE_FULL, 0);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_rgb_odd_padded)
+{
+  run_format_case ("img7_97x61.ppm",
+      "video/x-raw,format=RGB,width=%d,height=%d,framerate=25/1",
+      CLE_PIXEL_RGB, CLE_MATRIX_BT601, CLE_RANGE_FULL, 13);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_bgrx_odd_padded)
+{
+  run_format_case ("img7_97x61.ppm",
+      "video/x-raw,format=BGRx,width=%d,height=%d,framerate=25/1",
+      CLE_PIXEL_BGRX, CLE_MATRIX_BT601, CLE_RANGE_FULL, 12);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_packed_formats)
+{
+  static const struct
+  {
+    const gchar *name;
+    ClipPixelFormat format;
+  } formats[] = {
+    {"BGR", CLE_PIXEL_BGR}, {"RGBA", CLE_PIXEL_RGBA}, {"BGRA", CLE_PIXEL_BGRA},
+    {"ARGB", CLE_PIXEL_ARGB}, {"ABGR", CLE_PIXEL_ABGR},
+    {"RGBx", CLE_PIXEL_RGBX}, {"xRGB", CLE_PIXEL_XRGB},
+    {"xBGR", CLE_PIXEL_XBGR}, {"GRAY8", CLE_PIXEL_GRAY8},
+  };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (formats); i++) {
+    gchar *caps = g_strdup_printf ("video/x-raw,format=%s,width=%%d,"
+        "height=%%d,framerate=25/1", formats[i].name);
+
+    GST_INFO ("format %s", formats[i].name);
+    run_format_case ("img7_97x61.ppm", caps, formats[i].format,
+        CLE_MATRIX_BT601, CLE_RANGE_FULL, i % 2 ? 8 : 0);
+    g_free (caps);
+  }
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_i420_odd_bt601_limited)
+{
+  run_format_case ("img7_97x61.ppm",
+      "video/x-raw,format=I420,width=%d,height=%d,framerate=25/1,"
+      "colorimetry=bt601", CLE_PIXEL_I420, CLE_MATRIX_BT601,
+      CLE_RANGE_LIMITED, 7);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_i420_bt709_limited)
+{
+  run_format_case ("img0_224x224.ppm",
+      "video/x-raw,format=I420,width=%d,height=%d,framerate=25/1,"
+      "colorimetry=bt709", CLE_PIXEL_I420, CLE_MATRIX_BT709,
+      CLE_RANGE_LIMITED, 0);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_nv12_odd_bt709_full)
+{
+  run_format_case ("img7_97x61.ppm",
+      "video/x-raw,format=NV12,width=%d,height=%d,framerate=25/1,"
+      "colorimetry=1:3:5:1", CLE_PIXEL_NV12, CLE_MATRIX_BT709,
+      CLE_RANGE_FULL, 3);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_nv12_bt601_limited)
+{
+  run_format_case ("img0_224x224.ppm",
+      "video/x-raw,format=NV12,width=%d,height=%d,framerate=25/1,"
+      "colorimetry=bt601", CLE_PIXEL_NV12, CLE_MATRIX_BT601,
+      CLE_RANGE_LIMITED, 0);
+}
+
+GST_END_TEST;
+
+/* The PNG fixture decoded by pngdec in a real chain gives the same labels as
+ * the engine on the PPM copy of the same picture. */
+GST_START_TEST (test_pngdec_chain)
+{
+  gchar *png = image_path ("img0_224x224.png"), *desc, *contents;
+  GstHarness *h;
+  GstBuffer *out;
+  ClipFrame f = { 0, };
+  Expected exp;
+  guint8 *rgb;
+  gsize len;
+  gint w, hgt;
+
+  rgb = load_ppm ("img0_224x224.ppm", &w, &hgt);
+  f.format = CLE_PIXEL_RGB;
+  f.width = w;
+  f.height = hgt;
+  f.planes[0] = rgb;
+  f.strides[0] = w * 3;
+  engine_expected (&f, &exp);
+
+  desc = g_strdup_printf ("pngdec ! videoconvert ! video/x-raw,format=RGB ! "
+      "clipclassify model=\"%s\" labels=\"%s\" top-k=0", model_dir (), LABELS);
+  h = gst_harness_new_parse (desc);
+  gst_harness_set_src_caps_str (h, "image/png,framerate=0/1");
+  fail_unless (g_file_get_contents (png, &contents, &len, NULL));
+  fail_unless_equals_int (gst_harness_push (h,
+          gst_buffer_new_wrapped (contents, len)), GST_FLOW_OK);
+  out = gst_harness_pull (h);
+  check_meta_all (gst_buffer_get_clip_classification_meta (out), &exp);
+
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  g_free (desc);
+  g_free (png);
+  g_free (rgb);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------- properties -- */
+
+static GstBuffer *
+test_frame (GstVideoInfo * info, const gchar ** caps_out)
+{
+  static const gchar *caps =
+      "video/x-raw,format=RGB,width=97,height=61,framerate=25/1";
+  guint8 *rgb;
+  gint w, h;
+  GstBuffer *buf;
+
+  rgb = load_ppm ("img7_97x61.ppm", &w, &h);
+  buf = make_frame (rgb, w, h, caps, 0, info);
+  g_free (rgb);
+  *caps_out = caps;
+  return buf;
+}
+
+GST_START_TEST (test_interval)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  guint i;
+
+  g_object_set (e, "interval", 3, NULL);
+  h = harness_for (e, caps);
+  for (i = 0; i < 10; i++) {
+    GstClipClassificationMeta *meta;
+
+    out = push_pull (h, in, i);
+    meta = gst_buffer_get_clip_classification_meta (out);
+    if (i % 3 == 0) {
+      fail_unless (meta != NULL, "frame %u not classified", i);
+      fail_unless_equals_uint64 (meta->scored_pts, i * FRAME_DURATION);
+    } else {
+      fail_unless (meta == NULL, "frame %u classified", i);
+    }
+    gst_buffer_unref (out);
+  }
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_top_k_and_threshold)
+{
+  GstElement *e = new_classify ();
+  GstClipClassificationMeta *meta;
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  gfloat p0, p1, p2;
+
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 0);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless_equals_int (meta->n_classifications, N_LABELS);
+  p0 = meta->classifications[0].probability;
+  p1 = meta->classifications[1].probability;
+  p2 = meta->classifications[2].probability;
+  gst_buffer_unref (out);
+
+  g_object_set (e, "top-k", 2, NULL);
+  out = push_pull (h, in, 1);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless_equals_int (meta->n_classifications, 2);
+  fail_unless_equals_int (meta->n_labels_total, N_LABELS);
+  fail_unless_equals_float (meta->classifications[0].probability, p0);
+  fail_unless_equals_float (meta->classifications[1].probability, p1);
+  gst_buffer_unref (out);
+
+  /* top-k larger than the label set reports them all */
+  g_object_set (e, "top-k", 50, NULL);
+  out = push_pull (h, in, 2);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless_equals_int (meta->n_classifications, N_LABELS);
+  gst_buffer_unref (out);
+
+  /* a threshold between the 2nd and 3rd most probable keeps two */
+  if (p1 > p2) {
+    g_object_set (e, "top-k", 0, "threshold", (p1 + p2) / 2, NULL);
+    out = push_pull (h, in, 3);
+    meta = gst_buffer_get_clip_classification_meta (out);
+    fail_unless_equals_int (meta->n_classifications, 2);
+    gst_buffer_unref (out);
+  }
+
+  /* a threshold above everything: the frame is classified, nothing reported */
+  g_object_set (e, "threshold", 1.0f, NULL);
+  out = push_pull (h, in, 4);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless (meta->n_classifications == 0 || p0 >= 1.0f);
+  gst_buffer_unref (out);
+
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+static gchar *
+write_temp (const gchar * contents)
+{
+  gchar *path = NULL;
+  gint fd = g_file_open_tmp ("clipclassify-XXXXXX.txt", &path, NULL);
+
+  fail_unless (fd >= 0);
+  close (fd);
+  fail_unless (g_file_set_contents (path, contents, -1, NULL));
+  return path;
+}
+
+GST_START_TEST (test_labels_file)
+{
+  gchar *path = write_temp ("# what we look for\n\na cat\r\n  a dog  \n"
+      "# a comment\n\ta red car\n\n");
+  GstElement *e = new_classify ();
+  GstClipClassificationMeta *meta;
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  guint i;
+
+  /* the file wins over the labels property */
+  g_object_set (e, "labels-file", path, NULL);
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 0);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless_equals_int (meta->n_labels_total, 3);
+  fail_unless_equals_int (meta->n_classifications, 3);
+  for (i = 0; i < 3; i++) {
+    const GstClipClassification *c = &meta->classifications[i];
+    fail_unless_equals_string (c->label, labels[c->index]);
+  }
+  gst_buffer_unref (out);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  g_unlink (path);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+static void
+normalize (gfloat * v, gint n)
+{
+  gdouble s = 0;
+  gint k;
+
+  for (k = 0; k < n; k++)
+    s += v[k] * v[k];
+  for (k = 0; k < n; k++)
+    v[k] /= sqrt (s);
+}
+
+/* templates-file: probabilities equal cle_model_score on the normalized mean
+ * of each label's normalized template embeddings. */
+GST_START_TEST (test_template_ensembling)
+{
+  const gchar *templates[] = { "a photo of {}.", "a blurry photo of {}.",
+    "itap of {}."
+  };
+  gchar *path = write_temp ("a photo of {}.\n# ignored\na blurry photo of "
+      "{}.\n\nitap of {}.\n");
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  GstMapInfo map;
+  ClipFrame f = { 0, };
+  ClipError err;
+  Expected exp;
+  gfloat *text, *image, *e1;
+  gint i, t, k;
+
+  engine_ensure ();
+  text = g_new0 (gfloat, N_LABELS * engine_dim);
+  e1 = g_new (gfloat, engine_dim);
+  image = g_new (gfloat, engine_dim);
+  for (i = 0; i < N_LABELS; i++) {
+    for (t = 0; t < 3; t++) {
+      gchar **parts = g_strsplit (templates[t], "{}", -1);
+      gchar *prompt = g_strjoinv (labels[i], parts);
+      const char *p = prompt;
+
+      fail_unless (cle_encode_texts (engine_ctx, &p, 1, e1, engine_dim,
+              &err) == CLE_OK, "%s", err.message);
+      normalize (e1, engine_dim);
+      for (k = 0; k < engine_dim; k++)
+        text[i * engine_dim + k] += e1[k];
+      g_strfreev (parts);
+      g_free (prompt);
+    }
+    normalize (text + i * engine_dim, engine_dim);
+  }
+  fail_unless (gst_buffer_map (in, &map, GST_MAP_READ));
+  f.format = CLE_PIXEL_RGB;
+  f.width = 97;
+  f.height = 61;
+  f.planes[0] = map.data;
+  f.strides[0] = info.stride[0];
+  fail_unless (cle_encode_frames (engine_ctx, &f, 1, image, engine_dim,
+          &err) == CLE_OK);
+  gst_buffer_unmap (in, &map);
+  fail_unless (cle_model_score (engine_model, image, text, N_LABELS,
+          exp.logits, exp.probs, exp.cosines, &err) == CLE_OK);
+
+  g_object_set (e, "templates-file", path, NULL);
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 0);
+  check_meta_all (gst_buffer_get_clip_classification_meta (out), &exp);
+
+  gst_buffer_unref (out);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  g_free (text);
+  g_free (e1);
+  g_free (image);
+  g_unlink (path);
+  g_free (path);
+}
+
+GST_END_TEST;
+
+/* ---------------------------------------------------------- messages -- */
+
+static GstMessage *
+pop_element_message (GstBus * bus, const gchar * name, GstClockTime timeout)
+{
+  GstMessage *msg;
+
+  while ((msg = gst_bus_timed_pop_filtered (bus, timeout,
+              GST_MESSAGE_ELEMENT))) {
+    if (gst_message_has_name (msg, name))
+      return msg;
+    gst_message_unref (msg);
+  }
+  return NULL;
+}
+
+GST_START_TEST (test_bus_messages)
+{
+  GstElement *e = new_classify ();
+  GstBus *bus = gst_bus_new ();
+  GstClipClassificationMeta *meta;
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  GstMessage *msg;
+  const GstStructure *s;
+  const GValue *lv, *pv;
+  guint64 ts, st, rt;
+  guint i;
+
+  gst_element_set_bus (e, bus);
+  g_object_set (e, "post-messages", TRUE, "top-k", 3, NULL);
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 2);
+  meta = gst_buffer_get_clip_classification_meta (out);
+
+  msg = pop_element_message (bus, "clip-classification", 0);
+  fail_unless (msg != NULL);
+  fail_unless (GST_MESSAGE_SRC (msg) == GST_OBJECT (e));
+  s = gst_message_get_structure (msg);
+  fail_unless (gst_structure_get_uint64 (s, "timestamp", &ts));
+  fail_unless (gst_structure_get_uint64 (s, "stream-time", &st));
+  fail_unless (gst_structure_get_uint64 (s, "running-time", &rt));
+  fail_unless_equals_uint64 (ts, 2 * FRAME_DURATION);
+  fail_unless_equals_uint64 (st, 2 * FRAME_DURATION);
+  fail_unless_equals_uint64 (rt, 2 * FRAME_DURATION);
+  lv = gst_structure_get_value (s, "labels");
+  pv = gst_structure_get_value (s, "probabilities");
+  fail_unless (GST_VALUE_HOLDS_ARRAY (lv));
+  fail_unless (GST_VALUE_HOLDS_ARRAY (pv));
+  fail_unless_equals_int (gst_value_array_get_size (lv), 3);
+  fail_unless_equals_int (gst_value_array_get_size (pv), 3);
+  for (i = 0; i < 3; i++) {
+    const GValue *l = gst_value_array_get_value (lv, i);
+    const GValue *p = gst_value_array_get_value (pv, i);
+
+    fail_unless (G_VALUE_HOLDS_STRING (l));
+    fail_unless (G_VALUE_HOLDS_DOUBLE (p));
+    fail_unless_equals_string (g_value_get_string (l),
+        meta->classifications[i].label);
+    fail_unless_equals_float (g_value_get_double (p),
+        meta->classifications[i].probability);
+  }
+  gst_message_unref (msg);
+
+  /* off: no more messages */
+  gst_buffer_unref (out);
+  g_object_set (e, "post-messages", FALSE, NULL);
+  out = push_pull (h, in, 3);
+  fail_unless (pop_element_message (bus, "clip-classification", 0) == NULL);
+
+  gst_buffer_unref (out);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* ------------------------------------------------------------ state -- */
+
+GST_START_TEST (test_state_cycles)
+{
+  GstElement *e = new_classify ();
+  guint i;
+
+  for (i = 0; i < 100; i++) {
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PLAYING),
+        GST_STATE_CHANGE_SUCCESS);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_NULL),
+        GST_STATE_CHANGE_SUCCESS);
+  }
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+/* Streams run through cycles too: start, a frame, stop, again. */
+GST_START_TEST (test_harness_cycles)
+{
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  guint i;
+
+  for (i = 0; i < 10; i++) {
+    GstHarness *h = harness_for (new_classify (), caps);
+
+    out = push_pull (h, in, i);
+    fail_unless (gst_buffer_get_clip_classification_meta (out) != NULL);
+    gst_buffer_unref (out);
+    gst_harness_teardown (h);
+  }
+  gst_buffer_unref (in);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_resolution_change)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info1, info2;
+  GstBuffer *in1, *in2, *out;
+  GstHarness *h;
+  Expected exp1, exp2;
+  guint8 *rgb1, *rgb2;
+  gint w1, h1, w2, h2;
+
+  rgb1 = load_ppm ("img7_97x61.ppm", &w1, &h1);
+  rgb2 = load_ppm ("img0_224x224.ppm", &w2, &h2);
+  in1 = make_frame (rgb1, w1, h1, "video/x-raw,format=I420,width=97,"
+      "height=61,framerate=25/1,colorimetry=bt601", 0, &info1);
+  in2 = make_frame (rgb2, w2, h2, "video/x-raw,format=I420,width=224,"
+      "height=224,framerate=25/1,colorimetry=bt709", 0, &info2);
+  engine_expected_for_buffer (in1, &info1, CLE_PIXEL_I420, CLE_MATRIX_BT601,
+      CLE_RANGE_LIMITED, &exp1);
+  engine_expected_for_buffer (in2, &info2, CLE_PIXEL_I420, CLE_MATRIX_BT709,
+      CLE_RANGE_LIMITED, &exp2);
+
+  h = harness_for (e, "video/x-raw,format=I420,width=97,height=61,"
+      "framerate=25/1,colorimetry=bt601");
+  out = push_pull (h, in1, 0);
+  check_meta_all (gst_buffer_get_clip_classification_meta (out), &exp1);
+  gst_buffer_unref (out);
+
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=I420,width=224,"
+      "height=224,framerate=25/1,colorimetry=bt709");
+  out = push_pull (h, in2, 1);
+  check_meta_all (gst_buffer_get_clip_classification_meta (out), &exp2);
+  gst_buffer_unref (out);
+
+  gst_buffer_unref (in1);
+  gst_buffer_unref (in2);
+  gst_harness_teardown (h);
+  g_free (rgb1);
+  g_free (rgb2);
+}
+
+GST_END_TEST;
+
+static gboolean
+got_eos (GstHarness * h)
+{
+  GstEvent *ev;
+  gboolean eos = FALSE;
+
+  while ((ev = gst_harness_try_pull_event (h))) {
+    eos |= GST_EVENT_TYPE (ev) == GST_EVENT_EOS;
+    gst_event_unref (ev);
+  }
+  return eos;
+}
+
+/* A flushing seek restarts the interval count; EOS passes through. */
+GST_START_TEST (test_flush_and_eos)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  GstSegment seg;
+  guint i;
+
+  g_object_set (e, "interval", 2, NULL);
+  h = harness_for (e, caps);
+  for (i = 0; i < 3; i++) {
+    out = push_pull (h, in, i);
+    fail_unless ((gst_buffer_get_clip_classification_meta (out) != NULL) ==
+        (i % 2 == 0));
+    gst_buffer_unref (out);
+  }
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.start = seg.time = 10 * GST_SECOND;
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+
+  /* frame 3 overall, but the first after the flush: classified */
+  out = push_pull (h, in, 250);
+  fail_unless (gst_buffer_get_clip_classification_meta (out) != NULL);
+  gst_buffer_unref (out);
+  out = push_pull (h, in, 251);
+  fail_unless (gst_buffer_get_clip_classification_meta (out) == NULL);
+  gst_buffer_unref (out);
+
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  fail_unless (got_eos (h));
+
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* New labels while playing: encoded in the background, every frame keeps
+ * being classified (with the old set) until the new set takes over. */
+GST_START_TEST (test_labels_change_while_playing)
+{
+  GstElement *e = new_classify ();
+  GstBus *bus = gst_bus_new ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  GstMessage *msg;
+  gboolean switched = FALSE;
+  guint i;
+
+  gst_element_set_bus (e, bus);
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 0);
+  fail_unless_equals_int (gst_buffer_get_clip_classification_meta
+      (out)->n_labels_total, N_LABELS);
+  gst_buffer_unref (out);
+
+  g_object_set (e, "labels", "sunset, a beach", NULL);
+  for (i = 1; i < 1000 && !switched; i++) {
+    GstClipClassificationMeta *meta;
+
+    out = push_pull (h, in, i);
+    meta = gst_buffer_get_clip_classification_meta (out);
+    fail_unless (meta != NULL, "frame %u was not classified", i);
+    if (meta->n_labels_total == 2) {
+      switched = TRUE;
+      fail_unless (g_str_equal (meta->classifications[0].label, "sunset") ||
+          g_str_equal (meta->classifications[0].label, "a beach"));
+    } else {
+      fail_unless_equals_int (meta->n_labels_total, N_LABELS);
+      g_usleep (10 * 1000);
+    }
+    gst_buffer_unref (out);
+  }
+  fail_unless (switched, "new labels never took effect");
+  msg = pop_element_message (bus, "clip-labels-updated", 5 * GST_SECOND);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+
+  /* a broken change warns and keeps the current labels */
+  g_object_set (e, "labels-file", "/nonexistent/labels.txt", NULL);
+  msg = gst_bus_timed_pop_filtered (bus, 10 * GST_SECOND,
+      GST_MESSAGE_WARNING);
+  fail_unless (msg != NULL);
+  gst_message_unref (msg);
+  out = push_pull (h, in, 2000);
+  fail_unless_equals_int (gst_buffer_get_clip_classification_meta
+      (out)->n_labels_total, 2);
+  gst_buffer_unref (out);
+
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* Async mode: pushing never waits for inference; the result shows up on a
+ * later frame, stamped with the PTS of the frame it was computed on, with
+ * the engine's numbers for that frame. */
+GST_START_TEST (test_async_mode)
+{
+  GstElement *e = new_classify ();
+  GstClipClassificationMeta *meta = NULL;
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out = NULL;
+  GstHarness *h;
+  GstMapInfo map;
+  ClipFrame f = { 0, };
+  Expected exp;
+  guint i;
+
+  fail_unless (gst_buffer_map (in, &map, GST_MAP_READ));
+  f.format = CLE_PIXEL_RGB;
+  f.width = 97;
+  f.height = 61;
+  f.planes[0] = map.data;
+  f.strides[0] = info.stride[0];
+  engine_expected (&f, &exp);
+  gst_buffer_unmap (in, &map);
+
+  g_object_set (e, "mode", 1, "interval", 1000000, NULL);
+  h = harness_for (e, caps);
+  for (i = 0; i < 2000 && !meta; i++) {
+    out = push_pull (h, in, i);
+    meta = gst_buffer_get_clip_classification_meta (out);
+    if (!meta) {
+      gst_buffer_unref (out);
+      g_usleep (5 * 1000);
+    }
+  }
+  fail_unless (meta != NULL, "no result in async mode");
+  /* only frame 0 was due with this interval */
+  fail_unless_equals_uint64 (meta->scored_pts, 0);
+  check_meta_all (meta, &exp);
+  gst_buffer_unref (out);
+
+  /* each result is attached once */
+  out = push_pull (h, in, i);
+  fail_unless (gst_buffer_get_clip_classification_meta (out) == NULL);
+  gst_buffer_unref (out);
+
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_async_state_cycles)
+{
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  guint i, j;
+
+  /* stopping with frames queued and in flight must neither hang nor leak */
+  for (i = 0; i < 10; i++) {
+    GstElement *e = new_classify ();
+    GstHarness *h;
+
+    g_object_set (e, "mode", 1, "batch-size", 4, NULL);
+    h = harness_for (e, caps);
+    for (j = 0; j < 8; j++) {
+      out = push_pull (h, in, j);
+      gst_buffer_unref (out);
+    }
+    gst_harness_teardown (h);
+  }
+  gst_buffer_unref (in);
+}
+
+GST_END_TEST;
+
+/* -------------------------------------------------------------- errors -- */
+
+/* Starts a standalone element and returns the error it posted. */
+static GError *
+start_expecting_error (GstElement * e, gchar ** debug)
+{
+  GstBus *bus = gst_bus_new ();
+  GstMessage *msg;
+  GError *err = NULL;
+
+  gst_element_set_bus (e, bus);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_FAILURE);
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no error message posted");
+  gst_message_parse_error (msg, &err, debug);
+  GST_INFO ("error: %s", err->message);
+  gst_message_unref (msg);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+  return err;
+}
+
+static void
+assert_error_mentions (GstElement * e, GQuark domain, const gchar * needle)
+{
+  GError *err = start_expecting_error (e, NULL);
+
+  fail_unless (err->domain == domain, "domain %s",
+      g_quark_to_string (err->domain));
+  fail_unless (strstr (err->message, needle) != NULL,
+      "error '%s' does not mention '%s'", err->message, needle);
+  g_error_free (err);
+  gst_object_unref (e);
+}
+
+GST_START_TEST (test_error_no_model)
+{
+  GstElement *e = gst_element_factory_make ("clipclassify", NULL);
+
+  g_object_set (e, "labels", LABELS, NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "model");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_missing_model_dir)
+{
+  GstElement *e = new_classify ();
+
+  g_object_set (e, "model", "/nonexistent/clip-model", NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "/nonexistent/clip-model");
+}
+
+GST_END_TEST;
+
+/* A copy of the tiny model whose model.safetensors is @weights. */
+static gchar *
+make_model_copy (const gchar * weights, gsize len)
+{
+  const gchar *files[] = { "config.json", "vocab.json", "merges.txt",
+    "preprocessor_config.json", "tokenizer_config.json",
+    "special_tokens_map.json"
+  };
+  gchar *dir = g_dir_make_tmp ("clipclassify-model-XXXXXX", NULL);
+  gchar *path;
+  guint i;
+
+  fail_unless (dir != NULL);
+  for (i = 0; i < G_N_ELEMENTS (files); i++) {
+    gchar *src = g_build_filename (model_dir (), files[i], NULL), *contents;
+    gsize n;
+
+    fail_unless (g_file_get_contents (src, &contents, &n, NULL));
+    path = g_build_filename (dir, files[i], NULL);
+    fail_unless (g_file_set_contents (path, contents, n, NULL));
+    g_free (path);
+    g_free (contents);
+    g_free (src);
+  }
+  path = g_build_filename (dir, "model.safetensors", NULL);
+  fail_unless (g_file_set_contents (path, weights, len, NULL));
+  g_free (path);
+  return dir;
+}
+
+static void
+remove_model_copy (gchar * dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const gchar *name;
+
+  while ((name = g_dir_read_name (d))) {
+    gchar *p = g_build_filename (dir, name, NULL);
+    g_unlink (p);
+    g_free (p);
+  }
+  g_dir_close (d);
+  g_rmdir (dir);
+  g_free (dir);
+}
+
+GST_START_TEST (test_error_corrupt_model)
+{
+  /* a header length far beyond the file */
+  gchar garbage[2048];
+  gchar *dir;
+  GstElement *e;
+
+  memset (garbage, 0x7f, sizeof (garbage));
+  dir = make_model_copy (garbage, sizeof (garbage));
+  e = new_classify ();
+  g_object_set (e, "model", dir, NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "model.safetensors");
+  remove_model_copy (dir);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_truncated_model)
+{
+  gchar *src = g_build_filename (model_dir (), "model.safetensors", NULL);
+  gchar *contents, *dir;
+  GstElement *e;
+  gsize len;
+
+  fail_unless (g_file_get_contents (src, &contents, &len, NULL));
+  dir = make_model_copy (contents, len / 2);
+  e = new_classify ();
+  g_object_set (e, "model", dir, NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "model.safetensors");
+  remove_model_copy (dir);
+  g_free (contents);
+  g_free (src);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_empty_labels)
+{
+  GstElement *e = new_classify ();
+
+  g_object_set (e, "labels", " , ,", NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "labels");
+
+  e = new_classify ();
+  g_object_set (e, "labels", NULL, NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "labels");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_labels_file)
+{
+  gchar *empty = write_temp ("# only comments\n\n  \n");
+  GstElement *e = new_classify ();
+
+  g_object_set (e, "labels-file", "/nonexistent/labels.txt", NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "/nonexistent/labels.txt");
+
+  e = new_classify ();
+  g_object_set (e, "labels-file", empty, NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, empty);
+  g_unlink (empty);
+  g_free (empty);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_error_template)
+{
+  GstElement *e = new_classify ();
+
+  g_object_set (e, "template", "a photo", NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "{}");
+
+  e = new_classify ();
+  g_object_set (e, "templates-file", "/nonexistent/templates.txt", NULL);
+  assert_error_mentions (e, GST_RESOURCE_ERROR, "/nonexistent/templates.txt");
+}
+
+GST_END_TEST;
+
+/* After a failed start the element still works once fixed. */
+GST_START_TEST (test_error_then_recover)
+{
+  GstElement *e = new_classify ();
+  GError *err;
+
+  g_object_set (e, "model", "/nonexistent/clip-model", NULL);
+  err = start_expecting_error (e, NULL);
+  g_error_free (err);
+  g_object_set (e, "model", model_dir (), NULL);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PLAYING),
+      GST_STATE_CHANGE_SUCCESS);
+  fail_unless_equals_int (gst_element_set_state (e, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+  gst_object_unref (e);
+}
+
+GST_END_TEST;
+
+static void
+engine_teardown (void)
+{
+  g_clear_pointer (&engine_ctx, cle_context_free);
+  g_clear_pointer (&engine_model, cle_model_free);
+}
+
+static Suite *
+clipclassify_suite (void)
+{
+  Suite *s = suite_create ("clipclassify");
+  TCase *tc_formats = tcase_create ("formats");
+  TCase *tc_props = tcase_create ("properties");
+  TCase *tc_state = tcase_create ("state");
+  TCase *tc_errors = tcase_create ("errors");
+
+  suite_add_tcase (s, tc_formats);
+  tcase_add_unchecked_fixture (tc_formats, NULL, engine_teardown);
+  tcase_add_test (tc_formats, test_rgb);
+  tcase_add_test (tc_formats, test_rgb_odd_padded);
+  tcase_add_test (tc_formats, test_bgrx_odd_padded);
+  tcase_add_test (tc_formats, test_packed_formats);
+  tcase_add_test (tc_formats, test_i420_odd_bt601_limited);
+  tcase_add_test (tc_formats, test_i420_bt709_limited);
+  tcase_add_test (tc_formats, test_nv12_odd_bt709_full);
+  tcase_add_test (tc_formats, test_nv12_bt601_limited);
+  tcase_add_test (tc_formats, test_pngdec_chain);
+
+  suite_add_tcase (s, tc_props);
+  tcase_add_test (tc_props, test_interval);
+  tcase_add_test (tc_props, test_top_k_and_threshold);
+  tcase_add_test (tc_props, test_labels_file);
+  tcase_add_test (tc_props, test_template_ensembling);
+  tcase_add_test (tc_props, test_bus_messages);
+
+  suite_add_tcase (s, tc_state);
+  tcase_add_test (tc_state, test_state_cycles);
+  tcase_add_test (tc_state, test_harness_cycles);
+  tcase_add_test (tc_state, test_resolution_change);
+  tcase_add_test (tc_state, test_flush_and_eos);
+  tcase_add_test (tc_state, test_labels_change_while_playing);
+  tcase_add_test (tc_state, test_async_mode);
+  tcase_add_test (tc_state, test_async_state_cycles);
+
+  suite_add_tcase (s, tc_errors);
+  tcase_add_test (tc_errors, test_error_no_model);
+  tcase_add_test (tc_errors, test_error_missing_model_dir);
+  tcase_add_test (tc_errors, test_error_corrupt_model);
+  tcase_add_test (tc_errors, test_error_truncated_model);
+  tcase_add_test (tc_errors, test_error_empty_labels);
+  tcase_add_test (tc_errors, test_error_labels_file);
+  tcase_add_test (tc_errors, test_error_template);
+  tcase_add_test (tc_errors, test_error_then_recover);
+  return s;
+}
+
+GST_CHECK_MAIN (clipclassify);
