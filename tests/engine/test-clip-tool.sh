@@ -1,0 +1,364 @@
+#!/bin/sh
+# test-clip-tool.sh - runs clip-tool (path in $1) on the tiny model in the
+# tests/data folder ($2): every command, the exact shape of its JSON lines
+# (checked with grep -E, no python or jq), and the exit codes of bad input.
+
+TOOL=${1:?usage: test-clip-tool.sh CLIP-TOOL TESTS-DATA-DIR}
+DATA=${2:?usage: test-clip-tool.sh CLIP-TOOL TESTS-DATA-DIR}
+MODEL=$DATA/tiny-clip
+IMAGES=$MODEL/reference/images
+
+TMP=$(mktemp -d) || exit 1
+trap 'rm -rf "$TMP"' EXIT INT TERM
+OUT=$TMP/stdout
+ERR=$TMP/stderr
+passed=0
+failed=0
+
+# JSON pieces as extended regular expressions.
+NUM='-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?'
+STR='"([^"\\]|\\.)*"'
+EMB="\\[$NUM(, $NUM){31}\\]"          # projection_dim of tiny-clip is 32
+
+ok () {
+  passed=$((passed + 1))
+  printf "ok - %s\n" "$1"
+}
+
+not_ok () {
+  failed=$((failed + 1))
+  printf "not ok - %s\n" "$1"
+  for f in "$OUT" "$ERR"; do
+    [ -s "$f" ] && sed -n '1,5s/^/#   /p' "$f" | cut -c 1-300
+  done
+}
+
+# run ARGS...: runs the tool, keeping stdout, stderr and the exit status.
+run () {
+  "$TOOL" "$@" >"$OUT" 2>"$ERR"
+  rc=$?
+}
+
+# expect NAME CONDITION...: records whether the shell condition holds.
+expect () {
+  name=$1
+  shift
+  if "$@"; then ok "$name"; else not_ok "$name"; fi
+}
+
+lines () {
+  wc -l <"$OUT" | tr -d ' '
+}
+
+# every_line_matches ERE: stdout is non-empty and each line matches.
+every_line_matches () {
+  [ -s "$OUT" ] && ! grep -Evq "^$1\$" "$OUT"
+}
+
+one_per_line () {
+  awk '{ gsub (/,/, " "); for (i = 1; i <= NF; i++) print $i }' |
+    grep -E "^$NUM\$"
+}
+
+# same_numbers FILE_A FILE_B TOL: the two files hold the same count of
+# numbers (whitespace or commas between them) that agree within TOL,
+# relative to max(1, |a|).
+same_numbers () {
+  one_per_line <"$1" >"$TMP/na"
+  one_per_line <"$2" >"$TMP/nb"
+  [ -s "$TMP/na" ] &&
+    [ "$(wc -l <"$TMP/na")" -eq "$(wc -l <"$TMP/nb")" ] &&
+    paste "$TMP/na" "$TMP/nb" | awk -v tol="$3" '
+      { d = $1 - $2; if (d < 0) d = -d; a = $1 < 0 ? -$1 : $1;
+        if (a < 1) a = 1; if (d > tol * a) bad++ }
+      END { exit bad > 0 }'
+}
+
+# array KEY: the numbers of "KEY": [...] on each line of stdout.
+array () {
+  sed -n "s/.*\"$1\": \\[\\([^]]*\\)\\].*/\\1/p" "$OUT"
+}
+
+# f32 FILE FIRST COUNT: COUNT little-endian float32 values of FILE, from
+# index FIRST.
+f32 () {
+  od -An -v -tf4 -j $(($2 * 4)) -N $(($3 * 4)) "$1"
+}
+
+# probs_sum_to_one: on each line of stdout the "probs" array sums to 1.
+probs_sum_to_one () {
+  [ -s "$OUT" ] && awk '{
+      split ($0, a, "\"probs\": \\["); split (a[2], b, "]");
+      n = split (b[1], p, ", "); s = 0;
+      for (i = 1; i <= n; i++) s += p[i];
+      if (s < 0.9999 || s > 1.0001) bad++ }
+    END { exit bad > 0 }' "$OUT"
+}
+
+# labels_sorted: on each line the "prob" values of "labels" never increase.
+labels_sorted () {
+  [ -s "$OUT" ] && awk '{
+      n = split ($0, a, "\"prob\": "); prev = 2;
+      for (i = 2; i <= n; i++) { v = a[i] + 0; if (v > prev) bad++; prev = v } }
+    END { exit bad > 0 }' "$OUT"
+}
+
+not () {
+  ! "$@"
+}
+
+# status_and_stderr CODE WORD: the exit status was CODE and stderr names WORD.
+status_and_stderr () {
+  [ "$rc" -eq "$1" ] && grep -q "$2" "$ERR"
+}
+
+# ------------------------------------------------------------- usage --
+run
+expect "no arguments: exit 2" [ "$rc" -eq 2 ]
+expect "no arguments: usage on stderr" grep -q "Usage" "$ERR"
+
+run --help
+expect "--help: exit 0" [ "$rc" -eq 0 ]
+expect "--help: commands on stdout" grep -q "embed-image" "$OUT"
+
+run frobnicate "$MODEL"
+expect "unknown command: exit 2" [ "$rc" -eq 2 ]
+expect "unknown command: named" grep -q "frobnicate" "$ERR"
+
+run info "$MODEL" --no-such-option
+expect "unknown option: exit 2" [ "$rc" -eq 2 ]
+
+run info
+expect "info without MODEL: exit 2" [ "$rc" -eq 2 ]
+
+# -------------------------------------------------------------- info --
+run info "$MODEL"
+expect "info: exit 0" [ "$rc" -eq 0 ]
+expect "info: one line" [ "$(lines)" -eq 1 ]
+expect "info: projection_dim 32" grep -q '"projection_dim": 32[,}]' "$OUT"
+expect "info: towers, sizes, dtype" every_line_matches \
+  "\\{\"model\": $STR, \"towers\": \\[\"vision\", \"text\"\\], .*\"dtype\": \"F16\".*\"image_size\": 224, \"patch_size\": 16,.*\"context_length\": 77.*\\}"
+expect "info: preprocessing" grep -Eq "\"image_mean\": \\[$NUM, $NUM, $NUM\\]" "$OUT"
+
+run --threads 1 info "$MODEL" --towers text
+expect "info --towers text: exit 0" [ "$rc" -eq 0 ]
+expect "info --towers text: text fields" grep -q '"width_text": 64' "$OUT"
+expect "info --towers text: no vision fields" not grep -q image_size "$OUT"
+
+run info "$TMP/no-such-model"
+expect "missing model: exit 1" [ "$rc" -eq 1 ]
+expect "missing model: path on stderr" grep -q "no-such-model" "$ERR"
+expect "missing model: clip-tool: prefix" grep -q "^clip-tool: " "$ERR"
+
+# ---------------------------------------------------------- tokenize --
+CAT_IDS='\[49406, 320, 1125, 539, 320, 2368, 49407\]'
+run tokenize "$MODEL" "a photo of a cat"
+expect "tokenize: exit 0" [ "$rc" -eq 0 ]
+expect "tokenize: ids of 'a photo of a cat'" every_line_matches \
+  "\\{\"text\": \"a photo of a cat\", \"ids\": $CAT_IDS\\}"
+
+printf 'a photo of a cat\r\n\nsay "hi" \\ there\t!\n' >"$TMP/texts.txt"
+run tokenize "$MODEL" --file "$TMP/texts.txt"
+expect "tokenize --file: one line per text line" [ "$(lines)" -eq 3 ]
+expect "tokenize --file: trailing \\r stripped" \
+  grep -q "^{\"text\": \"a photo of a cat\", \"ids\": $CAT_IDS}\$" "$OUT"
+expect "tokenize --file: empty line is [start, end]" \
+  grep -q '^{"text": "", "ids": \[49406, 49407\]}$' "$OUT"
+expect "tokenize: quotes, backslash and tab escaped" \
+  grep -qF '"text": "say \"hi\" \\ there\t!"' "$OUT"
+
+awk 'BEGIN { s = "a"; for (i = 0; i < 200; i++) s = s " cat"; print s }' \
+  >"$TMP/long.txt"
+run tokenize "$MODEL" --file "$TMP/long.txt"
+expect "tokenize: truncated to 77 ids, end token last" \
+  every_line_matches "\\{\"text\": $STR, \"ids\": \\[49406(, [0-9]+){75}, 49407\\]\\}"
+
+printf 'ok\n\377\376bad\n' >"$TMP/bad-utf8.txt"
+run tokenize "$MODEL" --file "$TMP/bad-utf8.txt"
+expect "tokenize: invalid UTF-8 line: exit 1" [ "$rc" -eq 1 ]
+expect "tokenize: invalid UTF-8 line: file and line named" \
+  grep -q "bad-utf8.txt:2" "$ERR"
+
+run tokenize "$MODEL"
+expect "tokenize without text: exit 2" [ "$rc" -eq 2 ]
+
+run tokenize "$MODEL" --file "$TMP/no-such-file.txt"
+expect "tokenize: missing --file: exit 1, named" \
+  status_and_stderr 1 no-such-file.txt
+
+# -------------------------------------------------------- embed-text --
+run embed-text "$MODEL" "a photo of a cat" "a photo of a dog" ""
+expect "embed-text: exit 0" [ "$rc" -eq 0 ]
+expect "embed-text: one line per text" [ "$(lines)" -eq 3 ]
+expect "embed-text: JSON with 32 numbers" every_line_matches \
+  "\\{\"text\": $STR, \"embedding\": $EMB\\}"
+array embedding | sed -n 1p >"$TMP/cat-args.emb"
+f32 "$MODEL/reference/text_embeds.f32" 0 32 >"$TMP/cat-ref.emb"
+expect "embed-text: matches the reference embedding" \
+  same_numbers "$TMP/cat-args.emb" "$TMP/cat-ref.emb" 1e-3
+
+# 150 prompts: more than two batches, output in input order.
+awk 'BEGIN { for (i = 1; i <= 150; i++) print "a photo of thing number " i }' \
+  >"$TMP/prompts.txt"
+run embed-text "$MODEL" --batch 64 --file "$TMP/prompts.txt"
+expect "embed-text --file: 150 lines" [ "$(lines)" -eq 150 ]
+expect "embed-text --file: JSON with 32 numbers" every_line_matches \
+  "\\{\"text\": $STR, \"embedding\": $EMB\\}"
+expect "embed-text --file: in order" \
+  grep -q '^{"text": "a photo of thing number 150", ' "$OUT"
+
+printf 'a photo of a cat\n' | "$TOOL" embed-text "$MODEL" --batch 1 --file - \
+  >"$OUT" 2>"$ERR"
+array embedding >"$TMP/cat-stdin.emb"
+expect "embed-text: batch 1 from stdin equals batched arguments" \
+  same_numbers "$TMP/cat-args.emb" "$TMP/cat-stdin.emb" 1e-5
+
+# ------------------------------------------------------- embed-image --
+run embed-image "$MODEL" "$IMAGES/img0_224x224.png" "$IMAGES/img0_224x224.ppm" \
+  "$IMAGES/img7_97x61.png" "$IMAGES/img5_1920x1080.png"
+expect "embed-image: exit 0" [ "$rc" -eq 0 ]
+expect "embed-image: one line per image" [ "$(lines)" -eq 4 ]
+expect "embed-image: JSON with 32 numbers" every_line_matches \
+  "\\{\"image\": $STR, \"embedding\": $EMB\\}"
+array embedding | sed -n 1p >"$TMP/png.emb"
+array embedding | sed -n 2p >"$TMP/ppm.emb"
+expect "embed-image: PNG and PPM of one image agree" \
+  same_numbers "$TMP/png.emb" "$TMP/ppm.emb" 1e-6
+f32 "$MODEL/reference/image_embeds.f32" 0 32 >"$TMP/img0-ref.emb"
+expect "embed-image: matches the reference embedding" \
+  same_numbers "$TMP/png.emb" "$TMP/img0-ref.emb" 1e-3
+
+run embed-image "$MODEL" "$IMAGES/img0_224x224.png" "$TMP/missing.png"
+expect "embed-image: missing image: exit 1" [ "$rc" -eq 1 ]
+expect "embed-image: missing image: named" grep -q "missing.png" "$ERR"
+expect "embed-image: images before it still printed" [ "$(lines)" -eq 1 ]
+
+printf 'P6\n4 4\n255\nshort' >"$TMP/truncated.ppm"
+run embed-image "$MODEL" "$TMP/truncated.ppm"
+expect "embed-image: truncated PPM: exit 1, named" \
+  status_and_stderr 1 truncated.ppm
+
+run embed-image "$MODEL"
+expect "embed-image without images: exit 2" [ "$rc" -eq 2 ]
+
+# -------------------------------------------------------- preprocess --
+run preprocess "$MODEL" "$IMAGES/img1_640x480.png" -o "$TMP/img1"
+expect "preprocess: exit 0" [ "$rc" -eq 0 ]
+expect "preprocess: JSON line" every_line_matches \
+  "\\{\"image\": $STR, \"png\": $STR, \"f32\": $STR, \"shape\": \\[3, 224, 224\\]\\}"
+expect "preprocess: OUT.png written" [ -s "$TMP/img1.png" ]
+expect "preprocess: OUT.f32 is 3*224*224 floats" \
+  [ "$(wc -c <"$TMP/img1.f32" | tr -d ' ')" -eq 602112 ]
+
+run preprocess "$MODEL" "$IMAGES/img1_640x480.png"
+expect "preprocess without -o: exit 2" [ "$rc" -eq 2 ]
+
+cat "$TMP/img1.f32" "$TMP/img1.f32" >"$TMP/two.f32"
+run embed-image "$MODEL" --pixel-values "$TMP/two.f32"
+expect "embed-image --pixel-values: exit 0" [ "$rc" -eq 0 ]
+expect "embed-image --pixel-values: one line per image" [ "$(lines)" -eq 2 ]
+expect "embed-image --pixel-values: JSON" every_line_matches \
+  "\\{\"image\": $STR, \"index\": [01], \"embedding\": $EMB\\}"
+array embedding | sed -n 1p >"$TMP/pv.emb"
+run embed-image "$MODEL" "$IMAGES/img1_640x480.png"
+array embedding >"$TMP/img1.emb"
+expect "embed-image: --pixel-values of preprocess output equals the image" \
+  same_numbers "$TMP/pv.emb" "$TMP/img1.emb" 1e-5
+
+head -c 1000 "$TMP/img1.f32" >"$TMP/odd.f32"
+run embed-image "$MODEL" --pixel-values "$TMP/odd.f32"
+expect "embed-image --pixel-values: bad size: exit 1" [ "$rc" -eq 1 ]
+expect "embed-image --pixel-values: bad size: explained" \
+  grep -q "odd.f32: 1000 bytes" "$ERR"
+
+# ---------------------------------------------------------- classify --
+run classify "$MODEL" --labels "cat, dog,car" --template "a photo of a {}." \
+  "$IMAGES/img0_224x224.png" "$IMAGES/img3_480x640.png"
+expect "classify: exit 0" [ "$rc" -eq 0 ]
+expect "classify: one line per image" [ "$(lines)" -eq 2 ]
+L="\\{\"label\": $STR, \"prob\": $NUM, \"logit\": $NUM\\}"
+expect "classify: JSON with 3 logits, probs, labels" every_line_matches \
+  "\\{\"image\": $STR, \"logits\": \\[$NUM(, $NUM){2}\\], \"probs\": \\[$NUM(, $NUM){2}\\], \"labels\": \\[$L(, $L){2}\\]\\}"
+expect "classify: probs sum to 1" probs_sum_to_one
+expect "classify: labels sorted by prob, highest first" labels_sorted
+
+run classify "$MODEL" --labels "a photo of a cat" --labels "a photo of a dog" \
+  "$IMAGES/img0_224x224.png"
+array logits >"$TMP/logits"
+f32 "$MODEL/reference/logits_per_image.f32" 0 2 >"$TMP/logits-ref"
+expect "classify: logits match the reference" \
+  same_numbers "$TMP/logits" "$TMP/logits-ref" 1e-3
+
+printf '# animals\ncat\n\n  dog  \r\n#car\n' >"$TMP/labels.txt"
+run classify "$MODEL" --labels-file "$TMP/labels.txt" -k 1 \
+  "$IMAGES/img4_300x300.png"
+expect "classify --labels-file: comments and blanks skipped, --top-k 1" \
+  every_line_matches "\\{\"image\": $STR, \"logits\": \\[$NUM, $NUM\\], \"probs\": \\[$NUM, $NUM\\], \"labels\": \\[\\{\"label\": \"(cat|dog)\", \"prob\": $NUM, \"logit\": $NUM\\}\\]\\}"
+
+run classify "$MODEL" --labels "cat,dog" --template "a photo" \
+  "$IMAGES/img0_224x224.png"
+expect "classify: template without {}: exit 2" [ "$rc" -eq 2 ]
+
+run classify "$MODEL" "$IMAGES/img0_224x224.png"
+expect "classify without labels: exit 2" [ "$rc" -eq 2 ]
+
+run classify "$MODEL" --labels "cat,dog" "$TMP/nope.jpg"
+expect "classify: missing image: exit 1, named" status_and_stderr 1 nope.jpg
+
+# ------------------------------------------------ one-tower checkpoints --
+GEN=$DATA/gen
+if [ -d "$GEN/vision-only" ] && [ -d "$GEN/text-only" ]; then
+  run info "$GEN/vision-only"
+  expect "info vision-only: towers [vision], projection_dim 16" \
+    grep -q '"towers": \["vision"\], "projection_dim": 16,' "$OUT"
+  run info "$GEN/text-only" --towers text
+  expect "info text-only --towers text: towers [text]" \
+    grep -q '"towers": \["text"\], "projection_dim": 16,' "$OUT"
+  run info "$GEN/text-only" --towers vision
+  expect "info text-only --towers vision: exit 1, config named" \
+    status_and_stderr 1 "text-only/config.json"
+
+  EMB16="\\[$NUM(, $NUM){15}\\]"
+  run embed-image "$GEN/vision-only" --batch 2 \
+    --pixel-values "$GEN/vision-only/reference/pixel_values.f32"
+  expect "embed-image --pixel-values: 3 images of 3x64x64" every_line_matches \
+    "\\{\"image\": $STR, \"index\": [012], \"embedding\": $EMB16\\}"
+  array embedding >"$TMP/vo.emb"
+  f32 "$GEN/vision-only/reference/image_embeds.f32" 0 48 >"$TMP/vo-ref.emb"
+  expect "embed-image --pixel-values: matches the reference embeddings" \
+    same_numbers "$TMP/vo.emb" "$TMP/vo-ref.emb" 1e-3
+
+  run preprocess "$GEN/vision-only" "$IMAGES/img5_1920x1080.png" -o "$TMP/vo5"
+  expect "preprocess vision-only: shape [3, 64, 64]" \
+    grep -q '"shape": \[3, 64, 64\]}$' "$OUT"
+  f32 "$TMP/vo5.f32" 0 12288 >"$TMP/vo5.pv"
+  f32 "$GEN/vision-only/reference/pixel_values.f32" 12288 12288 >"$TMP/vo5-ref.pv"
+  expect "preprocess vision-only: OUT.f32 matches the reference pixel values" \
+    same_numbers "$TMP/vo5.pv" "$TMP/vo5-ref.pv" 1e-5
+
+  run embed-text "$GEN/text-only" "a photo of a cat" "a photo of a dog"
+  expect "embed-text text-only: 2 lines" [ "$(lines)" -eq 2 ]
+  array embedding >"$TMP/to.emb"
+  f32 "$GEN/text-only/reference/text_embeds.f32" 0 32 >"$TMP/to-ref.emb"
+  expect "embed-text text-only: matches the reference embeddings" \
+    same_numbers "$TMP/to.emb" "$TMP/to-ref.emb" 1e-3
+fi
+
+# ------------------------------------------------------------- bench --
+run bench "$MODEL" --batch 2 --seconds 0 --threads 1
+expect "bench vision: JSON" every_line_matches \
+  "\\{\"tower\": \"vision\", .*\"batch\": 2, \"threads\": 1, \"images_per_s\": $NUM, \"ms_per_batch\": $NUM, .*\"iterations\": 1, \"openblas_coretype\": (null|$STR)\\}"
+
+env OPENBLAS_CORETYPE=Haswell "$TOOL" bench "$MODEL" --tower text \
+  --tokens 77 --batch 3 --seconds 0.05 >"$OUT" 2>"$ERR"
+expect "bench text: JSON" every_line_matches \
+  "\\{\"tower\": \"text\", .*\"batch\": 3, \"threads\": [0-9]+, \"tokens\": 77, \"prompts_per_s\": $NUM, \"ms_per_batch\": $NUM, .*\"iterations\": [1-9][0-9]*, \"openblas_coretype\": \"Haswell\"\\}"
+
+run bench "$MODEL" --tower text --tokens 78
+expect "bench: --tokens beyond the context: exit 2" [ "$rc" -eq 2 ]
+
+run bench "$MODEL" --tower audio
+expect "bench: unknown tower: exit 2" [ "$rc" -eq 2 ]
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
