@@ -119,6 +119,7 @@ typedef struct {
   unsigned towers;              /* the towers loaded */
   int projection_dim;           /* length of every embedding */
   float logit_scale;            /* exp(logit_scale tensor) */
+  int has_logit_scale;          /* 0: single-tower checkpoint, 100 assumed */
   /* vision */
   int image_size, patch_size, width_vision, n_layer_vision, n_head_vision;
   int mlp_vision;
@@ -136,8 +137,10 @@ CLE_API int cle_model_get_info (const ClipModel *model, ClipModelInfo *info);
 
 /* Tokenizes text like CLIPTokenizer: ids[0] is the start token, then the BPE
  * tokens, then the end token, truncated to the context length as
- * ids[:context_length-1] + [end]. Writes at most max_ids ids and returns their
- * number (>= 2), or a negative status. Text must be valid UTF-8. */
+ * ids[:context_length-1] + [end]. Returns the number of ids (2 ..
+ * context_length) or a negative status; like snprintf, only the first
+ * max_ids of them are written when the return value exceeds max_ids. Text
+ * must be valid UTF-8. */
 CLE_API int cle_tokenize (const ClipModel *model, const char *text,
     int32_t *ids, int max_ids, ClipError *err);
 

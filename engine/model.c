@@ -188,6 +188,7 @@ bind_logit_scale (ClipModel *m, ClipError *err)
         "tensor '%s' is %g, expected a finite value <= 20", 
         CLE_NAME_LOGIT_SCALE, *v);
   m->logit_scale = *v;
+  m->has_logit_scale = 1;
   return CLE_OK;
 }
 
@@ -313,6 +314,7 @@ cle_model_get_info (const ClipModel *m, ClipModelInfo *info)
   info->towers = c->towers;
   info->projection_dim = c->projection_dim;
   info->logit_scale = expf (m->logit_scale);
+  info->has_logit_scale = m->has_logit_scale;
   if (c->towers & CLE_TOWER_VISION) {
     info->image_size = c->vision.image_size;
     info->patch_size = c->vision.patch_size;

@@ -63,6 +63,7 @@ struct ClipModel {
   char *dir;
   ClipConfig config;
   float logit_scale;            /* the trained tensor, before exp */
+  int has_logit_scale;
   ClipVisionWeights vision;
   ClipTextWeights text;
   ClipTokenizer *tokenizer;     /* text tower only */
