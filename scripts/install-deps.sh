@@ -1,13 +1,20 @@
 #!/bin/sh
 # Installs what gst-clip needs to build and test on Debian 12 (run as root,
-# or it uses sudo). Only Debian's own packages; no downloads from elsewhere.
+# or it uses sudo). Only Debian's own packages; nothing from elsewhere.
+#   --dev   also the checking tools: clang + libFuzzer, valgrind
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+EXTRA=""
+if [ "${1:-}" = "--dev" ]; then
+  EXTRA="clang libclang-rt-14-dev libomp-14-dev valgrind"
+fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
+# shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends \
   gcc libc6-dev pkg-config meson ninja-build \
   libglib2.0-dev libjson-glib-dev libopenblas-dev libpng-dev libjpeg-dev \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
-  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
+  gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+  $EXTRA
