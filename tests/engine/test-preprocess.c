@@ -486,6 +486,54 @@ test_yuv (ClipPreprocessScratch *s)
     yuv_free (&t);
     free (src.rgb);
   }
+
+  /* Random sizes and configs: odd first rows, partial row blocks, one pass
+   * skipped, padding; I420 and NV12 against the naive RGB twin. */
+  int n_ok = 0, n = 60;
+  for (int iter = 0; iter < n; iter++) {
+    Image src = random_image (1 + rng_next () % 300, 1 + rng_next () % 300,
+        iter & 1);
+    Yuv t = make_yuv (&src, iter % 5);
+    ClipColorMatrix m = rng_next () & 1;
+    ClipColorRange r = rng_next () & 1;
+    ClipPreprocessConfig c;
+    cle_preprocess_config_init (&c);
+    c.resize_shortest_edge = 1 + rng_next () % 120;
+    c.crop_height = 1 + rng_next () % 130;
+    c.crop_width = 1 + rng_next () % 130;
+    if (rng_next () % 3 == 0) {
+      c.resize_height = rng_next () & 1 ? src.h : (int) (1 + rng_next () % 200);
+      c.resize_width = rng_next () & 1 ? src.w : (int) (1 + rng_next () % 200);
+    }
+    int gap;
+    Image rgb = naive_yuv_to_rgb (&t, src.w, src.h, m, r, &gap);
+    size_t len = (size_t) c.crop_height * c.crop_width * 3;
+    uint8_t *a = malloc (len), *b = malloc (len), *d = malloc (len);
+    ClipFrame rf = rgb_frame (&rgb);
+    ClipFrame i420 = { .format = CLE_PIXEL_I420, .width = src.w,
+      .height = src.h, .planes = { t.y, t.u, t.v },
+      .strides = { t.ys, t.cs, t.cs }, .matrix = m, .range = r };
+    ClipFrame nv12 = { .format = CLE_PIXEL_NV12, .width = src.w,
+      .height = src.h, .planes = { t.y, t.uv }, .strides = { t.ys, t.nvs },
+      .matrix = m, .range = r };
+    int ok = cle_preprocess_frame (s, &c, &rf, NULL, a, NULL) == CLE_OK
+        && cle_preprocess_frame (s, &c, &i420, NULL, b, NULL) == CLE_OK
+        && cle_preprocess_frame (s, &c, &nv12, NULL, d, NULL) == CLE_OK
+        && memcmp (a, b, len) == 0 && memcmp (a, d, len) == 0;
+    if (!ok)
+      printf ("FAIL yuv random %dx%d shortest %d resize %dx%d crop %dx%d\n",
+          src.w, src.h, c.resize_shortest_edge, c.resize_width,
+          c.resize_height, c.crop_width, c.crop_height);
+    n_ok += ok;
+    free (a);
+    free (b);
+    free (d);
+    free (rgb.rgb);
+    yuv_free (&t);
+    free (src.rgb);
+  }
+  test_expect (n_ok == n, "random geometries, I420/NV12 vs naive conversion: "
+      "%d/%d exact", n_ok, n);
 }
 
 /* The fixtures of tests/data/gen/make_preprocess_fixtures.py (Pillow). */
