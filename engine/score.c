@@ -28,28 +28,30 @@ cle_model_score (const ClipModel *m, const float *image_embed,
         "cle_model_score: NULL argument or n_text %d < 1", n_text);
   const int P = m->config.projection_dim;
   const double scale = exp ((double) m->logit_scale);
-  double image_norm = norm (image_embed, P);
-  double max = -INFINITY, *z = g_new (double, n_text);
+  double image_norm = norm (image_embed, P), max = -INFINITY;
+  /* The logits go through probs (when asked for) so nothing is allocated per
+   * frame; the softmax is computed from them in double. */
   for (int t = 0; t < n_text; t++) {
     const float *e = text_embeds + (size_t) t * P;
     double dot = 0.0, denom = image_norm * norm (e, P);
     for (int i = 0; i < P; i++)
       dot += (double) image_embed[i] * e[i];
     double cosine = denom > 0.0 ? dot / denom : 0.0;
-    z[t] = scale * cosine;
-    max = MAX (max, z[t]);
+    double z = scale * cosine;
+    max = MAX (max, z);
     if (cosines)
       cosines[t] = (float) cosine;
     if (logits)
-      logits[t] = (float) z[t];
+      logits[t] = (float) z;
+    if (probs)
+      probs[t] = (float) z;
   }
   if (probs) {
     double sum = 0.0;
     for (int t = 0; t < n_text; t++)
-      sum += z[t] = exp (z[t] - max);
+      sum += exp ((double) probs[t] - max);
     for (int t = 0; t < n_text; t++)
-      probs[t] = (float) (z[t] / sum);
+      probs[t] = (float) (exp ((double) probs[t] - max) / sum);
   }
-  g_free (z);
   return CLE_OK;
 }
