@@ -23,19 +23,21 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
 
   /* x: (rows, D) -> h = ln1(x) -> q, k, v: (rows, D) */
   cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
-  cle_linear (ctx->q, ctx->h, w->q_w, w->q_b, rows, D, D, 0, 0);
-  cle_linear (ctx->k, ctx->h, w->k_w, w->k_b, rows, D, D, 0, 0);
-  cle_linear (ctx->v, ctx->h, w->v_w, w->v_b, rows, D, D, 0, 0);
+  cle_linear (ctx->q, ctx->h, w->q_w, w->q_b, rows, D, D, 0, 0, nt);
+  cle_linear (ctx->k, ctx->h, w->k_w, w->k_b, rows, D, D, 0, 0, nt);
+  cle_linear (ctx->v, ctx->h, w->v_w, w->v_b, rows, D, D, 0, 0, nt);
   cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
       ctx->seq_len, n_seq, c->n_head, D / c->n_head, causal,
       ctx->attn_scratch, nt);
-  cle_linear (ctx->h, ctx->att, w->o_w, w->o_b, rows, D, D, 0, 0);
+  cle_linear (ctx->h, ctx->att, w->o_w, w->o_b, rows, D, D, 0, 0, nt);
   add_inplace (ctx->x, ctx->h, n, nt);
 
   /* h = ln2(x) -> mlp: (rows, M) -> h: (rows, D) */
   cle_layer_norm (ctx->h, ctx->x, w->ln2_w, w->ln2_b, rows, D, c->eps, nt);
-  cle_linear (ctx->mlp, ctx->h, w->fc1_w, w->fc1_b, rows, D, M, 0, 0);
+  cle_linear (ctx->mlp, ctx->h, w->fc1_w, w->fc1_b, rows, D, M, 0, 0,
+      nt);
   cle_activation (ctx->mlp, (size_t) rows * M, c->act, nt);
-  cle_linear (ctx->h, ctx->mlp, w->fc2_w, w->fc2_b, rows, M, D, 0, 0);
+  cle_linear (ctx->h, ctx->mlp, w->fc2_w, w->fc2_b, rows, M, D, 0, 0,
+      nt);
   add_inplace (ctx->x, ctx->h, n, nt);
 }

@@ -71,5 +71,5 @@ cle_text_forward (ClipContext *ctx, const int32_t *const *ids,
         w->final_ln_w, w->final_ln_b, 1, D, c->eps, 1);
   cle_context_keep (ctx, "text_pooled", ctx->h, D);
   cle_linear (embeds, ctx->h, w->proj, NULL, n_texts, D,
-      m->config.projection_dim, 0, 0);
+      m->config.projection_dim, 0, 0, nt);
 }

@@ -41,7 +41,8 @@ cle_vision_forward (ClipContext *ctx, const float *pixel_values,
   for (int b = 0; b < n_images; b++) {
     float *xb = ctx->x + (size_t) b * T * D;
     im2col (ctx->patches, pixel_values + (size_t) b * C * S * S, C, S, P);
-    cle_linear (xb + D, ctx->patches, w->patch_w, NULL, N, K, D, 0, 0);
+    cle_linear (xb + D, ctx->patches, w->patch_w, NULL, N, K, D, 0, 0,
+        nt);
     memcpy (xb, w->class_emb, D * sizeof (float));
     for (size_t i = 0; i < (size_t) T * D; i++)
       xb[i] += w->pos_emb[i];
@@ -66,5 +67,5 @@ cle_vision_forward (ClipContext *ctx, const float *pixel_values,
         w->post_ln_w, w->post_ln_b, 1, D, c->eps, 1);
   cle_context_keep (ctx, "vision_pooled", ctx->h, D);
   cle_linear (embeds, ctx->h, w->proj, NULL, n_images, D,
-      m->config.projection_dim, 0, 0);
+      m->config.projection_dim, 0, 0, nt);
 }

@@ -1,21 +1,145 @@
-/* gemm.c - torch.nn.Linear through OpenBLAS sgemm, weights read in place
- * ((out, in) row-major = the transposed operand sgemm wants). */
+/* gemm.c - torch.nn.Linear: our own kernels (gemm-avx512.c, gemm-avx2.c,
+ * plain C here) with the weights read in place and one OpenMP split over
+ * output columns, or OpenBLAS sgemm. Picks the path once per process from
+ * the CPU (and CLE_GEMM). Never packs or copies w; x may be packed into a
+ * per-thread buffer that grows once and is freed at thread exit. */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
+#include "gemm-kernels.h"
 #include "ops.h"
 
+static const char *const path_names[] = {
+  [CLE_GEMM_AUTO] = "auto",
+  [CLE_GEMM_C] = "c",
+  [CLE_GEMM_AVX2] = "avx2",
+  [CLE_GEMM_AVX512] = "avx512",
+  [CLE_GEMM_OPENBLAS] = "openblas",
+};
+
+const char *
+cle_gemm_path_name (ClipGemmPath path)
+{
+  if ((unsigned) path >= sizeof path_names / sizeof path_names[0])
+    return "unknown";
+  return path_names[path];
+}
+
+int
+cle_gemm_path_supported (ClipGemmPath path)
+{
+  switch (path) {
+    case CLE_GEMM_AUTO:
+    case CLE_GEMM_C:
+    case CLE_GEMM_OPENBLAS:
+      return 1;
+#ifdef CLE_GEMM_HAVE_X86
+    case CLE_GEMM_AVX2:
+      return __builtin_cpu_supports ("avx2")
+          && __builtin_cpu_supports ("fma");
+    case CLE_GEMM_AVX512:
+      return __builtin_cpu_supports ("avx512f");
+#endif
+    default:
+      return 0;
+  }
+}
+
+static ClipGemmPath
+path_detect (void)
+{
+  const char *env = getenv ("CLE_GEMM");
+  if (env && *env) {
+    for (int p = CLE_GEMM_C; p <= CLE_GEMM_OPENBLAS; p++)
+      if (strcmp (env, path_names[p]) == 0 && cle_gemm_path_supported (p))
+        return p;
+  }
+  if (cle_gemm_path_supported (CLE_GEMM_AVX512))
+    return CLE_GEMM_AVX512;
+  if (cle_gemm_path_supported (CLE_GEMM_AVX2))
+    return CLE_GEMM_AVX2;
+  return CLE_GEMM_C;
+}
+
+/* Resolved once; a race only computes the same value twice. */
+ClipGemmPath
+cle_gemm_path_default (void)
+{
+  static int resolved = -1;
+  int p = __atomic_load_n (&resolved, __ATOMIC_RELAXED);
+  if (p < 0) {
+    p = path_detect ();
+    __atomic_store_n (&resolved, p, __ATOMIC_RELAXED);
+  }
+  return p;
+}
+
+/* Plain C (GNU vector extension: SSE2 on any x86-64, whatever the target
+ * has elsewhere): 2 rows of x by 4 rows of w, 4 lanes along k. */
+typedef float v4sf __attribute__ ((vector_size (16)));
+
+static inline v4sf
+load4 (const float *p)
+{
+  v4sf v;
+  memcpy (&v, p, sizeof v);
+  return v;
+}
+
+static inline float
+hsum4 (v4sf v)
+{
+  return (v[0] + v[2]) + (v[1] + v[3]);
+}
+
+static void
+tile_c (int mr, int nr, float *y, const float *x, const float *w,
+    const float *b, int k, int ldx, int ldw, int ldy)
+{
+  v4sf s[2][4] = { { { 0 } } };
+  float t[2][4] = { { 0 } };
+  int kk = 0;
+  if (mr == 2 && nr == 4) {
+    for (; kk + 4 <= k; kk += 4)
+      for (int r = 0; r < 2; r++) {
+        v4sf a = load4 (x + (size_t) r * ldx + kk);
+        for (int c = 0; c < 4; c++)
+          s[r][c] += a * load4 (w + (size_t) c * ldw + kk);
+      }
+  }
+  for (int r = 0; r < mr; r++)
+    for (int c = 0; c < nr; c++) {
+      float acc = hsum4 (s[r][c]);
+      for (int q = kk; q < k; q++)
+        acc += x[(size_t) r * ldx + q] * w[(size_t) c * ldw + q];
+      t[r][c] = acc;
+    }
+  for (int r = 0; r < mr; r++)
+    for (int c = 0; c < nr; c++)
+      y[(size_t) r * ldy + c] = t[r][c] + (b ? b[c] : 0.0f);
+}
+
 void
-cle_linear (float *y, const float *x, const float *w, const float *b,
+cle_gemm_nt_c (float *y, const float *x, const float *w, const float *b,
+    int m, int k, int n, int ldx, int ldw, int ldy)
+{
+  for (int j = 0; j < n; j += 4)
+    for (int i = 0; i < m; i += 2)
+      tile_c (m - i < 2 ? m - i : 2, n - j < 4 ? n - j : 4,
+          y + (size_t) i * ldy + j, x + (size_t) i * ldx,
+          w + (size_t) j * ldw, b ? b + j : NULL, k, ldx, ldw, ldy);
+}
+
+static void
+linear_openblas (float *y, const float *x, const float *w, const float *b,
     int n, int n_in, int n_out, int ldx, int ldy)
 {
-  if (ldx == 0)
-    ldx = n_in;
-  if (ldy == 0)
-    ldy = n_out;
-  if (n <= 0 || n_out <= 0)
-    return;
   /* The bias goes in first so sgemm adds the product to it (beta = 1). */
   float beta = 0.0f;
   if (b) {
@@ -25,6 +149,138 @@ cle_linear (float *y, const float *x, const float *w, const float *b,
   }
   cblas_sgemm (CblasRowMajor, CblasNoTrans, CblasTrans, n, n_out, n_in, 1.0f,
       x, ldx, w, n_in, beta, y, ldy);
+}
+
+/* The calling thread's packing buffer, shared with its team during a call. */
+typedef struct
+{
+  float *data;
+  size_t cap;
+} PackBuffer;
+
+static pthread_key_t pack_key;
+static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
+static int pack_key_ok;
+
+static void
+pack_buffer_free (void *p)
+{
+  PackBuffer *pb = p;
+  free (pb->data);
+  free (pb);
+}
+
+static void
+pack_key_create (void)
+{
+  pack_key_ok = pthread_key_create (&pack_key, pack_buffer_free) == 0;
+}
+
+/* n floats, 64-byte aligned, or NULL when memory is short. */
+static float *
+pack_buffer_get (size_t n)
+{
+  pthread_once (&pack_once, pack_key_create);
+  if (!pack_key_ok)
+    return NULL;
+  PackBuffer *pb = pthread_getspecific (pack_key);
+  if (!pb) {
+    if (!(pb = calloc (1, sizeof *pb)))
+      return NULL;
+    if (pthread_setspecific (pack_key, pb) != 0) {
+      free (pb);
+      return NULL;
+    }
+  }
+  if (pb->cap < n) {
+    size_t cap = n + n / 4;
+    float *data = aligned_alloc (64, (cap * sizeof (float) + 63) & ~(size_t) 63);
+    if (!data)
+      return NULL;
+    free (pb->data);
+    pb->data = data;
+    pb->cap = cap;
+  }
+  return pb->data;
+}
+
+typedef void (*GemmBlock) (float *y, const float *x, const float *w,
+    const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
+
+void
+cle_linear_path (float *y, const float *x, const float *w, const float *b,
+    int n, int n_in, int n_out, int ldx, int ldy, int n_threads,
+    ClipGemmPath path)
+{
+  if (ldx == 0)
+    ldx = n_in;
+  if (ldy == 0)
+    ldy = n_out;
+  if (n <= 0 || n_out <= 0)
+    return;
+  if (path == CLE_GEMM_AUTO)
+    path = cle_gemm_path_default ();
+
+  GemmBlock block = cle_gemm_nt_c;
+  switch (path) {
+    case CLE_GEMM_OPENBLAS:
+      /* OpenBLAS runs its own pthreads pool here, not ours. */
+      linear_openblas (y, x, w, b, n, n_in, n_out, ldx, ldy);
+      return;
+#ifdef CLE_GEMM_HAVE_X86
+    case CLE_GEMM_AVX512:
+      block = cle_gemm_nt_avx512;
+      break;
+    case CLE_GEMM_AVX2:
+      block = cle_gemm_nt_avx2;
+      break;
+#endif
+    default:
+      break;
+  }
+
+  /* Split the columns in blocks of 8 (the packed kernel's width) over
+   * threads; each thread reads its own rows of w once and all of x. Tiny
+   * products stay on the calling thread. With AVX-512 and at least one
+   * 16-row panel, x is first packed into panels, by all threads. */
+  const int nt = cle_threads_resolve (n_threads);
+  const double flops = 2.0 * n * n_in * n_out;
+  const int n_blocks = (n_out + 7) / 8;
+  const int use = flops < 2e5 ? 1 : nt < n_blocks ? nt : n_blocks;
+  const int n_panel = path == CLE_GEMM_AVX512 ? n / 16 : 0;
+  float *ap = n_panel ? pack_buffer_get ((size_t) n_panel * 16 * n_in) : NULL;
+#pragma omp parallel num_threads(use) if (use > 1)
+  {
+#ifdef _OPENMP
+    const int t = omp_get_thread_num (), T = omp_get_num_threads ();
+#else
+    const int t = 0, T = 1;
+#endif
+    const int j0 = (int) ((long) n_blocks * t / T) * 8;
+    const int j1 = t + 1 == T ? n_out
+        : (int) ((long) n_blocks * (t + 1) / T) * 8;
+#ifdef CLE_GEMM_HAVE_X86
+    if (ap) {
+      cle_gemm_pack_avx512 (ap, x, ldx, n_in, n_panel * t / T,
+          n_panel * (t + 1) / T);
+#pragma omp barrier
+      if (j1 > j0)
+        cle_gemm_packed_avx512 (y + j0, ap, x, w + (size_t) j0 * n_in,
+            b ? b + j0 : NULL, n, n_in, j1 - j0, ldx, n_in, ldy);
+    } else
+#endif
+    if (j1 > j0)
+      block (y + j0, x, w + (size_t) j0 * n_in, b ? b + j0 : NULL, n, n_in,
+          j1 - j0, ldx, n_in, ldy);
+  }
+}
+
+void
+cle_linear (float *y, const float *x, const float *w, const float *b,
+    int n, int n_in, int n_out, int ldx, int ldy, int n_threads)
+{
+  cle_linear_path (y, x, w, b, n, n_in, n_out, ldx, ldy, n_threads,
+      CLE_GEMM_AUTO);
 }
 
 void

@@ -11,11 +11,35 @@
 
 /* y = x @ w^T + b, as torch.nn.Linear.
  * y: (n, n_out)  x: (n, n_in)  w: (n_out, n_in)  b: (n_out) or NULL.
- * ldx/ldy: row strides of x and y (0 = dense). */
+ * ldx/ldy: row strides of x and y (0 = dense). w is read in place (any
+ * 4-byte alignment) and never packed; the output columns are split over
+ * n_threads OpenMP threads. */
 void cle_linear (float *y, const float *x, const float *w, const float *b,
-    int n, int n_in, int n_out, int ldx, int ldy);
+    int n, int n_in, int n_out, int ldx, int ldy, int n_threads);
 void cle_linear_naive (float *y, const float *x, const float *w,
     const float *b, int n, int n_in, int n_out, int ldx, int ldy);
+
+/* The implementations behind cle_linear. AUTO is the best one the CPU has
+ * (AVX-512F, then AVX2+FMA, then plain C), chosen once per process;
+ * the environment variable CLE_GEMM=c|avx2|avx512|openblas forces one (if
+ * the CPU has it). OPENBLAS runs sgemm on OpenBLAS's own thread pool and
+ * ignores n_threads. */
+typedef enum
+{
+  CLE_GEMM_AUTO,
+  CLE_GEMM_C,
+  CLE_GEMM_AVX2,
+  CLE_GEMM_AVX512,
+  CLE_GEMM_OPENBLAS,
+} ClipGemmPath;
+
+/* cle_linear on a given path; the caller checks cle_gemm_path_supported. */
+void cle_linear_path (float *y, const float *x, const float *w,
+    const float *b, int n, int n_in, int n_out, int ldx, int ldy,
+    int n_threads, ClipGemmPath path);
+int cle_gemm_path_supported (ClipGemmPath path);
+ClipGemmPath cle_gemm_path_default (void);
+const char *cle_gemm_path_name (ClipGemmPath path);
 
 /* y = LayerNorm(x) * g + b over the last dimension; y may alias x.
  * y, x: (n, d)  g, b: (d). Statistics in double. */

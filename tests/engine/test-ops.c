@@ -18,28 +18,74 @@ random_floats (size_t n, unsigned *seed)
   return x;
 }
 
+static const ClipGemmPath gemm_paths[] = {
+  CLE_GEMM_AUTO, CLE_GEMM_C, CLE_GEMM_AVX2, CLE_GEMM_AVX512, CLE_GEMM_OPENBLAS,
+};
+#define N_GEMM_PATHS (int) (sizeof gemm_paths / sizeof gemm_paths[0])
+
+/* Every gemm path against cle_linear_naive on one shape. w_offset shifts w
+ * by that many floats off the allocation's alignment (checkpoints map
+ * tensors at any 4-byte boundary). */
 static void
-test_linear (int n, int n_in, int n_out, int with_bias, int ldx, int ldy)
+test_linear (int n, int n_in, int n_out, int with_bias, int ldx, int ldy,
+    int w_offset, int n_threads)
 {
   unsigned seed = n * 31 + n_in * 7 + n_out;
   int lx = ldx ? ldx : n_in, ly = ldy ? ldy : n_out;
   float *x = random_floats ((size_t) n * lx, &seed);
-  float *w = random_floats ((size_t) n_out * n_in, &seed);
+  float *w_mem = random_floats ((size_t) n_out * n_in + w_offset, &seed);
+  const float *w = w_mem + w_offset;
   float *b = random_floats (n_out, &seed);
-  float *y = calloc ((size_t) n * ly, sizeof (float));
-  float *y_ref = calloc ((size_t) n * ly, sizeof (float));
-  cle_linear (y, x, w, with_bias ? b : NULL, n, n_in, n_out, ldx, ldy);
+  float *y = malloc ((size_t) n * ly * sizeof (float));
+  float *y_ref = malloc ((size_t) n * ly * sizeof (float));
+  /* Padding between rows (ldy > n_out) must stay untouched. */
+  for (size_t i = 0; i < (size_t) n * ly; i++)
+    y_ref[i] = 7.0f;
   cle_linear_naive (y_ref, x, w, with_bias ? b : NULL, n, n_in, n_out, ldx,
       ldy);
-  char name[96];
-  snprintf (name, sizeof name, "linear %dx%d -> %d bias %d ld %d/%d", n, n_in,
-      n_out, with_bias, ldx, ldy);
-  test_check_close (name, y, y_ref, (size_t) n * ly, 1e-5, 0.9999999);
+  for (int p = 0; p < N_GEMM_PATHS; p++) {
+    char name[128];
+    snprintf (name, sizeof name, "linear %-8s %3dx%-4d -> %-4d bias %d "
+        "ld %d/%d w+%d %d threads", cle_gemm_path_name (gemm_paths[p]), n,
+        n_in, n_out, with_bias, ldx, ldy, w_offset, n_threads);
+    if (!cle_gemm_path_supported (gemm_paths[p])) {
+      printf ("skip %s: the CPU lacks it\n", name);
+      continue;
+    }
+    for (size_t i = 0; i < (size_t) n * ly; i++)
+      y[i] = 7.0f;
+    cle_linear_path (y, x, w, with_bias ? b : NULL, n, n_in, n_out, ldx, ldy,
+        n_threads, gemm_paths[p]);
+    test_check_close (name, y, y_ref, (size_t) n * ly, 1e-5, 0.9999999);
+  }
   free (x);
-  free (w);
+  free (w_mem);
   free (b);
   free (y);
   free (y_ref);
+}
+
+static void
+test_linear_shapes (void)
+{
+  static const int ns[] = { 1, 3, 50, 197, 401 };
+  static const int n_ins[] = { 31, 64, 768, 3072 };
+  static const int n_outs[] = { 17, 64, 768 };
+  int i = 0;
+  printf ("cle_linear default path: %s\n",
+      cle_gemm_path_name (cle_gemm_path_default ()));
+  for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+    for (size_t c = 0; c < sizeof n_ins / sizeof n_ins[0]; c++)
+      for (size_t d = 0; d < sizeof n_outs / sizeof n_outs[0]; d++, i++)
+        test_linear (ns[a], n_ins[c], n_outs[d], i % 2, 0, 0, i % 2,
+            1 + i % 3);
+  /* row strides, with and without bias, odd thread counts */
+  test_linear (9, 31, 17, 1, 40, 20, 1, 2);
+  test_linear (50, 768, 64, 0, 800, 70, 1, 3);
+  test_linear (3, 33, 65, 1, 33, 66, 0, 2);
+  test_linear (197, 64, 17, 0, 70, 19, 1, 2);
+  test_linear (1, 768, 512, 0, 0, 0, 0, 0);
+  test_linear (64, 80, 72, 1, 0, 0, 1, 2);
 }
 
 static void
@@ -129,10 +175,7 @@ test_activation (ClipActivation act, const char *name)
 int
 main (void)
 {
-  test_linear (1, 64, 32, 1, 0, 0);
-  test_linear (50, 768, 96, 1, 0, 0);
-  test_linear (7, 33, 65, 0, 0, 0);
-  test_linear (9, 31, 17, 1, 40, 20);
+  test_linear_shapes ();
   test_attention (1, 4, 16, 0);
   test_attention (5, 3, 16, 0);
   test_attention (7, 8, 8, 1);
