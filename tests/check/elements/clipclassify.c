@@ -242,16 +242,20 @@ new_classify (void)
   GstElement *e = gst_element_factory_make ("clipclassify", NULL);
 
   fail_unless (e != NULL, "clipclassify not found: GST_PLUGIN_PATH?");
+  gst_object_ref_sink (e);
   g_object_set (e, "model", model_dir (), "labels", LABELS, "top-k", 0,
       "threads", 2, NULL);
   return e;
 }
 
+/* The harness takes its own reference: the caller keeps @e to set
+ * properties on, and the test ends with gst_harness_teardown(). */
 static GstHarness *
 harness_for (GstElement * e, const gchar * caps)
 {
   GstHarness *h = gst_harness_new_with_element (e, "sink", "src");
 
+  gst_object_unref (e);
   gst_harness_set_src_caps_str (h, caps);
   return h;
 }
