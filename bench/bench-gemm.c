@@ -5,13 +5,17 @@
  * checkpoint's do, so w comes from memory as in a forward pass.
  * The machine is shared, so besides the median wall time per call it
  * reports the best call, and for 1 thread the median CPU time of the
- * calling thread (which time spent descheduled does not inflate).
+ * calling thread (which time spent descheduled does not inflate). The
+ * OpenBLAS path ignores n_threads, so this program (not the engine) sets
+ * OpenBLAS's own thread count to 1 and 2 around those measurements.
  * Usage: bench-gemm [SECONDS per measurement, default 0.4] [SHAPE filter] */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "ops/ops.h"
 
@@ -126,6 +130,8 @@ main (int argc, char **argv)
         failed = 1;
       }
       for (int t = 1; t <= 2; t++) {
+        if (paths[p] == CLE_GEMM_OPENBLAS)
+          openblas_set_num_threads (t);
         static double times[4096], cpu[4096];
         int n_times = 0, c = 0;
         double t_end = now () + seconds;

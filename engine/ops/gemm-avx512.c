@@ -19,12 +19,6 @@
  * loads by the tile size and makes the kernel load-bound. */
 #define PIN(v) __asm__ ("" : "+v" (v))
 
-#ifndef PF_TILES
-#define PF_TILES 4
-#endif
-#ifndef PF_HINT
-#define PF_HINT _MM_HINT_T0
-#endif
 
 static inline int
 imin (int a, int b)
@@ -71,8 +65,7 @@ hsum4_512 (__m512 a0, __m512 a1, __m512 a2, __m512 a3)
  * after inlining, so s[][] lives in registers: 20 accumulators + 4 w). */
 INLINE512 void
 tile512_x4 (int mr, float *y, const float *x, const float *w,
-    const float *b, int kc, int ldx, int ldw, int ldy, int first,
-    const float *pf, int n_pf)
+    const float *b, int kc, int ldx, int ldw, int ldy, int first)
 {
   __m512 s[MR512][4];
   const float *w0 = w, *w1 = w + ldw, *w2 = w1 + ldw, *w3 = w2 + ldw;
@@ -87,11 +80,6 @@ tile512_x4 (int mr, float *y, const float *x, const float *w,
     PIN (v1);
     PIN (v2);
     PIN (v3);
-    if (n_pf == 1)
-      _mm_prefetch ((const char *) (pf + k), PF_HINT);
-    else
-      for (int q = 0; q < n_pf; q++)
-        _mm_prefetch ((const char *) (pf + (size_t) q * ldw + k), PF_HINT);
 #pragma GCC unroll 8
     for (int r = 0; r < mr; r++) {
       __m512 a = _mm512_loadu_ps (x + (size_t) r * ldx + k);
@@ -175,29 +163,16 @@ cle_gemm_nt_avx512 (float *y, const float *x, const float *w,
     const int kc = imin (kc_max, k - k0), first = k0 == 0;
     for (int i0 = 0; i0 < m; i0 += MC) {
       const int i1 = imin (i0 + MC, m);
-      const int n_tile = (i1 - i0 + MR512 - 1) / MR512;
       for (int j = 0; j < n; j += 4) {
         const int nr = imin (4, n - j);
         const float *wj = w + (size_t) j * ldw + k0;
         const float *bj = b ? b + j : NULL;
-        /* While the tiles of this block run, the next block's rows of w
-         * are prefetched: one row per tile, or all by the first tile when
-         * there are fewer than 4 tiles. */
-        const float *wn = j + 8 <= n ? wj + (size_t) 4 * ldw : NULL;
-        for (int i = i0, t = 0; i < i1; i += MR512, t++) {
+        for (int i = i0; i < i1; i += MR512) {
           const int mr = imin (MR512, i1 - i);
           float *yij = y + (size_t) i * ldy + j;
           const float *xi = x + (size_t) i * ldx + k0;
-          const float *pf = wn;
-          int n_pf = 0;
-          if (wn && n_tile >= 4 && t >= n_tile - PF_TILES) {
-            pf = wn + (size_t) (t - (n_tile - PF_TILES)) * ldw;
-            n_pf = 1;
-          } else if (wn && n_tile < 4 && t == 0)
-            n_pf = 4;
           if (nr == 4) {
-#define TILE4(R) tile512_x4 (R, yij, xi, wj, bj, kc, ldx, ldw, ldy, first, \
-    pf, n_pf)
+#define TILE4(R) tile512_x4 (R, yij, xi, wj, bj, kc, ldx, ldw, ldy, first)
             DISPATCH_MR (mr, TILE4);
 #undef TILE4
           } else {
@@ -221,15 +196,15 @@ cle_gemm_nt_avx512 (float *y, const float *x, const float *w,
  * panel column is one vector. Blocking: a KCP x 8 slice of w (16 KB) stays
  * in L1 while MCP rows of panels (up to 480 KB) come from L2. */
 #ifndef KCP
-#define KCP 512
+#define KCP 768
 #endif
 #ifndef MCP
-#define MCP 240                 /* 5 tiles of 48 rows */
+#define MCP 144                 /* 3 tiles of 48 rows */
 #endif
 #define NRP 8                   /* columns (rows of w) per tile */
-#ifndef PF_AHEAD
-#define PF_AHEAD 256            /* floats of w prefetched ahead of use */
-#endif
+#define PRAGMA(x) _Pragma (#x)
+#define UNROLL(n) PRAGMA (GCC unroll n)
+
 
 /* In place: r[i] <- column i of the 16 x 16 block whose rows are r[]. */
 INLINE512 void
@@ -284,12 +259,11 @@ cle_gemm_pack_avx512 (float *ap, const float *x, int ldx, int k, int p0,
 
 /* y[16 v + r][c] (=|+=) sum over kc of ap_v[kk][r] * w[c][kk] for v < mv
  * (a constant after inlining), r < 16, c < 8: 24 accumulators, 3 panel
- * vectors and a broadcast element of w per step. pf: rows of w to prefetch
- * (the same rows further along k), or NULL. */
+ * vectors and a broadcast element of w per step. The hardware prefetcher
+ * follows the 8 rows of w (software prefetch measured no better). */
 INLINE512 void
 tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
-    const float *w, const float *b, int kc, int ldw, int ldy, int first,
-    const float *pf)
+    const float *w, const float *b, int kc, int ldw, int ldy, int first)
 {
   __m512 s[3][NRP];
 #pragma GCC unroll 8
@@ -297,25 +271,26 @@ tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
 #pragma GCC unroll 8
     for (int c = 0; c < NRP; c++)
       s[v][c] = _mm512_setzero_ps ();
-  for (int k = 0; k < kc; k++) {
-    if (pf && (k & 15) == 0)
-#pragma GCC unroll 8
-      for (int c = 0; c < NRP; c++)
-        _mm_prefetch ((const char *) (pf + (size_t) c * ldw + k), PF_HINT);
-    __m512 a[3];
-#pragma GCC unroll 8
-    for (int v = 0; v < mv; v++) {
-      a[v] = _mm512_load_ps (ap + v * ld_panel + (size_t) k * 16);
-      PIN (a[v]);
-    }
-#pragma GCC unroll 8
-    for (int c = 0; c < NRP; c++) {
-      const __m512 e = _mm512_set1_ps (w[(size_t) c * ldw + k]);
-#pragma GCC unroll 8
-      for (int v = 0; v < mv; v++)
-        s[v][c] = _mm512_fmadd_ps (a[v], e, s[v][c]);
-    }
-  }
+  int k = 0;
+#define STEP(kk) do { \
+    __m512 a[3]; \
+    _Pragma ("GCC unroll 8") \
+    for (int v = 0; v < mv; v++) { \
+      a[v] = _mm512_load_ps (ap + v * ld_panel + (size_t) (kk) * 16); \
+      PIN (a[v]); \
+    } \
+    _Pragma ("GCC unroll 8") \
+    for (int c = 0; c < NRP; c++) { \
+      const __m512 e = _mm512_set1_ps (w[(size_t) c * ldw + (kk)]); \
+      _Pragma ("GCC unroll 8") \
+      for (int v = 0; v < mv; v++) \
+        s[v][c] = _mm512_fmadd_ps (a[v], e, s[v][c]); \
+    } \
+  } while (0)
+  UNROLL (4)
+  for (; k < kc; k++)
+    STEP (k);
+#undef STEP
   /* s[v][c] is a column of y: transpose to rows of 8. */
   const __m256 bias = first && b ? _mm256_loadu_ps (b) : _mm256_setzero_ps ();
 #pragma GCC unroll 8
@@ -347,8 +322,7 @@ rest_rows (float *y, const float *x, const float *w, const float *b,
       float *yi = y + (size_t) i * ldy + c;
       const float *xi = x + (size_t) i * ldx, *wc = w + (size_t) c * ldw;
       const float *bc = b ? b + c : NULL;
-#define TILE4(R) tile512_x4 (R, yi, xi, wc, bc, kc, ldx, ldw, ldy, first, \
-    NULL, 0)
+#define TILE4(R) tile512_x4 (R, yi, xi, wc, bc, kc, ldx, ldw, ldy, first)
       DISPATCH_MR (mr, TILE4);
 #undef TILE4
     }
@@ -369,26 +343,23 @@ cle_gemm_packed_avx512 (float *y, const float *ap, const float *x,
       for (int j = 0; j < n8; j += NRP) {
         const float *wj = w + (size_t) j * ldw + k0;
         const float *bj = b ? b + j : NULL;
-        /* the first tile fetches this block of w: prefetch it ahead */
-        const float *pf = PF_AHEAD > 0 ? wj + PF_AHEAD : NULL;
         for (int p = p0; p < p1; p += 3) {
           float *yij = y + (size_t) p * 16 * ldy + j;
           const float *a = ap + p * ld_panel + k0 * 16;
           switch (imin (3, p1 - p)) {
             case 3:
-              tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first,
-                  pf);
+              tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy,
+                  first);
               break;
             case 2:
-              tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first,
-                  pf);
+              tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy,
+                  first);
               break;
             default:
-              tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first,
-                  pf);
+              tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy,
+                  first);
               break;
           }
-          pf = NULL;
         }
         if (p1 == n_panel && m > m16)
           rest_rows (y + (size_t) m16 * ldy + j, x + (size_t) m16 * ldx + k0,
