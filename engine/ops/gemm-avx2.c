@@ -1,7 +1,9 @@
-/* gemm-avx2.c - AVX2+FMA block of y = x @ w^T + b in the dot-product
- * ("NT") form: both operands run along k, so w is read in place and never
- * packed. Built for baseline x86-64 with per-function target attributes;
- * gemm.c picks at run time. */
+/* gemm-avx2.c - AVX2+FMA blocks of y = x @ w^T + b with w read in place
+ * (never packed): the dot-product ("NT") form, where both operands run
+ * along k, and the packed form, where 8-row panels of x (small, packed per
+ * call) are multiplied by broadcast elements of w; as gemm-avx512.c with
+ * half the width and half the registers. Built for baseline x86-64 with
+ * per-function target attributes; gemm.c picks at run time. */
 #include "gemm-kernels.h"
 
 #ifdef CLE_GEMM_HAVE_X86
@@ -177,6 +179,160 @@ cle_gemm_nt_avx2 (float *y, const float *x, const float *w,
       }
     }
   }
+}
+
+
+/* ------------------------------------------------------- packed form -- */
+
+/* Panels of x: ap[p][k][r] = x[8 p + r][k]. Blocking as in gemm-avx512.c:
+ * a KCP x 4 slice of w stays in L1, MCP rows of panels in L2. */
+#define KCP 768
+#define MCP 144                 /* 6 tiles of 24 rows */
+#define NRP 4                   /* columns (rows of w) per tile */
+#define PRAGMA(x) _Pragma (#x)
+#define UNROLL(n) PRAGMA (GCC unroll n)
+
+/* In place: r[i] <- column i of the 8 x 8 block whose rows are r[]. */
+INLINE256 void
+transpose8 (__m256 r[8])
+{
+  __m256 t[8], u[8];
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps (r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps (r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; i++) {
+    u[4 * i] = _mm256_shuffle_ps (t[4 * i], t[4 * i + 2], 0x44);
+    u[4 * i + 1] = _mm256_shuffle_ps (t[4 * i], t[4 * i + 2], 0xee);
+    u[4 * i + 2] = _mm256_shuffle_ps (t[4 * i + 1], t[4 * i + 3], 0x44);
+    u[4 * i + 3] = _mm256_shuffle_ps (t[4 * i + 1], t[4 * i + 3], 0xee);
+  }
+  /* u[4q + c] holds column c (low half) and 4 + c (high half) of rows
+   * 4q..4q+3 */
+  for (int c = 0; c < 4; c++) {
+    r[c] = _mm256_permute2f128_ps (u[c], u[4 + c], 0x20);
+    r[4 + c] = _mm256_permute2f128_ps (u[c], u[4 + c], 0x31);
+  }
+}
+
+ATTR256 void
+cle_gemm_pack_avx2 (float *ap, const float *x, int ldx, int k, int p0,
+    int p1)
+{
+  for (int p = p0; p < p1; p++) {
+    const float *xp = x + (size_t) p * 8 * ldx;
+    float *out = ap + (size_t) p * 8 * k;
+    for (int k0 = 0; k0 < k; k0 += 8) {
+      const int kn = imin (8, k - k0);
+      const __m256i mk = tail_mask_256 (kn);
+      __m256 r[8];
+      for (int i = 0; i < 8; i++)
+        r[i] = _mm256_maskload_ps (xp + (size_t) i * ldx + k0, mk);
+      transpose8 (r);
+      for (int i = 0; i < kn; i++)
+        _mm256_store_ps (out + (size_t) (k0 + i) * 8, r[i]);
+    }
+  }
+}
+
+/* y[8 v + r][c] (=|+=) sum over kc of ap_v[kk][r] * w[c][kk] for v < mv
+ * (a constant after inlining), r < 8, c < 4: 12 accumulators, 3 panel
+ * vectors and a broadcast element of w: all 16 registers. */
+INLINE256 void
+tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
+    const float *w, const float *b, int kc, int ldw, int ldy, int first)
+{
+  __m256 s[3][NRP];
+#pragma GCC unroll 8
+  for (int v = 0; v < mv; v++)
+#pragma GCC unroll 8
+    for (int c = 0; c < NRP; c++)
+      s[v][c] = _mm256_setzero_ps ();
+  UNROLL (4)
+  for (int k = 0; k < kc; k++) {
+    __m256 a[3];
+#pragma GCC unroll 8
+    for (int v = 0; v < mv; v++) {
+      a[v] = _mm256_load_ps (ap + v * ld_panel + (size_t) k * 8);
+      PIN (a[v]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < NRP; c++) {
+      const __m256 e = _mm256_broadcast_ss (w + (size_t) c * ldw + k);
+#pragma GCC unroll 8
+      for (int v = 0; v < mv; v++)
+        s[v][c] = _mm256_fmadd_ps (a[v], e, s[v][c]);
+    }
+  }
+  /* s[v][c] is a column of y: rows of 4 are the 4 x 4 transposes of the
+   * low and high halves. */
+  const __m128 bias = first && b ? _mm_loadu_ps (b) : _mm_setzero_ps ();
+#pragma GCC unroll 8
+  for (int v = 0; v < mv; v++) {
+    __m256 t0 = _mm256_unpacklo_ps (s[v][0], s[v][1]);
+    __m256 t1 = _mm256_unpackhi_ps (s[v][0], s[v][1]);
+    __m256 t2 = _mm256_unpacklo_ps (s[v][2], s[v][3]);
+    __m256 t3 = _mm256_unpackhi_ps (s[v][2], s[v][3]);
+    __m256 r[4];
+    r[0] = _mm256_shuffle_ps (t0, t2, 0x44);
+    r[1] = _mm256_shuffle_ps (t0, t2, 0xee);
+    r[2] = _mm256_shuffle_ps (t1, t3, 0x44);
+    r[3] = _mm256_shuffle_ps (t1, t3, 0xee);
+    for (int i = 0; i < 8; i++) {
+      float *yr = y + (size_t) (8 * v + i) * ldy;
+      __m128 t = i < 4 ? _mm256_castps256_ps128 (r[i])
+          : _mm256_extractf128_ps (r[i - 4], 1);
+      t = _mm_add_ps (t, first ? bias : _mm_loadu_ps (yr));
+      _mm_storeu_ps (yr, t);
+    }
+  }
+}
+
+ATTR256 void
+cle_gemm_packed_avx2 (float *y, const float *ap, const float *x,
+    const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
+    int ldy)
+{
+  const int n_panel = m / 8, n4 = n / NRP * NRP, m8 = n_panel * 8;
+  const size_t ld_panel = (size_t) 8 * k;
+  for (int k0 = 0; k0 < k; k0 += KCP) {
+    const int kc = imin (KCP, k - k0), first = k0 == 0;
+    for (int p0 = 0; p0 < n_panel; p0 += MCP / 8) {
+      const int p1 = imin (p0 + MCP / 8, n_panel);
+      for (int j = 0; j < n4; j += NRP) {
+        const float *wj = w + (size_t) j * ldw + k0;
+        const float *bj = b ? b + j : NULL;
+        for (int p = p0; p < p1; p += 3) {
+          float *yij = y + (size_t) p * 8 * ldy + j;
+          const float *a = ap + p * ld_panel + k0 * 8;
+          switch (imin (3, p1 - p)) {
+            case 3:
+              tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+              break;
+            case 2:
+              tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+              break;
+            default:
+              tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+              break;
+          }
+        }
+        /* the rows below the last panel while this block of w is cached */
+        if (p1 == n_panel)
+          for (int i = m8; i < m; i += MR256) {
+            float *yij = y + (size_t) i * ldy + j;
+            const float *xi = x + (size_t) i * ldx + k0;
+#define TILE4(R) tile256_x4 (R, yij, xi, wj, bj, kc, ldx, ldw, ldy, first)
+            DISPATCH_MR3 (imin (MR256, m - i), TILE4);
+#undef TILE4
+          }
+      }
+    }
+  }
+  /* the columns right of the last tile */
+  if (n > n4)
+    cle_gemm_nt_avx2 (y + n4, x, w + (size_t) n4 * ldw, b ? b + n4 : NULL,
+        m, k, n - n4, ldx, ldw, ldy);
 }
 
 #endif /* CLE_GEMM_HAVE_X86 */

@@ -17,13 +17,19 @@ void cle_gemm_nt_avx2 (float *y, const float *x, const float *w,
 void cle_gemm_nt_avx512 (float *y, const float *x, const float *w,
     const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
 
-/* The packed form: ap holds rows [0, 16 * (m / 16)) of x as 16-row panels,
- * ap[p][k][r] = x[16 p + r][k] (64-byte aligned, 16 * k floats a panel),
- * written by cle_gemm_pack_avx512 for panels [p0, p1). The rows below the
- * last panel come from x itself. */
+/* The packed form, for m >= the panel height P (16 for AVX-512, 8 for
+ * AVX2): ap holds rows [0, P * (m / P)) of x as P-row panels,
+ * ap[p][k][r] = x[P p + r][k] (64-byte aligned, P * k floats a panel),
+ * written by cle_gemm_pack_* for panels [p0, p1). The rows below the last
+ * panel come from x itself. */
 void cle_gemm_pack_avx512 (float *ap, const float *x, int ldx, int k, int p0,
     int p1);
 void cle_gemm_packed_avx512 (float *y, const float *ap, const float *x,
+    const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
+    int ldy);
+void cle_gemm_pack_avx2 (float *ap, const float *x, int ldx, int k, int p0,
+    int p1);
+void cle_gemm_packed_avx2 (float *y, const float *ap, const float *x,
     const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
     int ldy);
 #endif

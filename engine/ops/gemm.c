@@ -206,6 +206,11 @@ pack_buffer_get (size_t n)
 
 typedef void (*GemmBlock) (float *y, const float *x, const float *w,
     const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
+typedef void (*GemmPack) (float *ap, const float *x, int ldx, int k, int p0,
+    int p1);
+typedef void (*GemmPacked) (float *y, const float *ap, const float *x,
+    const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
+    int ldy);
 
 void
 cle_linear_path (float *y, const float *x, const float *w, const float *b,
@@ -222,6 +227,9 @@ cle_linear_path (float *y, const float *x, const float *w, const float *b,
     path = cle_gemm_path_default ();
 
   GemmBlock block = cle_gemm_nt_c;
+  GemmPack pack = NULL;
+  GemmPacked packed = NULL;
+  int panel = 0;
   switch (path) {
     case CLE_GEMM_OPENBLAS:
       /* OpenBLAS runs its own pthreads pool here, not ours. */
@@ -230,25 +238,32 @@ cle_linear_path (float *y, const float *x, const float *w, const float *b,
 #ifdef CLE_GEMM_HAVE_X86
     case CLE_GEMM_AVX512:
       block = cle_gemm_nt_avx512;
+      pack = cle_gemm_pack_avx512;
+      packed = cle_gemm_packed_avx512;
+      panel = 16;
       break;
     case CLE_GEMM_AVX2:
       block = cle_gemm_nt_avx2;
+      pack = cle_gemm_pack_avx2;
+      packed = cle_gemm_packed_avx2;
+      panel = 8;
       break;
 #endif
     default:
       break;
   }
 
-  /* Split the columns in blocks of 8 (the packed kernel's width) over
-   * threads; each thread reads its own rows of w once and all of x. Tiny
-   * products stay on the calling thread. With AVX-512 and at least one
-   * 16-row panel, x is first packed into panels, by all threads. */
+  /* Split the columns in blocks of 8 (a multiple of the kernels' widths)
+   * over threads; each thread reads its own rows of w once and all of x.
+   * Tiny products stay on the calling thread. With at least one panel of
+   * rows, x is first packed into panels, by all threads. */
   const int nt = cle_threads_resolve (n_threads);
   const double flops = 2.0 * n * n_in * n_out;
   const int n_blocks = (n_out + 7) / 8;
   const int use = flops < 2e5 ? 1 : nt < n_blocks ? nt : n_blocks;
-  const int n_panel = path == CLE_GEMM_AVX512 ? n / 16 : 0;
-  float *ap = n_panel ? pack_buffer_get ((size_t) n_panel * 16 * n_in) : NULL;
+  const int n_panel = panel ? n / panel : 0;
+  float *ap = n_panel ? pack_buffer_get ((size_t) n_panel * panel * n_in)
+      : NULL;
 #pragma omp parallel num_threads(use) if (use > 1)
   {
 #ifdef _OPENMP
@@ -259,17 +274,13 @@ cle_linear_path (float *y, const float *x, const float *w, const float *b,
     const int j0 = (int) ((long) n_blocks * t / T) * 8;
     const int j1 = t + 1 == T ? n_out
         : (int) ((long) n_blocks * (t + 1) / T) * 8;
-#ifdef CLE_GEMM_HAVE_X86
     if (ap) {
-      cle_gemm_pack_avx512 (ap, x, ldx, n_in, n_panel * t / T,
-          n_panel * (t + 1) / T);
+      pack (ap, x, ldx, n_in, n_panel * t / T, n_panel * (t + 1) / T);
 #pragma omp barrier
       if (j1 > j0)
-        cle_gemm_packed_avx512 (y + j0, ap, x, w + (size_t) j0 * n_in,
-            b ? b + j0 : NULL, n, n_in, j1 - j0, ldx, n_in, ldy);
-    } else
-#endif
-    if (j1 > j0)
+        packed (y + j0, ap, x, w + (size_t) j0 * n_in, b ? b + j0 : NULL, n,
+            n_in, j1 - j0, ldx, n_in, ldy);
+    } else if (j1 > j0)
       block (y + j0, x, w + (size_t) j0 * n_in, b ? b + j0 : NULL, n, n_in,
           j1 - j0, ldx, n_in, ldy);
   }
