@@ -23,9 +23,10 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
 
   /* x: (rows, D) -> h = ln1(x) -> q, k, v: (rows, D) */
   cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
-  cle_linear (ctx->q, ctx->h, w->q_w, w->q_b, rows, D, D, 0, 0, nt);
-  cle_linear (ctx->k, ctx->h, w->k_w, w->k_b, rows, D, D, 0, 0, nt);
-  cle_linear (ctx->v, ctx->h, w->v_w, w->v_b, rows, D, D, 0, 0, nt);
+  float *const qkv[3] = { ctx->q, ctx->k, ctx->v };
+  const float *const qkv_w[3] = { w->q_w, w->k_w, w->v_w };
+  const float *const qkv_b[3] = { w->q_b, w->k_b, w->v_b };
+  cle_linear_multi (qkv, ctx->h, qkv_w, qkv_b, 3, rows, D, D, nt);
   cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
       ctx->seq_len, n_seq, c->n_head, D / c->n_head, causal,
       ctx->attn_scratch, nt);

@@ -212,10 +212,11 @@ typedef void (*GemmPacked) (float *y, const float *ap, const float *x,
     const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
     int ldy);
 
-void
-cle_linear_path (float *y, const float *x, const float *w, const float *b,
-    int n, int n_in, int n_out, int ldx, int ldy, int n_threads,
-    ClipGemmPath path)
+/* y[i] = x @ w[i]^T + b[i] for i < n_proj, sharing x. */
+static void
+linear_run (float *const *y, const float *x, const float *const *w,
+    const float *const *b, int n_proj, int n, int n_in, int n_out, int ldx,
+    int ldy, int n_threads, ClipGemmPath path)
 {
   if (ldx == 0)
     ldx = n_in;
@@ -233,7 +234,8 @@ cle_linear_path (float *y, const float *x, const float *w, const float *b,
   switch (path) {
     case CLE_GEMM_OPENBLAS:
       /* OpenBLAS runs its own pthreads pool here, not ours. */
-      linear_openblas (y, x, w, b, n, n_in, n_out, ldx, ldy);
+      for (int i = 0; i < n_proj; i++)
+        linear_openblas (y[i], x, w[i], b[i], n, n_in, n_out, ldx, ldy);
       return;
 #ifdef CLE_GEMM_HAVE_X86
     case CLE_GEMM_AVX512:
@@ -253,14 +255,15 @@ cle_linear_path (float *y, const float *x, const float *w, const float *b,
       break;
   }
 
-  /* Split the columns in blocks of 8 (a multiple of the kernels' widths)
-   * over threads; each thread reads its own rows of w once and all of x.
-   * Tiny products stay on the calling thread. With at least one panel of
-   * rows, x is first packed into panels, by all threads. */
+  /* The output columns of all projections, in blocks of 8 (a multiple of
+   * the kernels' widths), are split evenly over the threads; each thread
+   * reads its own rows of w once and all of x. Tiny products stay on the
+   * calling thread. With at least one panel of rows, x is first packed
+   * into panels, by all threads. */
   const int nt = cle_threads_resolve (n_threads);
-  const double flops = 2.0 * n * n_in * n_out;
-  const int n_blocks = (n_out + 7) / 8;
-  const int use = flops < 2e5 ? 1 : nt < n_blocks ? nt : n_blocks;
+  const double flops = 2.0 * n * n_in * n_out * n_proj;
+  const int n_blocks = (n_out + 7) / 8, n_total = n_blocks * n_proj;
+  const int use = flops < 2e5 ? 1 : nt < n_total ? nt : n_total;
   const int n_panel = panel ? n / panel : 0;
   float *ap = n_panel ? pack_buffer_get ((size_t) n_panel * panel * n_in)
       : NULL;
@@ -271,26 +274,50 @@ cle_linear_path (float *y, const float *x, const float *w, const float *b,
 #else
     const int t = 0, T = 1;
 #endif
-    const int j0 = (int) ((long) n_blocks * t / T) * 8;
-    const int j1 = t + 1 == T ? n_out
-        : (int) ((long) n_blocks * (t + 1) / T) * 8;
     if (ap) {
       pack (ap, x, ldx, n_in, n_panel * t / T, n_panel * (t + 1) / T);
 #pragma omp barrier
-      if (j1 > j0)
-        packed (y + j0, ap, x, w + (size_t) j0 * n_in, b ? b + j0 : NULL, n,
-            n_in, j1 - j0, ldx, n_in, ldy);
-    } else if (j1 > j0)
-      block (y + j0, x, w + (size_t) j0 * n_in, b ? b + j0 : NULL, n, n_in,
-          j1 - j0, ldx, n_in, ldy);
+    }
+    const int q1 = (int) ((long) n_total * (t + 1) / T);
+    for (int q = (int) ((long) n_total * t / T); q < q1;) {
+      const int i = q / n_blocks, blk0 = q % n_blocks;
+      const int blk1 = blk0 + (q1 - q) < n_blocks ? blk0 + (q1 - q)
+          : n_blocks;
+      const int j0 = blk0 * 8, j1 = blk1 == n_blocks ? n_out : blk1 * 8;
+      float *yj = y[i] + j0;
+      const float *wj = w[i] + (size_t) j0 * n_in;
+      const float *bj = b[i] ? b[i] + j0 : NULL;
+      if (ap)
+        packed (yj, ap, x, wj, bj, n, n_in, j1 - j0, ldx, n_in, ldy);
+      else
+        block (yj, x, wj, bj, n, n_in, j1 - j0, ldx, n_in, ldy);
+      q += blk1 - blk0;
+    }
   }
+}
+
+void
+cle_linear_path (float *y, const float *x, const float *w, const float *b,
+    int n, int n_in, int n_out, int ldx, int ldy, int n_threads,
+    ClipGemmPath path)
+{
+  linear_run (&y, x, &w, &b, 1, n, n_in, n_out, ldx, ldy, n_threads, path);
 }
 
 void
 cle_linear (float *y, const float *x, const float *w, const float *b,
     int n, int n_in, int n_out, int ldx, int ldy, int n_threads)
 {
-  cle_linear_path (y, x, w, b, n, n_in, n_out, ldx, ldy, n_threads,
+  linear_run (&y, x, &w, &b, 1, n, n_in, n_out, ldx, ldy, n_threads,
+      CLE_GEMM_AUTO);
+}
+
+void
+cle_linear_multi (float *const *y, const float *x, const float *const *w,
+    const float *const *b, int n_proj, int n, int n_in, int n_out,
+    int n_threads)
+{
+  linear_run (y, x, w, b, n_proj, n, n_in, n_out, 0, 0, n_threads,
       CLE_GEMM_AUTO);
 }
 

@@ -19,6 +19,14 @@ void cle_linear (float *y, const float *x, const float *w, const float *b,
 void cle_linear_naive (float *y, const float *x, const float *w,
     const float *b, int n, int n_in, int n_out, int ldx, int ldy);
 
+/* y[i] = x @ w[i]^T + b[i] for i < n_proj, dense, as n_proj cle_linear
+ * calls but with x packed once and one thread split over all outputs (the
+ * q, k, v projections). y[i]: (n, n_out)  w[i]: (n_out, n_in)  b[i] or
+ * NULL: (n_out). */
+void cle_linear_multi (float *const *y, const float *x,
+    const float *const *w, const float *const *b, int n_proj, int n,
+    int n_in, int n_out, int n_threads);
+
 /* The implementations behind cle_linear. AUTO is the best one the CPU has
  * (AVX-512F, then AVX2+FMA, then plain C), chosen once per process;
  * the environment variable CLE_GEMM=c|avx2|avx512|openblas forces one (if

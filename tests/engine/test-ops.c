@@ -88,6 +88,35 @@ test_linear_shapes (void)
   test_linear (64, 80, 72, 1, 0, 0, 1, 2);
 }
 
+/* cle_linear_multi: each projection equals cle_linear_naive on its own. */
+static void
+test_linear_multi (int n, int n_in, int n_out, int n_threads)
+{
+  unsigned seed = 3 + n * 5 + n_out;
+  float *x = random_floats ((size_t) n * n_in, &seed);
+  float *y[3], *w[3], *b[3], *ref = malloc ((size_t) n * n_out * sizeof (float));
+  for (int i = 0; i < 3; i++) {
+    y[i] = malloc ((size_t) n * n_out * sizeof (float));
+    w[i] = random_floats ((size_t) n_out * n_in + 1, &seed);
+    b[i] = i == 1 ? NULL : random_floats (n_out, &seed);
+  }
+  const float *const wc[3] = { w[0] + 1, w[1], w[2] + 1 };
+  const float *const bc[3] = { b[0], b[1], b[2] };
+  cle_linear_multi (y, x, wc, bc, 3, n, n_in, n_out, n_threads);
+  for (int i = 0; i < 3; i++) {
+    char name[96];
+    cle_linear_naive (ref, x, wc[i], bc[i], n, n_in, n_out, 0, 0);
+    snprintf (name, sizeof name, "linear_multi [%d] %dx%d -> %d, %d threads",
+        i, n, n_in, n_out, n_threads);
+    test_check_close (name, y[i], ref, (size_t) n * n_out, 1e-5, 0.9999999);
+    free (y[i]);
+    free (w[i]);
+    free (b[i]);
+  }
+  free (x);
+  free (ref);
+}
+
 static void
 test_attention (int n_seq, int n_head, int d_head, int causal)
 {
@@ -176,6 +205,9 @@ int
 main (void)
 {
   test_linear_shapes ();
+  test_linear_multi (50, 768, 768, 2);
+  test_linear_multi (3, 64, 40, 3);
+  test_linear_multi (77, 96, 17, 1);
   test_attention (1, 4, 16, 0);
   test_attention (5, 3, 16, 0);
   test_attention (7, 8, 8, 1);
