@@ -189,8 +189,6 @@ cle_gemm_nt_avx2 (float *y, const float *x, const float *w,
 #define KCP 768
 #define MCP 144                 /* 6 tiles of 24 rows */
 #define NRP 4                   /* columns (rows of w) per tile */
-#define PRAGMA(x) _Pragma (#x)
-#define UNROLL(n) PRAGMA (GCC unroll n)
 
 /* In place: r[i] <- column i of the 8 x 8 block whose rows are r[]. */
 INLINE256 void
@@ -248,7 +246,7 @@ tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
 #pragma GCC unroll 8
     for (int c = 0; c < NRP; c++)
       s[v][c] = _mm256_setzero_ps ();
-  UNROLL (4)
+#pragma GCC unroll 4
   for (int k = 0; k < kc; k++) {
     __m256 a[3];
 #pragma GCC unroll 8

@@ -9,22 +9,29 @@
 
 #include <immintrin.h>
 
-/* Blocking: a KC-long slice of NR rows of w (12 KB) stays in L1 while the
- * MC x KC slice of x (up to 480 KB) streams from L2, MR rows at a time. */
-#define KC 768
-#define MC 160
+#define ATTR512 __attribute__ ((target ("avx512f")))
+#define INLINE512 static inline __attribute__ ((always_inline, \
+      target ("avx512f")))
 
 /* Pins a loaded vector in a register: without it GCC folds the load into
  * every FMA that uses it (a memory operand each), which multiplies the
  * loads by the tile size and makes the kernel load-bound. */
 #define PIN(v) __asm__ ("" : "+v" (v))
 
-
 static inline int
 imin (int a, int b)
 {
   return a < b ? a : b;
 }
+
+/* --------------------------------------------------- dot-product form -- */
+
+/* Blocking: a KC-long slice of 4 rows of w (12 KB) stays in L1 while the
+ * MC x KC slice of x (480 KB) streams from L2, MR512 rows at a time. Used
+ * alone for m < 16 and for the edges of the packed form. */
+#define KC 768
+#define MC 160
+#define MR512 5
 
 /* Splits k into chunks of at most KC, equal up to a multiple of 16. */
 static inline int
@@ -34,13 +41,6 @@ chunk_k (int k)
   int kc = (k + n_chunk - 1) / n_chunk;
   return imin ((kc + 15) & ~15, k);
 }
-
-/* ------------------------------------------------------------ AVX-512 -- */
-
-#define MR512 5
-#define ATTR512 __attribute__ ((target ("avx512f")))
-#define INLINE512 static inline __attribute__ ((always_inline, \
-      target ("avx512f")))
 
 /* [sum(a0), sum(a1), sum(a2), sum(a3)]: halves, then quarters, then the
  * four lanes of each quarter. */
@@ -189,21 +189,15 @@ cle_gemm_nt_avx512 (float *y, const float *x, const float *w,
   }
 }
 
-
 /* ------------------------------------------------------- packed form -- */
 
 /* Panels of x: ap[p][k][r] = x[16 p + r][k], 16 rows by all of k, so a
- * panel column is one vector. Blocking: a KCP x 8 slice of w (16 KB) stays
- * in L1 while MCP rows of panels (up to 480 KB) come from L2. */
-#ifndef KCP
+ * panel column is one vector. Blocking: a KCP x 8 slice of w (24 KB) stays
+ * in L1/L2 while MCP rows of panels (442 KB) come from L2; measured: KCP
+ * 768 beats 512 and 256, MCP 96..240 all alike. */
 #define KCP 768
-#endif
-#ifndef MCP
 #define MCP 144                 /* 3 tiles of 48 rows */
-#endif
 #define NRP 8                   /* columns (rows of w) per tile */
-#define PRAGMA(x) _Pragma (#x)
-#define UNROLL(n) PRAGMA (GCC unroll n)
 
 
 /* In place: r[i] <- column i of the 16 x 16 block whose rows are r[]. */
@@ -271,26 +265,22 @@ tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
 #pragma GCC unroll 8
     for (int c = 0; c < NRP; c++)
       s[v][c] = _mm512_setzero_ps ();
-  int k = 0;
-#define STEP(kk) do { \
-    __m512 a[3]; \
-    _Pragma ("GCC unroll 8") \
-    for (int v = 0; v < mv; v++) { \
-      a[v] = _mm512_load_ps (ap + v * ld_panel + (size_t) (kk) * 16); \
-      PIN (a[v]); \
-    } \
-    _Pragma ("GCC unroll 8") \
-    for (int c = 0; c < NRP; c++) { \
-      const __m512 e = _mm512_set1_ps (w[(size_t) c * ldw + (kk)]); \
-      _Pragma ("GCC unroll 8") \
-      for (int v = 0; v < mv; v++) \
-        s[v][c] = _mm512_fmadd_ps (a[v], e, s[v][c]); \
-    } \
-  } while (0)
-  UNROLL (4)
-  for (; k < kc; k++)
-    STEP (k);
-#undef STEP
+#pragma GCC unroll 4
+  for (int k = 0; k < kc; k++) {
+    __m512 a[3];
+#pragma GCC unroll 8
+    for (int v = 0; v < mv; v++) {
+      a[v] = _mm512_load_ps (ap + v * ld_panel + (size_t) k * 16);
+      PIN (a[v]);
+    }
+#pragma GCC unroll 8
+    for (int c = 0; c < NRP; c++) {
+      const __m512 e = _mm512_set1_ps (w[(size_t) c * ldw + k]);
+#pragma GCC unroll 8
+      for (int v = 0; v < mv; v++)
+        s[v][c] = _mm512_fmadd_ps (a[v], e, s[v][c]);
+    }
+  }
   /* s[v][c] is a column of y: transpose to rows of 8. */
   const __m256 bias = first && b ? _mm256_loadu_ps (b) : _mm256_setzero_ps ();
 #pragma GCC unroll 8
