@@ -240,6 +240,27 @@ CLE_API int cle_encode_token_ids (ClipContext *ctx, const int32_t *const *ids,
     const int *n_ids, int n_texts, float *embeds, size_t n_embeds,
     ClipError *err);
 
+/* An on-disk cache of text embeddings keyed by a fingerprint of the model's
+ * text tower and tokenizer and by the prompt, so that a restart with the same
+ * prompts encodes nothing. One file per model in dir (created if needed);
+ * several processes may share it (appends are locked; a record torn by a
+ * crash is dropped at the next open). Free with cle_text_cache_free. The
+ * cache must be used from one thread at a time. */
+typedef struct ClipTextCache ClipTextCache;
+
+CLE_API int cle_text_cache_open (ClipTextCache **out, const ClipModel *model,
+    const char *dir, ClipError *err);
+CLE_API void cle_text_cache_free (ClipTextCache *cache);
+/* Number of prompts the cache holds. */
+CLE_API int cle_text_cache_size (const ClipTextCache *cache);
+
+/* cle_encode_texts, with prompts found in cache copied instead of encoded
+ * and new ones added to it. cache may be NULL (then it is cle_encode_texts).
+ * *n_encoded (optional) receives how many prompts were actually encoded. */
+CLE_API int cle_encode_texts_cached (ClipContext *ctx, ClipTextCache *cache,
+    const char *const *texts, int n_texts, float *embeds, size_t n_embeds,
+    int *n_encoded, ClipError *err);
+
 /* Debugging hook for the parity tests. With keep != 0, later calls record
  * the hidden states of their first item (a copy per layer, so slower).
  * Names, as in HF's outputs: "vision_embeddings" (class + patch + position

@@ -14,7 +14,7 @@ $SUDO apt-get update -q
 # shellcheck disable=SC2086
 $SUDO apt-get install -y -q --no-install-recommends \
   gcc libc6-dev pkg-config meson ninja-build \
-  libglib2.0-dev libjson-glib-dev libopenblas-dev libpng-dev libjpeg-dev \
+  libglib2.0-dev libjson-glib-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   $EXTRA

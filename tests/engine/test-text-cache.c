@@ -1,0 +1,118 @@
+/* test-text-cache.c - the on-disk text-embedding cache: a restart encodes
+ * nothing, hits equal fresh encodes bit for bit, a torn tail is dropped, the
+ * fingerprint separates models, a foreign file is refused. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib.h>
+
+#include "clip.h"
+#include "test-util.h"
+
+static const char *prompts[] = { "a photo of a cat", "a photo of a dog",
+  "a diagram", "", "Café crème brûlée" };
+#define N_PROMPTS 5
+#define P 32
+
+static char *
+only_file (const char *dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const char *name = d ? g_dir_read_name (d) : NULL;
+  char *path = name ? g_build_filename (dir, name, NULL) : NULL;
+  if (d)
+    g_dir_close (d);
+  return path;
+}
+
+int
+main (void)
+{
+  char *model_dir = test_data_path ("tiny-clip");
+  char *dir = g_dir_make_tmp ("cle-text-cache-XXXXXX", NULL);
+  ClipModel *model;
+  ClipContext *ctx;
+  ClipError err;
+  cle_model_load (&model, model_dir, NULL, &err);
+  cle_context_new (&ctx, model, NULL, &err);
+  float fresh[N_PROMPTS * P], got[N_PROMPTS * P];
+  cle_encode_texts (ctx, prompts, N_PROMPTS, fresh, N_PROMPTS * P, &err);
+
+  ClipTextCache *cache;
+  int n_encoded = -1;
+  int r = cle_text_cache_open (&cache, model, dir, &err);
+  test_expect (r == CLE_OK && cle_text_cache_size (cache) == 0,
+      "a new cache is empty (%s)", r ? err.message : "ok");
+  r = cle_encode_texts_cached (ctx, cache, prompts, N_PROMPTS, got,
+      N_PROMPTS * P, &n_encoded, &err);
+  test_expect (r == CLE_OK && n_encoded == N_PROMPTS
+      && memcmp (got, fresh, sizeof got) == 0,
+      "first run encodes all %d prompts, same as uncached", n_encoded);
+  cle_text_cache_free (cache);
+
+  /* A restart: nothing is encoded, the values are identical. */
+  cle_text_cache_open (&cache, model, dir, &err);
+  memset (got, 0, sizeof got);
+  r = cle_encode_texts_cached (ctx, cache, prompts, N_PROMPTS, got,
+      N_PROMPTS * P, &n_encoded, &err);
+  test_expect (r == CLE_OK && n_encoded == 0 && cle_text_cache_size (cache)
+      == N_PROMPTS && memcmp (got, fresh, sizeof got) == 0,
+      "after a restart: %d encoded, %d cached, bit-identical", n_encoded,
+      cle_text_cache_size (cache));
+  const char *mixed[] = { "a photo of a dog", "a new prompt" };
+  r = cle_encode_texts_cached (ctx, cache, mixed, 2, got, 2 * P, &n_encoded,
+      &err);
+  test_expect (r == CLE_OK && n_encoded == 1 && memcmp (got, fresh + P,
+          P * sizeof (float)) == 0, "one hit and one miss: 1 encoded");
+  cle_text_cache_free (cache);
+
+  /* A crash mid-append leaves a torn record: it is dropped, the rest kept,
+   * and later appends still read back. */
+  char *path = only_file (dir);
+  gsize size;
+  char *bytes;
+  g_file_get_contents (path, &bytes, &size, NULL);
+  g_file_set_contents (path, bytes, size - 7, NULL);
+  g_free (bytes);
+  r = cle_text_cache_open (&cache, model, dir, &err);
+  test_expect (r == CLE_OK && cle_text_cache_size (cache) == N_PROMPTS,
+      "a torn last record is dropped: %d entries", cle_text_cache_size (cache));
+  cle_encode_texts_cached (ctx, cache, mixed, 2, got, 2 * P, &n_encoded,
+      &err);
+  cle_text_cache_free (cache);
+  cle_text_cache_open (&cache, model, dir, &err);
+  test_expect (cle_text_cache_size (cache) == N_PROMPTS + 1,
+      "appends after the cut read back: %d entries",
+      cle_text_cache_size (cache));
+  cle_text_cache_free (cache);
+
+  /* Another model never shares the file. */
+  char *other_dir = test_data_path ("gen/f32-gelu");
+  ClipModel *other;
+  cle_model_load (&other, other_dir, NULL, &err);
+  cle_text_cache_open (&cache, other, dir, &err);
+  test_expect (cle_text_cache_size (cache) == 0,
+      "another model starts with an empty cache of its own");
+  cle_text_cache_free (cache);
+  cle_model_free (other);
+  g_free (other_dir);
+
+  /* A file that is not a cache is refused with its name. */
+  g_file_set_contents (path, "not a cache at all, no", -1, NULL);
+  r = cle_text_cache_open (&cache, model, dir, &err);
+  test_expect (r == CLE_ERROR_FORMAT && strstr (err.message, path)
+      && cache == NULL, "a foreign file: %s", err.message);
+
+  g_free (path);
+  cle_context_free (ctx);
+  cle_model_free (model);
+  char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
+  if (system (cmd) != 0)
+    fprintf (stderr, "cannot remove %s\n", dir);
+  g_free (cmd);
+  g_free (dir);
+  g_free (model_dir);
+  return test_finish ();
+}
