@@ -32,12 +32,35 @@ enum
 
 /* --threads, accepted before the command and by every command. */
 static gint opt_threads = 0;
+/* --text-cache DIR: embed-text and classify reuse text embeddings kept
+ * there (cle_text_cache_open), opened on first use. */
+static gchar *opt_text_cache = NULL;
+static ClipTextCache *text_cache = NULL;
 
 static const GOptionEntry common_entries[] = {
   {"threads", 't', 0, G_OPTION_ARG_INT, &opt_threads,
       "OpenMP threads for the engine (0: OpenMP default)", "N"},
+  {"text-cache", 0, 0, G_OPTION_ARG_FILENAME, &opt_text_cache,
+      "Keep text embeddings in DIR; prompts seen before are not encoded "
+      "again", "DIR"},
   {NULL}
 };
+
+/* cle_encode_texts through the --text-cache, when one is given. */
+static int
+encode_texts (ClipContext * ctx, const ClipModel * model,
+    const char *const *texts, int n, float *embeds, size_t n_embeds,
+    ClipError * err)
+{
+  if (opt_text_cache && !text_cache) {
+    int status = cle_text_cache_open (&text_cache, model, opt_text_cache,
+        err);
+    if (status < 0)
+      return status;
+  }
+  return cle_encode_texts_cached (ctx, text_cache, texts, n, embeds,
+      n_embeds, NULL, err);
+}
 
 /* ------------------------------------------------------------- errors -- */
 
@@ -564,13 +587,13 @@ out:
 
 /* Encodes n texts in one call and prints one line per text. */
 static int
-embed_text_batch (ClipContext * ctx, int proj, char **texts, int n,
-    float *embeds, GString * s)
+embed_text_batch (ClipContext * ctx, const ClipModel * model, int proj,
+    char **texts, int n, float *embeds, GString * s)
 {
   ClipError err = { 0 };
   int status, i;
 
-  status = cle_encode_texts (ctx, (const char *const *) texts, n, embeds,
+  status = encode_texts (ctx, model, (const char *const *) texts, n, embeds,
       (size_t) n * proj, &err);
   if (status < 0)
     return fail_clip (&err, status, NULL);
@@ -644,7 +667,8 @@ cmd_embed_text (int argc, char **argv)
   while ((r = text_source_next (&src, &text)) > 0) {
     texts[n++] = g_strdup (text);
     if (n == batch) {
-      code = embed_text_batch (ctx, info.projection_dim, texts, n, embeds, s);
+      code = embed_text_batch (ctx, model, info.projection_dim, texts, n,
+          embeds, s);
       for (i = 0; i < n; i++)
         g_clear_pointer (&texts[i], g_free);
       n = 0;
@@ -653,8 +677,8 @@ cmd_embed_text (int argc, char **argv)
     }
   }
   /* The texts read before a bad line are still encoded and printed. */
-  if (n > 0 && (code = embed_text_batch (ctx, info.projection_dim, texts, n,
-              embeds, s)) != EXIT_OK)
+  if (n > 0 && (code = embed_text_batch (ctx, model, info.projection_dim,
+              texts, n, embeds, s)) != EXIT_OK)
     goto out;
   code = finish_stdout (r < 0 ? EXIT_RUNTIME : EXIT_OK);
 
@@ -1273,8 +1297,8 @@ cmd_classify (int argc, char **argv)
   for (i = 0; i < n; i += DEFAULT_BATCH_TEXTS) {
     int k = MIN (DEFAULT_BATCH_TEXTS, n - i);
     ClipError err = { 0 };
-    int status = cle_encode_texts (ctx, (const char *const *) prompts + i, k,
-        text_embeds + (size_t) i * proj, (size_t) k * proj, &err);
+    int status = encode_texts (ctx, model, (const char *const *) prompts + i,
+        k, text_embeds + (size_t) i * proj, (size_t) k * proj, &err);
 
     if (status < 0) {
       code = fail_clip (&err, status, NULL);
@@ -1610,6 +1634,8 @@ main (int argc, char **argv)
   g_set_prgname (prgname);
   argv[i] = prgname;
   code = cmd->run (argc - i, argv + i);
+  cle_text_cache_free (text_cache);
+  g_free (opt_text_cache);
   g_free (prgname);
   return code;
 }
