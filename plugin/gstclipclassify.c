@@ -176,10 +176,12 @@ struct _GstClipClassify
   GThread *worker;
   ClipContext *worker_ctx;      /* the worker's own */
   GMutex worker_lock;
-  GCond worker_cond;
+  GCond worker_cond;             /* wakes the worker: jobs or quit */
+  GCond idle_cond;              /* signalled when a batch is done */
   GQueue jobs;                  /* ClipJob, oldest first, <= batch_size */
   GQueue results;               /* ClipResult, oldest first */
   gboolean worker_quit;
+  gboolean worker_busy;         /* a batch is being scored */
   guint epoch;                  /* bumped by flushes: older results are void */
   guint64 n_dropped;
 };
@@ -622,6 +624,7 @@ gst_clip_classify_worker (gpointer data)
     while (n < batch_size && !g_queue_is_empty (&self->jobs))
       batch[n++] = g_queue_pop_head (&self->jobs);
     epoch = self->epoch;
+    self->worker_busy = TRUE;
     g_mutex_unlock (&self->worker_lock);
 
     for (i = 0; i < n && ok; i++) {
@@ -673,6 +676,8 @@ gst_clip_classify_worker (gpointer data)
         clip_result_free (r);
       results = g_list_delete_link (results, results);
     }
+    self->worker_busy = FALSE;
+    g_cond_broadcast (&self->idle_cond);
   }
   g_mutex_unlock (&self->worker_lock);
 
@@ -716,6 +721,40 @@ gst_clip_classify_submit (GstClipClassify * self, GstVideoFrame * frame,
   }
   g_queue_push_tail (&self->jobs, job);
   g_cond_signal (&self->worker_cond);
+  g_mutex_unlock (&self->worker_lock);
+}
+
+/* At EOS no frame is left to carry what the worker still has: wait for it
+ * (the stream is over, nothing is held up) and post those results on the
+ * bus, so every scored frame is reported at least there. */
+static void
+gst_clip_classify_drain (GstClipClassify * self)
+{
+  gint64 deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  gboolean post;
+  ClipResult *r;
+
+  GST_OBJECT_LOCK (self);
+  post = self->post_messages;
+  GST_OBJECT_UNLOCK (self);
+
+  g_mutex_lock (&self->worker_lock);
+  while (!self->worker_quit && (self->worker_busy ||
+          !g_queue_is_empty (&self->jobs))) {
+    if (!g_cond_wait_until (&self->idle_cond, &self->worker_lock, deadline)) {
+      GST_WARNING_OBJECT (self, "worker still busy at EOS, not waiting");
+      break;
+    }
+  }
+  while ((r = g_queue_pop_head (&self->results))) {
+    GST_DEBUG_OBJECT (self, "result for %" GST_TIME_FORMAT " after the last "
+        "frame: bus only", GST_TIME_ARGS (r->pts));
+    if (post)
+      gst_element_post_message (GST_ELEMENT (self),
+          gst_message_new_element (GST_OBJECT (self),
+              clip_result_to_structure (r)));
+    clip_result_free (r);
+  }
   g_mutex_unlock (&self->worker_lock);
 }
 
@@ -852,6 +891,7 @@ gst_clip_classify_stop (GstBaseTransform * trans)
     g_mutex_lock (&self->worker_lock);
     self->worker_quit = TRUE;
     g_cond_signal (&self->worker_cond);
+    g_cond_broadcast (&self->idle_cond);
     g_mutex_unlock (&self->worker_lock);
     g_thread_join (self->worker);
     self->worker = NULL;
@@ -893,6 +933,8 @@ gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
     self->epoch++;
     gst_clip_classify_clear_queues_locked (self);
     g_mutex_unlock (&self->worker_lock);
+  } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->worker) {
+    gst_clip_classify_drain (self);
   }
 
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
@@ -1120,6 +1162,7 @@ gst_clip_classify_finalize (GObject * object)
   gst_clip_prompt_config_clear (&self->prompts);
   g_mutex_clear (&self->worker_lock);
   g_cond_clear (&self->worker_cond);
+  g_cond_clear (&self->idle_cond);
 
   G_OBJECT_CLASS (parent_class)->finalize (object);
 }
@@ -1288,7 +1331,8 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
    * for files). async never makes frames wait (right for live sources): the
    * newest frames are scored in a worker and each result rides on the next
    * frame that passes, stamped with the PTS of the frame it describes.
-   * Results still in flight at EOS are dropped.
+   * Results still in flight at EOS have no frame left to ride on: they are
+   * waited for and posted as messages only (with post-messages).
    */
   g_object_class_install_property (gobject_class, PROP_MODE,
       g_param_spec_enum ("mode", "Mode",
@@ -1330,6 +1374,7 @@ gst_clip_classify_init (GstClipClassify * self)
   self->mode = DEFAULT_PROP_MODE;
   g_mutex_init (&self->worker_lock);
   g_cond_init (&self->worker_cond);
+  g_cond_init (&self->idle_cond);
   g_queue_init (&self->jobs);
   g_queue_init (&self->results);
 }

@@ -1005,6 +1005,42 @@ GST_START_TEST (test_async_mode)
 
 GST_END_TEST;
 
+/* Async mode at EOS: a result that no frame is left to carry still
+ * reaches the bus, exactly once. */
+GST_START_TEST (test_async_eos_drain)
+{
+  GstElement *e = new_classify ();
+  GstBus *bus = gst_bus_new ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  GstMessage *msg;
+  guint64 ts;
+
+  gst_element_set_bus (e, bus);
+  g_object_set (e, "mode", 1, "post-messages", TRUE, NULL);
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 7);
+  gst_buffer_unref (out);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  msg = pop_element_message (bus, "clip-classification", 0);
+  fail_unless (msg != NULL, "the in-flight result was not posted at EOS");
+  fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+          "timestamp", &ts));
+  fail_unless_equals_uint64 (ts, 7 * FRAME_DURATION);
+  gst_message_unref (msg);
+  fail_unless (pop_element_message (bus, "clip-classification", 0) == NULL);
+
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_async_state_cycles)
 {
   GstVideoInfo info;
@@ -1276,6 +1312,7 @@ clipclassify_suite (void)
   tcase_add_test (tc_state, test_flush_and_eos);
   tcase_add_test (tc_state, test_labels_change_while_playing);
   tcase_add_test (tc_state, test_async_mode);
+  tcase_add_test (tc_state, test_async_eos_drain);
   tcase_add_test (tc_state, test_async_state_cycles);
 
   suite_add_tcase (s, tc_errors);
