@@ -146,48 +146,51 @@ tile256_x1 (int mr, float *y, const float *x, const float *w,
     default: call (1); break; \
   }
 
-ATTR256 void
-cle_gemm_nt_avx2 (float *y, const float *x, const float *w,
-    const float *b, int m, int k, int n, int ldx, int ldw, int ldy)
+/* One k-chunk of the dot form: y (=|+=) x w^T over kc, rows [0, m) and
+ * columns [0, n), 4 columns by MR256 rows at a time. */
+ATTR256 static void
+dot_chunk (float *y, const float *x, const float *w, const float *b, int m,
+    int kc, int n, int ldx, int ldw, int ldy, int first)
 {
-  const int kc_max = chunk_k (k);
-  for (int k0 = 0; k0 < k; k0 += kc_max) {
-    const int kc = imin (kc_max, k - k0), first = k0 == 0;
-    for (int i0 = 0; i0 < m; i0 += MC) {
-      const int i1 = imin (i0 + MC, m);
-      for (int j = 0; j < n; j += 4) {
-        const int nr = imin (4, n - j);
-        const float *wj = w + (size_t) j * ldw + k0;
-        const float *bj = b ? b + j : NULL;
-        for (int i = i0; i < i1; i += MR256) {
-          const int mr = imin (MR256, i1 - i);
-          float *yij = y + (size_t) i * ldy + j;
-          const float *xi = x + (size_t) i * ldx + k0;
-          if (nr == 4) {
+  for (int j = 0; j < n; j += 4) {
+    const int nr = imin (4, n - j);
+    const float *wj = w + (size_t) j * ldw;
+    const float *bj = b ? b + j : NULL;
+    for (int i = 0; i < m; i += MR256) {
+      const int mr = imin (MR256, m - i);
+      float *yij = y + (size_t) i * ldy + j;
+      const float *xi = x + (size_t) i * ldx;
+      if (nr == 4) {
 #define TILE4(R) tile256_x4 (R, yij, xi, wj, bj, kc, ldx, ldw, ldy, first)
-            DISPATCH_MR3 (mr, TILE4);
+        DISPATCH_MR3 (mr, TILE4);
 #undef TILE4
-          } else {
-            for (int c = 0; c < nr; c++) {
+      } else {
+        for (int c = 0; c < nr; c++) {
 #define TILE1(R) tile256_x1 (R, yij + c, xi, wj + (size_t) c * ldw, \
     bj ? bj + c : NULL, kc, ldx, ldy, first)
-              DISPATCH_MR3 (mr, TILE1);
+          DISPATCH_MR3 (mr, TILE1);
 #undef TILE1
-            }
-          }
         }
       }
     }
   }
 }
 
+ATTR256 void
+cle_gemm_nt_avx2 (float *y, const float *x, const float *w,
+    const float *b, int m, int k, int n, int ldx, int ldw, int ldy)
+{
+  const int kc_max = chunk_k (k);
+  for (int k0 = 0; k0 < k; k0 += kc_max)
+    for (int i0 = 0; i0 < m; i0 += MC)
+      dot_chunk (y + (size_t) i0 * ldy, x + (size_t) i0 * ldx + k0, w + k0,
+          b, imin (MC, m - i0), imin (kc_max, k - k0), n, ldx, ldw, ldy,
+          k0 == 0);
+}
 
 /* ------------------------------------------------------- packed form -- */
 
-/* Panels of x: ap[p][k][r] = x[8 p + r][k]. Blocking as in gemm-avx512.c:
- * a KCP x 4 slice of w stays in L1, MCP rows of panels in L2. */
-#define KCP 768
-#define MCP 144                 /* 6 tiles of 24 rows */
+/* Panels of x: ap[p][k][r] = x[8 p + r][k]; gemm.c does the blocking. */
 #define NRP 4                   /* columns (rows of w) per tile */
 
 /* In place: r[i] <- column i of the 8 x 8 block whose rows are r[]. */
@@ -287,50 +290,38 @@ tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
 }
 
 ATTR256 void
-cle_gemm_packed_avx2 (float *y, const float *ap, const float *x,
-    const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
-    int ldy)
+cle_gemm_packed_avx2 (float *y, const float *ap, size_t ld_panel,
+    const float *x, const float *w, const float *b, int m, int kc, int n,
+    int ldx, int ldw, int ldy, int first)
 {
   const int n_panel = m / 8, n4 = n / NRP * NRP, m8 = n_panel * 8;
-  const size_t ld_panel = (size_t) 8 * k;
-  for (int k0 = 0; k0 < k; k0 += KCP) {
-    const int kc = imin (KCP, k - k0), first = k0 == 0;
-    for (int p0 = 0; p0 < n_panel; p0 += MCP / 8) {
-      const int p1 = imin (p0 + MCP / 8, n_panel);
-      for (int j = 0; j < n4; j += NRP) {
-        const float *wj = w + (size_t) j * ldw + k0;
-        const float *bj = b ? b + j : NULL;
-        for (int p = p0; p < p1; p += 3) {
-          float *yij = y + (size_t) p * 8 * ldy + j;
-          const float *a = ap + p * ld_panel + k0 * 8;
-          switch (imin (3, p1 - p)) {
-            case 3:
-              tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
-              break;
-            case 2:
-              tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
-              break;
-            default:
-              tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
-              break;
-          }
-        }
-        /* the rows below the last panel while this block of w is cached */
-        if (p1 == n_panel)
-          for (int i = m8; i < m; i += MR256) {
-            float *yij = y + (size_t) i * ldy + j;
-            const float *xi = x + (size_t) i * ldx + k0;
-#define TILE4(R) tile256_x4 (R, yij, xi, wj, bj, kc, ldx, ldw, ldy, first)
-            DISPATCH_MR3 (imin (MR256, m - i), TILE4);
-#undef TILE4
-          }
+  for (int j = 0; j < n4; j += NRP) {
+    const float *wj = w + (size_t) j * ldw;
+    const float *bj = b ? b + j : NULL;
+    for (int p = 0; p < n_panel; p += 3) {
+      float *yij = y + (size_t) p * 8 * ldy + j;
+      const float *a = ap + p * ld_panel;
+      switch (imin (3, n_panel - p)) {
+        case 3:
+          tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          break;
+        case 2:
+          tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          break;
+        default:
+          tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          break;
       }
     }
+    /* the rows below the last panel while this block of w is cached */
+    if (m > m8)
+      dot_chunk (y + (size_t) m8 * ldy + j, x + (size_t) m8 * ldx, wj, bj,
+          m - m8, kc, NRP, ldx, ldw, ldy, first);
   }
   /* the columns right of the last tile */
   if (n > n4)
-    cle_gemm_nt_avx2 (y + n4, x, w + (size_t) n4 * ldw, b ? b + n4 : NULL,
-        m, k, n - n4, ldx, ldw, ldy);
+    dot_chunk (y + n4, x, w + (size_t) n4 * ldw, b ? b + n4 : NULL, m, kc,
+        n - n4, ldx, ldw, ldy, first);
 }
 
 #endif /* CLE_GEMM_HAVE_X86 */

@@ -154,49 +154,53 @@ tile512_x1 (int mr, float *y, const float *x, const float *w,
     default: call (1); break; \
   }
 
-ATTR512 void
-cle_gemm_nt_avx512 (float *y, const float *x, const float *w,
-    const float *b, int m, int k, int n, int ldx, int ldw, int ldy)
+/* One k-chunk of the dot form: y (=|+=) x w^T over kc, rows [0, m) and
+ * columns [0, n), 4 columns by MR512 rows at a time. */
+ATTR512 static void
+dot_chunk (float *y, const float *x, const float *w, const float *b, int m,
+    int kc, int n, int ldx, int ldw, int ldy, int first)
 {
-  const int kc_max = chunk_k (k);
-  for (int k0 = 0; k0 < k; k0 += kc_max) {
-    const int kc = imin (kc_max, k - k0), first = k0 == 0;
-    for (int i0 = 0; i0 < m; i0 += MC) {
-      const int i1 = imin (i0 + MC, m);
-      for (int j = 0; j < n; j += 4) {
-        const int nr = imin (4, n - j);
-        const float *wj = w + (size_t) j * ldw + k0;
-        const float *bj = b ? b + j : NULL;
-        for (int i = i0; i < i1; i += MR512) {
-          const int mr = imin (MR512, i1 - i);
-          float *yij = y + (size_t) i * ldy + j;
-          const float *xi = x + (size_t) i * ldx + k0;
-          if (nr == 4) {
+  for (int j = 0; j < n; j += 4) {
+    const int nr = imin (4, n - j);
+    const float *wj = w + (size_t) j * ldw;
+    const float *bj = b ? b + j : NULL;
+    for (int i = 0; i < m; i += MR512) {
+      const int mr = imin (MR512, m - i);
+      float *yij = y + (size_t) i * ldy + j;
+      const float *xi = x + (size_t) i * ldx;
+      if (nr == 4) {
 #define TILE4(R) tile512_x4 (R, yij, xi, wj, bj, kc, ldx, ldw, ldy, first)
-            DISPATCH_MR (mr, TILE4);
+        DISPATCH_MR (mr, TILE4);
 #undef TILE4
-          } else {
-            for (int c = 0; c < nr; c++) {
+      } else {
+        for (int c = 0; c < nr; c++) {
 #define TILE1(R) tile512_x1 (R, yij + c, xi, wj + (size_t) c * ldw, \
     bj ? bj + c : NULL, kc, ldx, ldy, first)
-              DISPATCH_MR (mr, TILE1);
+          DISPATCH_MR (mr, TILE1);
 #undef TILE1
-            }
-          }
         }
       }
     }
   }
 }
 
+ATTR512 void
+cle_gemm_nt_avx512 (float *y, const float *x, const float *w,
+    const float *b, int m, int k, int n, int ldx, int ldw, int ldy)
+{
+  const int kc_max = chunk_k (k);
+  for (int k0 = 0; k0 < k; k0 += kc_max)
+    for (int i0 = 0; i0 < m; i0 += MC)
+      dot_chunk (y + (size_t) i0 * ldy, x + (size_t) i0 * ldx + k0, w + k0,
+          b, imin (MC, m - i0), imin (kc_max, k - k0), n, ldx, ldw, ldy,
+          k0 == 0);
+}
+
 /* ------------------------------------------------------- packed form -- */
 
-/* Panels of x: ap[p][k][r] = x[16 p + r][k], 16 rows by all of k, so a
- * panel column is one vector. Blocking: a KCP x 8 slice of w (24 KB) stays
- * in L1/L2 while MCP rows of panels (442 KB) come from L2; measured: KCP
- * 768 beats 512 and 256, MCP 96..240 all alike. */
-#define KCP 768
-#define MCP 144                 /* 3 tiles of 48 rows */
+/* Panels of x: ap[p][k][r] = x[16 p + r][k], so a panel column is one
+ * vector. gemm.c does the cache blocking: it calls the packed kernel once
+ * per k-chunk and block of rows. */
 #define NRP 8                   /* columns (rows of w) per tile */
 
 
@@ -300,67 +304,39 @@ tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
   }
 }
 
-/* The rows below the last panel (m % 16 of them) for one block of w while
- * it is in cache: dot-product tiles of up to 5 rows by 4 columns. */
-INLINE512 void
-rest_rows (float *y, const float *x, const float *w, const float *b,
-    int rows, int kc, int ldx, int ldw, int ldy, int first)
-{
-  for (int i = 0; i < rows; i += MR512) {
-    const int mr = imin (MR512, rows - i);
-    for (int c = 0; c < NRP; c += 4) {
-      float *yi = y + (size_t) i * ldy + c;
-      const float *xi = x + (size_t) i * ldx, *wc = w + (size_t) c * ldw;
-      const float *bc = b ? b + c : NULL;
-#define TILE4(R) tile512_x4 (R, yi, xi, wc, bc, kc, ldx, ldw, ldy, first)
-      DISPATCH_MR (mr, TILE4);
-#undef TILE4
-    }
-  }
-}
-
 ATTR512 void
-cle_gemm_packed_avx512 (float *y, const float *ap, const float *x,
-    const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
-    int ldy)
+cle_gemm_packed_avx512 (float *y, const float *ap, size_t ld_panel,
+    const float *x, const float *w, const float *b, int m, int kc, int n,
+    int ldx, int ldw, int ldy, int first)
 {
   const int n_panel = m / 16, n8 = n / NRP * NRP, m16 = n_panel * 16;
-  const size_t ld_panel = (size_t) 16 * k;
-  for (int k0 = 0; k0 < k; k0 += KCP) {
-    const int kc = imin (KCP, k - k0), first = k0 == 0;
-    for (int p0 = 0; p0 < n_panel; p0 += MCP / 16) {
-      const int p1 = imin (p0 + MCP / 16, n_panel);
-      for (int j = 0; j < n8; j += NRP) {
-        const float *wj = w + (size_t) j * ldw + k0;
-        const float *bj = b ? b + j : NULL;
-        for (int p = p0; p < p1; p += 3) {
-          float *yij = y + (size_t) p * 16 * ldy + j;
-          const float *a = ap + p * ld_panel + k0 * 16;
-          switch (imin (3, p1 - p)) {
-            case 3:
-              tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy,
-                  first);
-              break;
-            case 2:
-              tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy,
-                  first);
-              break;
-            default:
-              tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy,
-                  first);
-              break;
-          }
-        }
-        if (p1 == n_panel && m > m16)
-          rest_rows (y + (size_t) m16 * ldy + j, x + (size_t) m16 * ldx + k0,
-              wj, bj, m - m16, kc, ldx, ldw, ldy, first);
+  for (int j = 0; j < n8; j += NRP) {
+    const float *wj = w + (size_t) j * ldw;
+    const float *bj = b ? b + j : NULL;
+    for (int p = 0; p < n_panel; p += 3) {
+      float *yij = y + (size_t) p * 16 * ldy + j;
+      const float *a = ap + p * ld_panel;
+      switch (imin (3, n_panel - p)) {
+        case 3:
+          tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          break;
+        case 2:
+          tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          break;
+        default:
+          tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          break;
       }
     }
+    /* the rows below the last panel while this block of w is cached */
+    if (m > m16)
+      dot_chunk (y + (size_t) m16 * ldy + j, x + (size_t) m16 * ldx, wj, bj,
+          m - m16, kc, NRP, ldx, ldw, ldy, first);
   }
   /* the columns right of the last tile */
   if (n > n8)
-    cle_gemm_nt_avx512 (y + n8, x, w + (size_t) n8 * ldw, b ? b + n8 : NULL,
-        m, k, n - n8, ldx, ldw, ldy);
+    dot_chunk (y + n8, x, w + (size_t) n8 * ldw, b ? b + n8 : NULL, m, kc,
+        n - n8, ldx, ldw, ldy, first);
 }
 
 #endif /* CLE_GEMM_HAVE_X86 */

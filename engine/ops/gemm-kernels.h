@@ -6,6 +6,8 @@
 #ifndef CLE_GEMM_KERNELS_H
 #define CLE_GEMM_KERNELS_H
 
+#include <stddef.h>
+
 void cle_gemm_nt_c (float *y, const float *x, const float *w, const float *b,
     int m, int k, int n, int ldx, int ldw, int ldy);
 
@@ -17,21 +19,23 @@ void cle_gemm_nt_avx2 (float *y, const float *x, const float *w,
 void cle_gemm_nt_avx512 (float *y, const float *x, const float *w,
     const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
 
-/* The packed form, for m >= the panel height P (16 for AVX-512, 8 for
- * AVX2): ap holds rows [0, P * (m / P)) of x as P-row panels,
- * ap[p][k][r] = x[P p + r][k] (64-byte aligned, P * k floats a panel),
- * written by cle_gemm_pack_* for panels [p0, p1). The rows below the last
- * panel come from x itself. */
+/* The packed form, one k-chunk of kc (first: y = b + sum, else y += sum)
+ * for one block of m rows: the first P * (m / P) rows come from ap as
+ * P-row panels (P = 16 for AVX-512, 8 for AVX2), panel p at ap + p *
+ * ld_panel holding ap[p][kk][r] = x[P p + r][kk] (64-byte aligned); the
+ * rows below the last panel come from x itself. x and w point at the
+ * chunk's first column. cle_gemm_pack_* writes panels [p0, p1) of x's k
+ * columns with ld_panel = P * k. */
 void cle_gemm_pack_avx512 (float *ap, const float *x, int ldx, int k, int p0,
     int p1);
-void cle_gemm_packed_avx512 (float *y, const float *ap, const float *x,
-    const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
-    int ldy);
+void cle_gemm_packed_avx512 (float *y, const float *ap, size_t ld_panel,
+    const float *x, const float *w, const float *b, int m, int kc, int n,
+    int ldx, int ldw, int ldy, int first);
 void cle_gemm_pack_avx2 (float *ap, const float *x, int ldx, int k, int p0,
     int p1);
-void cle_gemm_packed_avx2 (float *y, const float *ap, const float *x,
-    const float *w, const float *b, int m, int k, int n, int ldx, int ldw,
-    int ldy);
+void cle_gemm_packed_avx2 (float *y, const float *ap, size_t ld_panel,
+    const float *x, const float *w, const float *b, int m, int kc, int n,
+    int ldx, int ldw, int ldy, int first);
 #endif
 
 #endif

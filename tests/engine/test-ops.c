@@ -208,6 +208,7 @@ main (void)
   test_linear_multi (50, 768, 768, 2);
   test_linear_multi (3, 64, 40, 3);
   test_linear_multi (77, 96, 17, 1);
+  test_linear_multi (300, 96, 40, 2);
   test_attention (1, 4, 16, 0);
   test_attention (5, 3, 16, 0);
   test_attention (7, 8, 8, 1);
