@@ -15,37 +15,20 @@
 #include <jpeglib.h>
 #include <jerror.h>
 
+#include "error.h"
 #include "image-io.h"
 
 /* Larger images are refused before anything is allocated for them. */
 #define MAX_SIDE 65535
 #define MAX_PIXELS (1 << 28)
 
-/* The engine's cle_error_set is not exported from the shared library this
- * file is linked with (clip-tool), so errors are filled here. */
-static int
-io_error (ClipError *err, int code, const char *fmt, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static int
-io_error (ClipError *err, int code, const char *fmt, ...)
-{
-  if (err) {
-    va_list ap;
-    va_start (ap, fmt);
-    vsnprintf (err->message, sizeof err->message, fmt, ap);
-    va_end (ap);
-    err->code = code;
-  }
-  return code;
-}
 
 static int
 check_size (const char *path, long w, long h, ClipError *err)
 {
   if (w <= 0 || h <= 0 || w > MAX_SIDE || h > MAX_SIDE
       || (long long) w * h > MAX_PIXELS)
-    return io_error (err, CLE_ERROR_UNSUPPORTED,
+    return cle_error_set (err, CLE_ERROR_UNSUPPORTED,
         "'%s': image size %ldx%ld is outside 1x1 .. %dx%d (at most %d pixels)",
         path, w, h, MAX_SIDE, MAX_SIDE, MAX_PIXELS);
   return CLE_OK;
@@ -112,11 +95,11 @@ load_png (FILE *f, const char *path, uint8_t **rgb, int *width, int *height,
     info = png_create_info_struct (png);
   if (!png || !info) {
     png_destroy_read_struct (&png, NULL, NULL);
-    return io_error (err, CLE_ERROR_OUT_OF_MEMORY, "'%s': libpng init", path);
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY, "'%s': libpng init", path);
   }
 
   if (setjmp (st.jmp)) {
-    status = io_error (err, CLE_ERROR_FORMAT, "'%s': corrupt PNG: %s", path,
+    status = cle_error_set (err, CLE_ERROR_FORMAT, "'%s': corrupt PNG: %s", path,
         st.message);
     goto done;
   }
@@ -148,7 +131,7 @@ load_png (FILE *f, const char *path, uint8_t **rgb, int *width, int *height,
   size_t rowbytes = png_get_rowbytes (png, info);
   if (channels < 1 || channels > 4
       || rowbytes < (size_t) w * channels * (depth16 ? 2 : 1)) {
-    status = io_error (err, CLE_ERROR_UNSUPPORTED,
+    status = cle_error_set (err, CLE_ERROR_UNSUPPORTED,
         "'%s': PNG decodes to %d channels of %zu bytes a row", path, channels,
         rowbytes);
     goto done;
@@ -158,7 +141,7 @@ load_png (FILE *f, const char *path, uint8_t **rgb, int *width, int *height,
   rows_mem = malloc (rowbytes * h);
   rows = malloc (h * sizeof (png_bytep));
   if (!out || !rows_mem || !rows) {
-    status = io_error (err, CLE_ERROR_OUT_OF_MEMORY,
+    status = cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
         "'%s': %ux%u PNG", path, (unsigned) w, (unsigned) h);
     goto done;
   }
@@ -225,7 +208,7 @@ load_jpeg (FILE *f, const char *path, uint8_t **rgb, int *width, int *height,
   if (setjmp (st.jmp)) {
     char msg[JMSG_LENGTH_MAX];
     st.mgr.format_message ((j_common_ptr) & cinfo, msg);
-    status = io_error (err, CLE_ERROR_FORMAT, "'%s': corrupt JPEG: %s", path,
+    status = cle_error_set (err, CLE_ERROR_FORMAT, "'%s': corrupt JPEG: %s", path,
         msg);
     goto done;
   }
@@ -239,7 +222,7 @@ load_jpeg (FILE *f, const char *path, uint8_t **rgb, int *width, int *height,
   int gray = cinfo.jpeg_color_space == JCS_GRAYSCALE;
   if (!gray && cinfo.jpeg_color_space != JCS_YCbCr
       && cinfo.jpeg_color_space != JCS_RGB) {
-    status = io_error (err, CLE_ERROR_UNSUPPORTED,
+    status = cle_error_set (err, CLE_ERROR_UNSUPPORTED,
         "'%s': JPEG colour space %d (CMYK/YCCK) is not supported", path,
         (int) cinfo.jpeg_color_space);
     goto done;
@@ -252,7 +235,7 @@ load_jpeg (FILE *f, const char *path, uint8_t **rgb, int *width, int *height,
   out = malloc ((size_t) w * h * 3);
   row = malloc ((size_t) w * cinfo.output_components);
   if (!out || !row) {
-    status = io_error (err, CLE_ERROR_OUT_OF_MEMORY, "'%s': %dx%d JPEG", path,
+    status = cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY, "'%s': %dx%d JPEG", path,
         w, h);
     goto done;
   }
@@ -268,7 +251,7 @@ load_jpeg (FILE *f, const char *path, uint8_t **rgb, int *width, int *height,
     }
   }
   if (st.truncated) {
-    status = io_error (err, CLE_ERROR_FORMAT, "'%s': truncated JPEG", path);
+    status = cle_error_set (err, CLE_ERROR_FORMAT, "'%s': truncated JPEG", path);
     goto done;
   }
   jpeg_finish_decompress (&cinfo);
@@ -329,25 +312,25 @@ load_pnm (FILE *f, const char *path, int kind, uint8_t **rgb, int *width,
   int colour = kind == '6' || kind == '3';
   int ascii = kind == '3' || kind == '2';
   if (!pnm_number (f, &w) || !pnm_number (f, &h) || !pnm_number (f, &maxval))
-    return io_error (err, CLE_ERROR_FORMAT, "'%s': bad P%c header", path,
+    return cle_error_set (err, CLE_ERROR_FORMAT, "'%s': bad P%c header", path,
         kind);
   int status = check_size (path, w, h, err);
   if (status != CLE_OK)
     return status;
   if (maxval < 1 || maxval > 255)
-    return io_error (err, CLE_ERROR_UNSUPPORTED,
+    return cle_error_set (err, CLE_ERROR_UNSUPPORTED,
         "'%s': P%c maxval %ld, supported 1..255", path, kind, maxval);
 
   size_t n = (size_t) w * h * (colour ? 3 : 1);
   uint8_t *out = malloc ((size_t) w * h * 3);
   if (!out)
-    return io_error (err, CLE_ERROR_OUT_OF_MEMORY, "'%s': %ldx%ld", path, w,
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY, "'%s': %ldx%ld", path, w,
         h);
   uint8_t *samples = colour ? out : out + (size_t) w * h * 2;
   if (!ascii) {
     if (fread (samples, 1, n, f) != n) {
       free (out);
-      return io_error (err, CLE_ERROR_FORMAT, "'%s': truncated P%c raster",
+      return cle_error_set (err, CLE_ERROR_FORMAT, "'%s': truncated P%c raster",
           path, kind);
     }
   } else {
@@ -355,7 +338,7 @@ load_pnm (FILE *f, const char *path, int kind, uint8_t **rgb, int *width,
       long v;
       if (!pnm_number (f, &v) || v > maxval) {
         free (out);
-        return io_error (err, CLE_ERROR_FORMAT,
+        return cle_error_set (err, CLE_ERROR_FORMAT,
             "'%s': bad P%c sample %zu of %zu", path, kind, i, n);
       }
       samples[i] = v;
@@ -393,12 +376,12 @@ image_load_rgb (const char *path, uint8_t **rgb, int *width, int *height,
   int status;
 
   if (!path || !rgb || !width || !height)
-    return io_error (err, CLE_ERROR_INVALID_ARGUMENT,
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
         "image_load_rgb: NULL argument");
   *rgb = NULL;
   FILE *f = fopen (path, "rb");
   if (!f)
-    return io_error (err, CLE_ERROR_IO, "'%s': %s", path, strerror (errno));
+    return cle_error_set (err, CLE_ERROR_IO, "'%s': %s", path, strerror (errno));
   size_t got = fread (magic, 1, sizeof magic, f);
   rewind (f);
 
@@ -412,7 +395,7 @@ image_load_rgb (const char *path, uint8_t **rgb, int *width, int *height,
     fseek (f, 2, SEEK_SET);
     status = load_pnm (f, path, magic[1], rgb, width, height, err);
   } else {
-    status = io_error (err, CLE_ERROR_FORMAT,
+    status = cle_error_set (err, CLE_ERROR_FORMAT,
         "'%s': not a PNG, JPEG or PPM/PGM file (first bytes %02x %02x %02x)",
         path, magic[0], magic[1], magic[2]);
   }
@@ -431,12 +414,12 @@ image_save_png (const char *path, const uint8_t *rgb, int w, int h,
   int status;
 
   if (!path || !rgb || w <= 0 || h <= 0)
-    return io_error (err, CLE_ERROR_INVALID_ARGUMENT,
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
         "image_save_png: bad argument (path %s, size %dx%d)",
         path ? path : "NULL", w, h);
   f = fopen (path, "wb");
   if (!f)
-    return io_error (err, CLE_ERROR_IO, "'%s': %s", path, strerror (errno));
+    return cle_error_set (err, CLE_ERROR_IO, "'%s': %s", path, strerror (errno));
   png = png_create_write_struct (PNG_LIBPNG_VER_STRING, &st, png_on_error,
       png_on_warning);
   if (png)
@@ -444,10 +427,10 @@ image_save_png (const char *path, const uint8_t *rgb, int w, int h,
   if (!png || !info) {
     png_destroy_write_struct (&png, NULL);
     fclose (f);
-    return io_error (err, CLE_ERROR_OUT_OF_MEMORY, "'%s': libpng init", path);
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY, "'%s': libpng init", path);
   }
   if (setjmp (st.jmp)) {
-    status = io_error (err, CLE_ERROR_IO, "'%s': writing PNG: %s", path,
+    status = cle_error_set (err, CLE_ERROR_IO, "'%s': writing PNG: %s", path,
         st.message);
     goto done;
   }
@@ -463,6 +446,6 @@ image_save_png (const char *path, const uint8_t *rgb, int w, int h,
 done:
   png_destroy_write_struct (&png, &info);
   if (fclose (f) != 0 && status == CLE_OK)
-    status = io_error (err, CLE_ERROR_IO, "'%s': %s", path, strerror (errno));
+    status = cle_error_set (err, CLE_ERROR_IO, "'%s': %s", path, strerror (errno));
   return status;
 }
