@@ -891,6 +891,88 @@ GST_START_TEST (test_flush_and_eos)
 
 GST_END_TEST;
 
+/* A real flushing seek in a pipeline: the interval count restarts at the
+ * seek target and the messages carry the new segment's stream and running
+ * times. */
+GST_START_TEST (test_flushing_seek_pipeline)
+{
+  GstElement *pipeline;
+  GstBus *bus;
+  GstMessage *msg;
+  GError *err = NULL;
+  gchar *desc;
+  GArray *ts = g_array_new (FALSE, FALSE, sizeof (guint64));
+  GArray *st = g_array_new (FALSE, FALSE, sizeof (guint64));
+  GArray *rt = g_array_new (FALSE, FALSE, sizeof (guint64));
+  guint i;
+
+  desc = g_strdup_printf ("videotestsrc ! video/x-raw,format=RGB,width=64,"
+      "height=48,framerate=25/1 ! clipclassify model=\"%s\" labels=\"%s\" "
+      "interval=2 post-messages=true ! fakesink sync=false", model_dir (),
+      LABELS);
+  pipeline = gst_parse_launch (desc, &err);
+  fail_unless (pipeline != NULL, "%s", err ? err->message : "");
+  bus = gst_element_get_bus (pipeline);
+
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PAUSED) !=
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          GST_CLOCK_TIME_NONE), GST_STATE_CHANGE_SUCCESS);
+  /* forget the preroll frame's message */
+  gst_bus_set_flushing (bus, TRUE);
+  gst_bus_set_flushing (bus, FALSE);
+
+  fail_unless (gst_element_seek (pipeline, 1.0, GST_FORMAT_TIME,
+          GST_SEEK_FLAG_FLUSH | GST_SEEK_FLAG_ACCURATE, GST_SEEK_TYPE_SET,
+          GST_SECOND, GST_SEEK_TYPE_SET, GST_SECOND + 200 * GST_MSECOND));
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          GST_CLOCK_TIME_NONE), GST_STATE_CHANGE_SUCCESS);
+  fail_unless (gst_element_set_state (pipeline, GST_STATE_PLAYING) !=
+      GST_STATE_CHANGE_FAILURE);
+
+  while ((msg = gst_bus_timed_pop_filtered (bus, 60 * GST_SECOND,
+              GST_MESSAGE_ELEMENT | GST_MESSAGE_EOS | GST_MESSAGE_ERROR))) {
+    GstMessageType type = GST_MESSAGE_TYPE (msg);
+
+    fail_unless (type != GST_MESSAGE_ERROR);
+    if (gst_message_has_name (msg, "clip-classification")) {
+      const GstStructure *s = gst_message_get_structure (msg);
+      guint64 v;
+
+      gst_structure_get_uint64 (s, "timestamp", &v);
+      g_array_append_val (ts, v);
+      gst_structure_get_uint64 (s, "stream-time", &v);
+      g_array_append_val (st, v);
+      gst_structure_get_uint64 (s, "running-time", &v);
+      g_array_append_val (rt, v);
+    }
+    gst_message_unref (msg);
+    if (type == GST_MESSAGE_EOS)
+      break;
+  }
+
+  /* frames 1.00, 1.04, ..., 1.16 s; every second one from the seek on */
+  fail_unless_equals_int (ts->len, 3);
+  for (i = 0; i < 3; i++) {
+    guint64 t = GST_SECOND + i * 80 * GST_MSECOND;
+
+    fail_unless_equals_uint64 (g_array_index (ts, guint64, i), t);
+    fail_unless_equals_uint64 (g_array_index (st, guint64, i), t);
+    fail_unless_equals_uint64 (g_array_index (rt, guint64, i),
+        i * 80 * GST_MSECOND);
+  }
+
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pipeline);
+  g_array_unref (ts);
+  g_array_unref (st);
+  g_array_unref (rt);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 /* New labels while playing: encoded in the background, every frame keeps
  * being classified (with the old set) until the new set takes over. */
 GST_START_TEST (test_labels_change_while_playing)
@@ -1310,6 +1392,7 @@ clipclassify_suite (void)
   tcase_add_test (tc_state, test_harness_cycles);
   tcase_add_test (tc_state, test_resolution_change);
   tcase_add_test (tc_state, test_flush_and_eos);
+  tcase_add_test (tc_state, test_flushing_seek_pipeline);
   tcase_add_test (tc_state, test_labels_change_while_playing);
   tcase_add_test (tc_state, test_async_mode);
   tcase_add_test (tc_state, test_async_eos_drain);
