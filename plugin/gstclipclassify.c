@@ -25,6 +25,12 @@
  *
  * For live sources use mode=async: frames then never wait for inference.
  *
+ * The labels may change while playing: they are encoded in the background
+ * with a context of their own, frames keep the previous labels meanwhile, and
+ * a "clip-labels-updated" element message (field labels, an array of
+ * strings) says when the new set is in use. A set that fails to encode is
+ * reported as a warning and the previous one stays.
+ *
  * ## Example launch line
  * |[
  * gst-launch-1.0 -m videotestsrc num-buffers=10 ! videoconvert ! \
@@ -859,8 +865,8 @@ gst_clip_classify_start (GstBaseTransform * trans)
   return TRUE;
 
 fail:
-  if (self->ctx)
-    g_clear_pointer (&self->ctx, cle_context_free);
+  g_clear_pointer (&self->image_embed, g_free);
+  g_clear_pointer (&self->ctx, cle_context_free);
   if (self->model) {
     gst_clip_model_cache_release (self->model);
     self->model = NULL;
@@ -961,23 +967,21 @@ gst_clip_classify_transform_frame_ip (GstVideoFilter * filter,
   top_k = self->top_k;
   threshold = self->threshold;
   batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
+  /* the set this frame is scored with, whatever the encoder swaps in now */
   set = gst_clip_label_set_ref (self->label_set);
   GST_OBJECT_UNLOCK (self);
 
   due = (self->frame_count++ % interval) == 0;
 
-  if (self->running_mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
-    if (due)
-      gst_clip_classify_submit (self, frame, batch_size);
-    g_mutex_lock (&self->worker_lock);
-    self->frame_result = g_queue_pop_head (&self->results);
-    g_mutex_unlock (&self->worker_lock);
+  if (self->running_mode == GST_CLIP_CLASSIFY_MODE_ASYNC || !due) {
     gst_clip_label_set_unref (set);
-    return GST_FLOW_OK;
-  }
-
-  if (!due) {
-    gst_clip_label_set_unref (set);
+    if (self->running_mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
+      if (due)
+        gst_clip_classify_submit (self, frame, batch_size);
+      g_mutex_lock (&self->worker_lock);
+      self->frame_result = g_queue_pop_head (&self->results);
+      g_mutex_unlock (&self->worker_lock);
+    }
     return GST_FLOW_OK;
   }
 
