@@ -210,6 +210,9 @@ CLE_API int cle_context_new (ClipContext **out, const ClipModel *model,
 
 CLE_API void cle_context_free (ClipContext *ctx);
 
+/* The model a context was created for. */
+CLE_API const ClipModel *cle_context_get_model (const ClipContext *ctx);
+
 /* Preprocesses one frame as CLIPImageProcessor does (shortest-edge resize with
  * Pillow's BICUBIC, center crop, rescale, normalize). pixel_values receives
  * 3 * crop_height * crop_width floats in CHW order (n_pixel_values is its

@@ -129,6 +129,12 @@ cle_context_new (ClipContext **out, const ClipModel *model,
   return CLE_OK;
 }
 
+const ClipModel *
+cle_context_get_model (const ClipContext *ctx)
+{
+  return ctx ? ctx->model : NULL;
+}
+
 int
 cle_context_set_keep_states (ClipContext *ctx, int keep)
 {

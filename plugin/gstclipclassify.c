@@ -62,6 +62,8 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_LABELS_FILE NULL
 #define DEFAULT_PROP_TEMPLATE GST_CLIP_DEFAULT_TEMPLATE
 #define DEFAULT_PROP_TEMPLATES_FILE NULL
+/* NULL: $XDG_CACHE_HOME/gst-clip/text-embeddings */
+#define DEFAULT_PROP_TEXT_CACHE NULL
 #define DEFAULT_PROP_TOP_K 5
 #define DEFAULT_PROP_THRESHOLD 0.0f
 #define DEFAULT_PROP_INTERVAL 1
@@ -80,6 +82,7 @@ enum
   PROP_LABELS_FILE,
   PROP_TEMPLATE,
   PROP_TEMPLATES_FILE,
+  PROP_TEXT_CACHE,
   PROP_TOP_K,
   PROP_THRESHOLD,
   PROP_INTERVAL,
@@ -482,6 +485,13 @@ clip_encode_request_free (ClipEncodeRequest * req)
   g_free (req);
 }
 
+static gchar *
+default_text_cache (void)
+{
+  return g_build_filename (g_get_user_cache_dir (), "gst-clip",
+      "text-embeddings", NULL);
+}
+
 static void
 clip_prompt_config_copy (GstClipPromptConfig * dst,
     const GstClipPromptConfig * src)
@@ -490,6 +500,7 @@ clip_prompt_config_copy (GstClipPromptConfig * dst,
   dst->labels_file = g_strdup (src->labels_file);
   dst->template = g_strdup (src->template);
   dst->templates_file = g_strdup (src->templates_file);
+  dst->text_cache = g_strdup (src->text_cache);
 }
 
 static GstStructure *
@@ -1078,6 +1089,12 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
       self->prompts.templates_file = g_value_dup_string (value);
       gst_clip_classify_queue_encode_locked (self);
       break;
+    case PROP_TEXT_CACHE:
+      g_free (self->prompts.text_cache);
+      self->prompts.text_cache = g_value_dup_string (value);
+      if (!self->prompts.text_cache)
+        self->prompts.text_cache = default_text_cache ();
+      break;
     case PROP_TOP_K:
       self->top_k = g_value_get_uint (value);
       break;
@@ -1128,6 +1145,9 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
       break;
     case PROP_TEMPLATES_FILE:
       g_value_set_string (value, self->prompts.templates_file);
+      break;
+    case PROP_TEXT_CACHE:
+      g_value_set_string (value, self->prompts.text_cache);
       break;
     case PROP_TOP_K:
       g_value_set_uint (value, self->top_k);
@@ -1255,6 +1275,22 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   /**
+   * GstClipClassify:text-cache:
+   *
+   * Directory of the on-disk text-embedding cache: prompts encoded once for
+   * a model are read back at the next start instead of being encoded again.
+   * Keyed by a fingerprint of the model's text tower and tokenizer, so
+   * models never mix. Unset means $XDG_CACHE_HOME/gst-clip/text-embeddings;
+   * an empty string turns the cache off.
+   */
+  g_object_class_install_property (gobject_class, PROP_TEXT_CACHE,
+      g_param_spec_string ("text-cache", "Text-embedding cache",
+          "Directory where prompt embeddings are kept across runs (unset: "
+          "$XDG_CACHE_HOME/gst-clip/text-embeddings; empty: no cache)",
+          DEFAULT_PROP_TEXT_CACHE, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
+
+  /**
    * GstClipClassify:top-k:
    *
    * How many of the most probable labels are reported; 0 reports all.
@@ -1369,6 +1405,7 @@ static void
 gst_clip_classify_init (GstClipClassify * self)
 {
   self->prompts.template = g_strdup (DEFAULT_PROP_TEMPLATE);
+  self->prompts.text_cache = default_text_cache ();
   self->top_k = DEFAULT_PROP_TOP_K;
   self->threshold = DEFAULT_PROP_THRESHOLD;
   self->interval = DEFAULT_PROP_INTERVAL;

@@ -24,6 +24,7 @@ gst_clip_prompt_config_clear (GstClipPromptConfig * config)
   g_clear_pointer (&config->labels_file, g_free);
   g_clear_pointer (&config->template, g_free);
   g_clear_pointer (&config->templates_file, g_free);
+  g_clear_pointer (&config->text_cache, g_free);
 }
 
 static void
@@ -138,6 +139,7 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
 {
   gchar **labels = NULL, **templates = NULL, **prompts = NULL;
   GstClipLabelSet *set = NULL;
+  ClipTextCache *cache = NULL;
   gfloat *prompt_embeds = NULL;
   guint n_labels, n_templates, n_prompts, i, t;
 
@@ -200,6 +202,15 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
     for (t = 0; t < n_templates; t++)
       prompts[i * n_templates + t] = expand_template (templates[t], labels[i]);
 
+  /* The disk cache only saves time: when it cannot be opened the prompts
+   * are encoded as usual. */
+  if (config->text_cache && config->text_cache[0]) {
+    ClipError cerr = { 0, };
+    if (cle_text_cache_open (&cache, cle_context_get_model (ctx),
+            config->text_cache, &cerr) < 0)
+      GST_WARNING ("text cache not used: %s", cerr.message);
+  }
+
   prompt_embeds = g_new (gfloat, (gsize) n_prompts * dim);
   for (i = 0; i < n_prompts; i += PROMPT_CHUNK) {
     guint n = MIN (PROMPT_CHUNK, n_prompts - i);
@@ -211,8 +222,9 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
           "Encoding the labels was cancelled");
       goto out;
     }
-    ret = cle_encode_texts (ctx, (const char *const *) prompts + i, n,
-        prompt_embeds + (gsize) i * dim, (gsize) n * dim, &cerr);
+    ret = cle_encode_texts_cached (ctx, cache,
+        (const char *const *) prompts + i, n,
+        prompt_embeds + (gsize) i * dim, (gsize) n * dim, NULL, &cerr);
     if (ret < 0) {
       g_set_error (error, GST_RESOURCE_ERROR, GST_RESOURCE_ERROR_SETTINGS,
           "Could not encode the label prompts: %s", cerr.message[0] ?
@@ -243,6 +255,7 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
   }
 
 out:
+  cle_text_cache_free (cache);
   g_strfreev (labels);
   g_strfreev (templates);
   g_strfreev (prompts);

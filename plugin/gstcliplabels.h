@@ -21,6 +21,7 @@ typedef struct
   gchar *labels_file;           /* wins over labels when set */
   gchar *template;              /* "{}" stands for the label */
   gchar *templates_file;        /* wins over template when set */
+  gchar *text_cache;            /* cle_text_cache_open dir; NULL/"": none */
 } GstClipPromptConfig;
 
 void gst_clip_prompt_config_clear (GstClipPromptConfig * config);

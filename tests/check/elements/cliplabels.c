@@ -170,6 +170,54 @@ GST_START_TEST (test_ensembling)
 
 GST_END_TEST;
 
+/* With a text cache, a second encode of the same labels reads every prompt
+ * back from disk and gives the same set bit for bit. */
+GST_START_TEST (test_text_cache)
+{
+  GstClipModelHandle *handle;
+  ClipContext *ctx;
+  ClipContextParams cp;
+  ClipModelInfo info;
+  ClipError cerr;
+  GstClipPromptConfig config = { 0, };
+  GstClipLabelSet *first, *second;
+  ClipTextCache *cache;
+  GError *err = NULL;
+  gchar *dir = g_dir_make_tmp ("clip-text-cache-XXXXXX", NULL);
+
+  handle = gst_clip_model_cache_acquire (model_dir (), &cerr);
+  fail_unless (handle != NULL, "%s", cerr.message);
+  cle_model_get_info (gst_clip_model_handle_get_model (handle), &info);
+  cle_context_params_init (&cp);
+  fail_unless (cle_context_new (&ctx, gst_clip_model_handle_get_model (handle),
+          &cp, &cerr) == CLE_OK, "%s", cerr.message);
+
+  config.labels = g_strdup ("cat, dog, red car");
+  config.text_cache = g_strdup (dir);
+  first = gst_clip_label_set_encode (ctx, info.projection_dim, &config, NULL,
+      &err);
+  fail_unless (first != NULL, "%s", err ? err->message : "");
+  fail_unless (cle_text_cache_open (&cache,
+          gst_clip_model_handle_get_model (handle), dir, &cerr) == CLE_OK,
+      "%s", cerr.message);
+  fail_unless_equals_int (cle_text_cache_size (cache), 3);
+  cle_text_cache_free (cache);
+  second = gst_clip_label_set_encode (ctx, info.projection_dim, &config, NULL,
+      &err);
+  fail_unless (second != NULL);
+  fail_unless (memcmp (first->embeds, second->embeds,
+          3 * info.projection_dim * sizeof (gfloat)) == 0);
+
+  gst_clip_label_set_unref (first);
+  gst_clip_label_set_unref (second);
+  gst_clip_prompt_config_clear (&config);
+  cle_context_free (ctx);
+  gst_clip_model_cache_release (handle);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_encode_errors)
 {
   GstClipPromptConfig config = { 0, };
@@ -300,6 +348,7 @@ cliplabels_suite (void)
   tcase_add_test (tc, test_parse_file);
   tcase_add_test (tc, test_ensembling);
   tcase_add_test (tc, test_encode_errors);
+  tcase_add_test (tc, test_text_cache);
   tcase_add_test (tc, test_model_cache_shares);
   tcase_add_test (tc, test_model_cache_threads);
   return s;
