@@ -1,8 +1,8 @@
 /* gemm.c - torch.nn.Linear: our own kernels (gemm-avx512.c, gemm-avx2.c,
  * plain C here) with the weights read in place and one OpenMP split over
  * output columns, or OpenBLAS sgemm. Picks the path once per process from
- * the CPU (and CLE_GEMM). Never packs or copies w; x may be packed into a
- * per-thread buffer that grows once and is freed at thread exit. */
+ * the CPU (and CLE_GEMM). Never packs or copies w; blocks of x are packed
+ * into a per-thread buffer (442 KB, allocated once, freed at thread exit). */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -151,7 +151,7 @@ linear_openblas (float *y, const float *x, const float *w, const float *b,
       x, ldx, w, n_in, beta, y, ldy);
 }
 
-/* The calling thread's packing buffer, shared with its team during a call. */
+/* Each thread's buffer for packed blocks of x. */
 typedef struct
 {
   float *data;
@@ -237,30 +237,26 @@ imin (int a, int b)
   return a < b ? a : b;
 }
 
-/* Columns [j0, j1) of projection i, all rows, from x packed whole into ap
- * (ld_panel = panel * n_in). */
-static void
-columns_packed (const LinearJob *job, const float *ap, int i, int j0, int j1)
+/* Output columns are numbered across the projections in blocks of 8;
+ * [q, q1) of them starting in projection *i at columns [*j0, *j1). Returns
+ * the number of blocks covered. */
+static inline int
+segment (const LinearJob *job, int q, int q1, int *i, int *j0, int *j1)
 {
-  const int P = job->panel;
-  const size_t ld_panel = (size_t) P * job->n_in;
-  for (int r0 = 0; r0 < job->n; r0 += MC_PACKED) {
-    const int rows = imin (MC_PACKED, job->n - r0);
-    for (int k0 = 0; k0 < job->n_in; k0 += KC_PACKED)
-      job->packed (job->y[i] + (size_t) r0 * job->ldy + j0,
-          ap + (size_t) (r0 / P) * ld_panel + (size_t) k0 * P, ld_panel,
-          job->x + (size_t) r0 * job->ldx + k0,
-          job->w[i] + (size_t) j0 * job->n_in + k0,
-          job->b[i] ? job->b[i] + j0 : NULL, rows,
-          imin (KC_PACKED, job->n_in - k0), j1 - j0, job->ldx, job->n_in,
-          job->ldy, k0 == 0);
-  }
+  const int n_blocks = (job->n_out + 7) / 8;
+  const int blk0 = q % n_blocks, blk1 = imin (n_blocks, blk0 + (q1 - q));
+  *i = q / n_blocks;
+  *j0 = blk0 * 8;
+  *j1 = blk1 == n_blocks ? job->n_out : blk1 * 8;
+  return blk1 - blk0;
 }
 
-/* Rows [r0, r1), all columns of every projection, packing x block by
- * block into this thread's scratch (MC_PACKED x KC_PACKED floats). */
+/* Rows [r0, r1) by column blocks [q0, q1): x is packed block by block
+ * (MC_PACKED rows by KC_PACKED columns) into this thread's scratch, and
+ * each packed block serves all of the thread's columns. */
 static void
-rows_packed (const LinearJob *job, float *scratch, int r0, int r1)
+run_packed (const LinearJob *job, float *scratch, int r0, int r1, int q0,
+    int q1)
 {
   const int P = job->panel;
   for (int b0 = r0; b0 < r1; b0 += MC_PACKED) {
@@ -269,10 +265,13 @@ rows_packed (const LinearJob *job, float *scratch, int r0, int r1)
       const int kc = imin (KC_PACKED, job->n_in - k0);
       const float *xb = job->x + (size_t) b0 * job->ldx + k0;
       job->pack (scratch, xb, job->ldx, kc, 0, rows / P);
-      for (int i = 0; i < job->n_proj; i++)
-        job->packed (job->y[i] + (size_t) b0 * job->ldy, scratch,
-            (size_t) P * kc, xb, job->w[i] + k0, job->b[i], rows, kc,
-            job->n_out, job->ldx, job->n_in, job->ldy, k0 == 0);
+      for (int q = q0, i, j0, j1; q < q1;) {
+        q += segment (job, q, q1, &i, &j0, &j1);
+        job->packed (job->y[i] + (size_t) b0 * job->ldy + j0, scratch,
+            (size_t) P * kc, xb, job->w[i] + (size_t) j0 * job->n_in + k0,
+            job->b[i] ? job->b[i] + j0 : NULL, rows, kc, j1 - j0, job->ldx,
+            job->n_in, job->ldy, k0 == 0);
+      }
     }
   }
 }
@@ -320,25 +319,24 @@ linear_run (float *const *y, const float *x, const float *const *w,
       break;
   }
 
-  /* Three ways to share the work (tiny products stay on the calling
-   * thread):
+  /* How the threads share the work (tiny products stay on the calling
+   * thread), with no synchronisation but the region's end:
    * - rows, when every thread gets at least a block of MC_PACKED: each
-   *   packs its own rows block by block (bounded scratch) and reads all of
-   *   w, which each block reuses MC_PACKED times;
-   * - columns (of all projections, in blocks of 8), when there are fewer
-   *   rows but at least one panel: the threads first pack x whole into the
-   *   calling thread's buffer, together, then each reads its own rows of w
-   *   once;
-   * - columns with the dot-product form (plain C, or n < panel). */
+   *   packs its own rows and reads all of w, which each block reuses
+   *   MC_PACKED times;
+   * - otherwise columns (of all projections, in blocks of 8): each thread
+   *   packs all of x (small then: fewer than n_threads * MC_PACKED rows)
+   *   and reads its own rows of w once. Packing x twice costs ~1% of the
+   *   product; sharing one packing would cost a barrier, which on a
+   *   loaded machine waits for a descheduled thread.
+   * Without a packed form (plain C, or fewer rows than a panel), columns
+   * with the dot-product kernels. */
   const int nt = cle_threads_resolve (n_threads);
   const double flops = 2.0 * n * n_in * n_out * n_proj;
-  const int n_blocks = (n_out + 7) / 8, n_total = n_blocks * n_proj;
+  const int n_total = (n_out + 7) / 8 * n_proj;
   const int n_panel = job.panel ? n / job.panel : 0;
   const int by_rows = n_panel && n >= nt * MC_PACKED;
   const int use = flops < 2e5 ? 1 : by_rows || nt < n_total ? nt : n_total;
-  float *ap = NULL;
-  if (n_panel && !by_rows)
-    ap = pack_buffer_get ((size_t) n_panel * job.panel * n_in);
 #pragma omp parallel num_threads(use) if (use > 1)
   {
 #ifdef _OPENMP
@@ -346,28 +344,20 @@ linear_run (float *const *y, const float *x, const float *const *w,
 #else
     const int t = 0, T = 1;
 #endif
-    float *scratch = by_rows
+    float *scratch = n_panel
         ? pack_buffer_get ((size_t) MC_PACKED * KC_PACKED) : NULL;
-    if (scratch) {
-      const int r0 = n_panel * t / T * job.panel;
-      const int r1 = t + 1 == T ? n : n_panel * (t + 1) / T * job.panel;
-      rows_packed (&job, scratch, r0, r1);
-    } else {
-      if (ap) {
-        job.pack (ap, x, ldx, n_in, n_panel * t / T, n_panel * (t + 1) / T);
-#pragma omp barrier
-      }
+    if (scratch && by_rows)
+      run_packed (&job, scratch, n_panel * t / T * job.panel,
+          t + 1 == T ? n : n_panel * (t + 1) / T * job.panel, 0, n_total);
+    else if (scratch)
+      run_packed (&job, scratch, 0, n, (int) ((long) n_total * t / T),
+          (int) ((long) n_total * (t + 1) / T));
+    else {
       const int q1 = (int) ((long) n_total * (t + 1) / T);
-      for (int q = (int) ((long) n_total * t / T); q < q1;) {
-        const int i = q / n_blocks, blk0 = q % n_blocks;
-        const int blk1 = imin (n_blocks, blk0 + (q1 - q));
-        const int j0 = blk0 * 8, j1 = blk1 == n_blocks ? n_out : blk1 * 8;
-        if (ap)
-          columns_packed (&job, ap, i, j0, j1);
-        else
-          block (y[i] + j0, x, w[i] + (size_t) j0 * n_in,
-              b[i] ? b[i] + j0 : NULL, n, n_in, j1 - j0, ldx, n_in, ldy);
-        q += blk1 - blk0;
+      for (int q = (int) ((long) n_total * t / T), i, j0, j1; q < q1;) {
+        q += segment (&job, q, q1, &i, &j0, &j1);
+        block (y[i] + j0, x, w[i] + (size_t) j0 * n_in,
+            b[i] ? b[i] + j0 : NULL, n, n_in, j1 - j0, ldx, n_in, ldy);
       }
     }
   }
