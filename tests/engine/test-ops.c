@@ -76,9 +76,11 @@ test_linear_shapes (void)
       cle_gemm_path_name (cle_gemm_path_default ()));
   for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
     for (size_t c = 0; c < sizeof n_ins / sizeof n_ins[0]; c++)
-      for (size_t d = 0; d < sizeof n_outs / sizeof n_outs[0]; d++, i++)
-        test_linear (ns[a], n_ins[c], n_outs[d], i % 2, 0, 0, i % 2,
-            1 + i % 3);
+      for (size_t d = 0; d < sizeof n_outs / sizeof n_outs[0]; d++, i++) {
+        /* with bias and w off by a float, then neither */
+        test_linear (ns[a], n_ins[c], n_outs[d], 1, 0, 0, 1, 1 + i % 3);
+        test_linear (ns[a], n_ins[c], n_outs[d], 0, 0, 0, 0, 2 - i % 2);
+      }
   /* row strides, with and without bias, odd thread counts */
   test_linear (9, 31, 17, 1, 40, 20, 1, 2);
   test_linear (50, 768, 64, 0, 800, 70, 1, 3);
