@@ -28,10 +28,15 @@ void cle_linear_multi (float *const *y, const float *x,
     int n_in, int n_out, int n_threads);
 
 /* The implementations behind cle_linear. AUTO is the best one the CPU has
- * (AVX-512F, then AVX2+FMA, then plain C), chosen once per process;
- * the environment variable CLE_GEMM=c|avx2|avx512|openblas forces one (if
- * the CPU has it). OPENBLAS runs sgemm on OpenBLAS's own thread pool and
- * ignores n_threads. */
+ * (AVX-512F, then AVX2+FMA, then plain C), chosen once per process; the
+ * environment variable CLE_GEMM=c|avx2|avx512|openblas forces one (if the
+ * CPU has it). AUTO never picks OPENBLAS: measured on Zen 5 it is slower
+ * at batch 1 (m = 50: 75 GFLOP/s a core with OPENBLAS_CORETYPE=Haswell,
+ * 116 with its AVX-512 kernels, against 155-165 for AVX512), at best
+ * level at m = 400 with its AVX-512 kernels (~190 both), and it runs
+ * sgemm on its own pthreads pool, ignoring n_threads, whose threads
+ * compete with OpenMP's spinning ones; calling it from inside an OpenMP
+ * split is worse still (its pool serialises concurrent callers). */
 typedef enum
 {
   CLE_GEMM_AUTO,
