@@ -1,8 +1,10 @@
 #!/bin/sh
 # The checking kit beyond the test suite (run by CI):
 #   asan     the whole suite built with AddressSanitizer + UBSan (leaks too)
+#   valgrind the suite under memcheck (shell-driven tests and the two
+#            100-cycle element tests excluded: see meson.build)
 #   fuzz     every libFuzzer target for FUZZ_SECONDS (default 30) each
-# Usage: scripts/check.sh asan|fuzz ...
+# Usage: scripts/check.sh asan|valgrind|fuzz ...
 set -eu
 cd "$(dirname "$0")/.."
 for what in "$@"; do
@@ -11,6 +13,11 @@ for what in "$@"; do
       [ -d build-asan ] || meson setup build-asan -Db_sanitize=address,undefined
       meson compile -C build-asan
       meson test -C build-asan --setup asan --print-errorlogs
+      ;;
+    valgrind)
+      [ -d build ] || meson setup build
+      meson compile -C build
+      meson test -C build --setup valgrind --print-errorlogs
       ;;
     fuzz)
       [ -d build-fuzz ] || CC=clang meson setup build-fuzz -Dfuzz=enabled \
@@ -37,6 +44,6 @@ for what in "$@"; do
         rm -rf "$work"
       done
       ;;
-    *) echo "unknown check '$what' (asan, fuzz)" >&2; exit 2 ;;
+    *) echo "unknown check '$what' (asan, valgrind, fuzz)" >&2; exit 2 ;;
   esac
 done
