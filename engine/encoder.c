@@ -42,3 +42,35 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
       nt);
   add_inplace (ctx->x, ctx->h, n, nt);
 }
+
+void
+cle_encoder_layer_first_token (ClipContext *ctx, const ClipLayerWeights *w,
+    const ClipTowerConfig *c, int n_seq, int seq_len)
+{
+  const int D = c->width, M = c->mlp, nt = ctx->n_threads;
+  const int rows = n_seq * seq_len, ld = seq_len * D;
+
+  /* Keys and values of every token; the query of the first only. q and
+   * att keep their rows at the sequence starts (row stride ld). */
+  cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
+  float *const kv[2] = { ctx->k, ctx->v };
+  const float *const kv_w[2] = { w->k_w, w->v_w };
+  const float *const kv_b[2] = { w->k_b, w->v_b };
+  cle_linear_multi (kv, ctx->h, kv_w, kv_b, 2, rows, D, D, nt);
+  cle_linear (ctx->q, ctx->h, w->q_w, w->q_b, n_seq, D, D, ld, ld, nt);
+  cle_attention_first_row (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
+      ctx->seq_len, n_seq, c->n_head, D / c->n_head, ctx->attn_scratch, nt);
+  /* h: (n_seq, D) dense from here on */
+  cle_linear (ctx->h, ctx->att, w->o_w, w->o_b, n_seq, D, D, ld, 0, nt);
+  for (int s = 0; s < n_seq; s++)
+    add_inplace (ctx->x + (size_t) s * ld, ctx->h + (size_t) s * D, D, 1);
+
+  for (int s = 0; s < n_seq; s++)
+    cle_layer_norm (ctx->h + (size_t) s * D, ctx->x + (size_t) s * ld,
+        w->ln2_w, w->ln2_b, 1, D, c->eps, 1);
+  cle_linear (ctx->mlp, ctx->h, w->fc1_w, w->fc1_b, n_seq, D, M, 0, 0, nt);
+  cle_activation (ctx->mlp, (size_t) n_seq * M, c->act, nt);
+  cle_linear (ctx->h, ctx->mlp, w->fc2_w, w->fc2_b, n_seq, M, D, 0, 0, nt);
+  for (int s = 0; s < n_seq; s++)
+    add_inplace (ctx->x + (size_t) s * ld, ctx->h + (size_t) s * D, D, 1);
+}

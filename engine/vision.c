@@ -55,6 +55,12 @@ cle_vision_forward (ClipContext *ctx, const float *pixel_values,
   cle_context_keep (ctx, "vision_hidden_0", ctx->x, (size_t) T * D);
 
   for (int l = 0; l < c->n_layer; l++) {
+    /* Only the class token of the last layer is pooled: skip the others'
+     * queries and MLP (unless hidden states are being recorded). */
+    if (l == c->n_layer - 1 && !ctx->recording) {
+      cle_encoder_layer_first_token (ctx, &w->layers[l], c, n_images, T);
+      break;
+    }
     cle_encoder_layer (ctx, &w->layers[l], c, rows, n_images, 0);
     char name[32];
     g_snprintf (name, sizeof name, "vision_hidden_%d", l + 1);

@@ -73,6 +73,30 @@ cle_attention (float *out, const float *q, const float *k, const float *v,
 }
 
 void
+cle_attention_first_row (float *out, const float *q, const float *k,
+    const float *v, const int *seq_start, const int *seq_len, int n_seq,
+    int n_head, int d_head, float *scratch, int n_threads)
+{
+  const int d = n_head * d_head;
+  int nt = cle_threads_resolve (n_threads);
+  int max_len = 0;
+  for (int s = 0; s < n_seq; s++)
+    max_len = seq_len[s] > max_len ? seq_len[s] : max_len;
+  const int n_tasks = n_seq * n_head;
+#pragma omp parallel num_threads(nt)
+  {
+    float *p = scratch + (size_t) omp_get_thread_num () * max_len;
+#pragma omp for schedule(static)
+    for (int task = 0; task < n_tasks; task++) {
+      int s = task / n_head, h = task % n_head;
+      size_t row = (size_t) seq_start[s] * d;
+      attend_row (out + row, q + row, k + row, v + row, 0, seq_len[s], 0, d,
+          d_head, h, p);
+    }
+  }
+}
+
+void
 cle_attention_naive (float *out, const float *q, const float *k,
     const float *v, const int *seq_start, const int *seq_len, int n_seq,
     int n_head, int d_head, int causal)
