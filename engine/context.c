@@ -79,7 +79,7 @@ cle_context_new (ClipContext **out, const ClipModel *model,
   /* Size every buffer for the larger of the two towers' batches. */
   const ClipConfig *c = &model->config;
   size_t act = 0, mlp = 0, patches = 0, pixels = 0;
-  int max_len = 1, max_seq = 1;
+  int max_len = 1, max_seq = 1, max_d_head = 1;
   if (c->towers & CLE_TOWER_VISION) {
     const ClipTowerConfig *v = &c->vision;
     int G = v->image_size / v->patch_size, T = G * G + 1;
@@ -89,6 +89,7 @@ cle_context_new (ClipContext **out, const ClipModel *model,
     patches = (size_t) G * G * v->n_channels * v->patch_size * v->patch_size;
     pixels = (size_t) ctx->max_images * 3 * v->image_size * v->image_size;
     max_len = MAX (max_len, T);
+    max_d_head = MAX (max_d_head, v->width / v->n_head);
     max_seq = MAX (max_seq, ctx->max_images);
   }
   if (c->towers & CLE_TOWER_TEXT) {
@@ -97,6 +98,7 @@ cle_context_new (ClipContext **out, const ClipModel *model,
     act = MAX (act, rows * t->width);
     mlp = MAX (mlp, rows * t->mlp);
     max_len = MAX (max_len, t->context_length);
+    max_d_head = MAX (max_d_head, t->width / t->n_head);
     max_seq = MAX (max_seq, ctx->max_texts);
   }
   /* The projection's input (n, D) and output live in h; make room. */
@@ -113,7 +115,7 @@ cle_context_new (ClipContext **out, const ClipModel *model,
   ctx->patches = alloc_floats (patches, &ok);
   ctx->pixels = alloc_floats (pixels, &ok);
   ctx->attn_scratch = alloc_floats (cle_attention_scratch_size (max_len,
-          ctx->n_threads), &ok);
+          max_d_head, ctx->n_threads), &ok);
   ctx->seq_start = g_try_new (int, max_seq);
   ctx->seq_len = g_try_new (int, max_seq);
   ctx->preprocess = cle_preprocess_scratch_new ();

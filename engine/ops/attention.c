@@ -1,6 +1,6 @@
 /* attention.c - scaled dot-product attention per (sequence, head), one query
  * row at a time: scores, softmax, weighted sum of values. The projections
- * around it are GEMMs elsewhere; the work here is small next to them. */
+ * around it are GEMMs elsewhere. */
 #include <math.h>
 #include <string.h>
 
@@ -8,29 +8,60 @@
 
 #include "ops.h"
 
+/* The loops below are written so that the compiler vectorizes them without
+ * reassociating sums (the result is the same on every path): K of a head is
+ * transposed once so that the scores of a query row accumulate over j. On
+ * x86-64 an AVX2 and an AVX-512 clone are picked at load time. */
+#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
+#if __has_attribute (target_clones)
+#define CLE_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
+#endif
+#endif
+#ifndef CLE_CLONES
+#define CLE_CLONES
+#endif
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize ("O3")
+#endif
+
 size_t
-cle_attention_scratch_size (int max_len, int n_threads)
+cle_attention_scratch_size (int max_len, int max_d_head, int n_threads)
 {
-  return (size_t) cle_threads_resolve (n_threads) * (size_t) max_len;
+  return (size_t) cle_threads_resolve (n_threads) * (size_t) max_len
+      * (size_t) (max_d_head + 1);
 }
 
-/* One query row i of sequence (q, k, v at its first row) and head h. */
-static void
-attend_row (float *out, const float *q, const float *k, const float *v,
+/* kt: (d_head, len) = the head's columns of k: (len, d) */
+static inline __attribute__ ((always_inline)) void
+transpose_head (float *kt, const float *k, int len, int d, int d_head, int h)
+{
+  for (int j = 0; j < len; j++) {
+    const float *kj = k + (size_t) j * d + h * d_head;
+    for (int t = 0; t < d_head; t++)
+      kt[(size_t) t * len + j] = kj[t];
+  }
+}
+
+/* One query row i of a sequence (q, v at its first row; kt its transposed
+ * keys) and head h; p: len floats of scratch. */
+static inline __attribute__ ((always_inline)) void
+attend_row (float *out, const float *q, const float *kt, const float *v,
     int i, int len, int causal, int d, int d_head, int h, float *p)
 {
   const float scale = 1.0f / sqrtf ((float) d_head);
   const float *qi = q + (size_t) i * d + h * d_head;
-  int n = causal ? i + 1 : len;
+  const int n = causal ? i + 1 : len;
+  for (int j = 0; j < n; j++)
+    p[j] = 0.0f;
+  for (int t = 0; t < d_head; t++) {
+    const float qt = qi[t], *kt_t = kt + (size_t) t * len;
+    for (int j = 0; j < n; j++)
+      p[j] += qt * kt_t[j];
+  }
   float max = -INFINITY;
   for (int j = 0; j < n; j++) {
-    const float *kj = k + (size_t) j * d + h * d_head;
-    float s = 0.0f;
-    for (int t = 0; t < d_head; t++)
-      s += qi[t] * kj[t];
-    p[j] = s * scale;
-    if (p[j] > max)
-      max = p[j];
+    p[j] *= scale;
+    max = p[j] > max ? p[j] : max;
   }
   float sum = 0.0f;
   for (int j = 0; j < n; j++) {
@@ -38,12 +69,44 @@ attend_row (float *out, const float *q, const float *k, const float *v,
     sum += p[j];
   }
   float *oi = out + (size_t) i * d + h * d_head;
-  memset (oi, 0, d_head * sizeof (float));
+  for (int t = 0; t < d_head; t++)
+    oi[t] = 0.0f;
+  const float inv = 1.0f / sum;
   for (int j = 0; j < n; j++) {
     const float *vj = v + (size_t) j * d + h * d_head;
-    float pj = p[j] / sum;
+    const float pj = p[j] * inv;
     for (int t = 0; t < d_head; t++)
       oi[t] += pj * vj[t];
+  }
+}
+
+/* Rows [0, n_rows) of every sequence (n_rows 0: all of them). */
+CLE_CLONES static void
+attention_rows (float *out, const float *q, const float *k, const float *v,
+    const int *seq_start, const int *seq_len, int n_seq, int n_head,
+    int d_head, int causal, int n_rows, float *scratch, int n_threads)
+{
+  const int d = n_head * d_head;
+  int nt = cle_threads_resolve (n_threads);
+  int max_len = 0;
+  for (int s = 0; s < n_seq; s++)
+    max_len = seq_len[s] > max_len ? seq_len[s] : max_len;
+  const int n_tasks = n_seq * n_head;
+#pragma omp parallel num_threads(nt)
+  {
+    float *p = scratch + (size_t) omp_get_thread_num () * max_len
+        * (d_head + 1);
+    float *kt = p + max_len;
+#pragma omp for schedule(dynamic, 1)
+    for (int task = 0; task < n_tasks; task++) {
+      int s = task / n_head, h = task % n_head, len = seq_len[s];
+      size_t row = (size_t) seq_start[s] * d;
+      int rows = n_rows > 0 && n_rows < len ? n_rows : len;
+      transpose_head (kt, k + row, len, d, d_head, h);
+      for (int i = 0; i < rows; i++)
+        attend_row (out + row, q + row, kt, v + row, i, len, causal, d,
+            d_head, h, p);
+    }
   }
 }
 
@@ -52,24 +115,8 @@ cle_attention (float *out, const float *q, const float *k, const float *v,
     const int *seq_start, const int *seq_len, int n_seq, int n_head,
     int d_head, int causal, float *scratch, int n_threads)
 {
-  const int d = n_head * d_head;
-  int nt = cle_threads_resolve (n_threads);
-  int max_len = 0;
-  for (int s = 0; s < n_seq; s++)
-    max_len = seq_len[s] > max_len ? seq_len[s] : max_len;
-  const int n_tasks = n_seq * n_head;
-#pragma omp parallel num_threads(nt)
-  {
-    float *p = scratch + (size_t) omp_get_thread_num () * max_len;
-#pragma omp for schedule(dynamic, 1)
-    for (int task = 0; task < n_tasks; task++) {
-      int s = task / n_head, h = task % n_head;
-      size_t row = (size_t) seq_start[s] * d;
-      for (int i = 0; i < seq_len[s]; i++)
-        attend_row (out + row, q + row, k + row, v + row, i, seq_len[s],
-            causal, d, d_head, h, p);
-    }
-  }
+  attention_rows (out, q, k, v, seq_start, seq_len, n_seq, n_head, d_head,
+      causal, 0, scratch, n_threads);
 }
 
 void
@@ -77,23 +124,8 @@ cle_attention_first_row (float *out, const float *q, const float *k,
     const float *v, const int *seq_start, const int *seq_len, int n_seq,
     int n_head, int d_head, float *scratch, int n_threads)
 {
-  const int d = n_head * d_head;
-  int nt = cle_threads_resolve (n_threads);
-  int max_len = 0;
-  for (int s = 0; s < n_seq; s++)
-    max_len = seq_len[s] > max_len ? seq_len[s] : max_len;
-  const int n_tasks = n_seq * n_head;
-#pragma omp parallel num_threads(nt)
-  {
-    float *p = scratch + (size_t) omp_get_thread_num () * max_len;
-#pragma omp for schedule(static)
-    for (int task = 0; task < n_tasks; task++) {
-      int s = task / n_head, h = task % n_head;
-      size_t row = (size_t) seq_start[s] * d;
-      attend_row (out + row, q + row, k + row, v + row, 0, seq_len[s], 0, d,
-          d_head, h, p);
-    }
-  }
+  attention_rows (out, q, k, v, seq_start, seq_len, n_seq, n_head, d_head, 0,
+      1, scratch, n_threads);
 }
 
 void

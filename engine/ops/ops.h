@@ -67,7 +67,8 @@ void cle_activation (float *x, size_t n, ClipActivation act, int n_threads);
  * seq_start[s]).
  * out, q, k, v: (rows, d) with head h in columns [h*d_head, (h+1)*d_head).
  * causal: position i attends to positions <= i only (the text tower).
- * scratch: n_threads_effective * max_len floats (cle_attention_scratch_size). */
+ * scratch: cle_attention_scratch_size (longest sequence, d_head, n_threads)
+ * floats. */
 void cle_attention (float *out, const float *q, const float *k,
     const float *v, const int *seq_start, const int *seq_len, int n_seq,
     int n_head, int d_head, int causal, float *scratch, int n_threads);
@@ -80,7 +81,8 @@ void cle_attention_first_row (float *out, const float *q, const float *k,
 void cle_attention_naive (float *out, const float *q, const float *k,
     const float *v, const int *seq_start, const int *seq_len, int n_seq,
     int n_head, int d_head, int causal);
-size_t cle_attention_scratch_size (int max_len, int n_threads);
+size_t cle_attention_scratch_size (int max_len, int max_d_head,
+    int n_threads);
 
 /* The number of threads a kernel will use for n_threads (0 = default). */
 int cle_threads_resolve (int n_threads);

@@ -137,7 +137,7 @@ test_attention (int n_seq, int n_head, int d_head, int causal)
   float *q = random_floats (n, &seed), *k = random_floats (n, &seed);
   float *v = random_floats (n, &seed);
   float *out = calloc (n, sizeof (float)), *ref = calloc (n, sizeof (float));
-  float *scratch = malloc (cle_attention_scratch_size (64, 2) * sizeof (float));
+  float *scratch = malloc (cle_attention_scratch_size (64, 64, 2) * sizeof (float));
   cle_attention (out, q, k, v, starts, lens, n_seq, n_head, d_head, causal,
       scratch, 2);
   cle_attention_naive (ref, q, k, v, starts, lens, n_seq, n_head, d_head,
