@@ -298,6 +298,38 @@ bad_calls (void)
   r = cle_encode_frames (ctx, &bad_stride, 1, e, 64, &err);
   test_expect (r == CLE_ERROR_INVALID_ARGUMENT, "a stride shorter than the "
       "row: %s", err.message);
+  /* 10,000 prompts in one call, in chunks of the context's batch. */
+  {
+    enum { N = 10000 };
+    char **many = g_new (char *, N);
+    float *out = g_new (float, (size_t) N * 32);
+    for (int i = 0; i < N; i++)
+      many[i] = g_strdup_printf ("prompt number %d", i);
+    r = cle_encode_texts (ctx, (const char *const *) many, N, out,
+        (size_t) N * 32, &err);
+    int same = r == CLE_OK;
+    const char *one[1] = { many[N - 1] };
+    cle_encode_texts (ctx, one, 1, e, 32, &err);
+    for (int k = 0; k < 32 && same; k++)
+      same = fabsf (e[k] - out[(size_t) (N - 1) * 32 + k]) < 1e-5f;
+    test_expect (same, "10,000 prompts encode, the last equal to itself alone");
+    for (int i = 0; i < N; i++)
+      g_free (many[i]);
+    g_free (many);
+    g_free (out);
+  }
+  /* The largest frame the engine takes, 8192x8192 (skipped under valgrind). */
+  if (!getenv ("CLE_TEST_QUICK")) {
+    uint8_t *big = g_malloc0 ((size_t) 8192 * 8192);
+    for (size_t i = 0; i < (size_t) 8192 * 8192; i += 4099)
+      big[i] = (uint8_t) i;
+    ClipFrame huge = { .format = CLE_PIXEL_GRAY8, .width = 8192,
+      .height = 8192, .planes = { big }, .strides = { 8192 } };
+    r = cle_encode_frames (ctx, &huge, 1, e, 64, &err);
+    test_expect (r == CLE_OK, "an 8192x8192 frame encodes (%s)",
+        r ? err.message : "ok");
+    g_free (big);
+  }
   float logits[2];
   r = cle_model_score (m, e, e, 0, logits, NULL, NULL, &err);
   test_expect (r == CLE_ERROR_INVALID_ARGUMENT, "score with no prompts: %s",
