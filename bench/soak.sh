@@ -15,7 +15,6 @@ export GST_PLUGIN_PATH
 gst-launch-1.0 -q videotestsrc pattern=ball is-live=false \
   ! video/x-raw,format=I420,width=1920,height=1080,framerate=30/1 \
   ! clipclassify model="$model" labels="a ball,color bars,noise" \
-      text-cache="" \
   ! fakesink sync=false &
 pid=$!
 trap 'kill $pid 2>/dev/null' EXIT
