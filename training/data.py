@@ -130,10 +130,12 @@ SOLID = {
                 "white": "white", "black": "black", "yellow": None,
                 "orange": None, "purple": None, "gray": None},
     "label": "a solid {c} screen",
-    "train": ["a solid {c} screen", "solid {c}", "a plain {c} image",
-              "a {c} frame", "a blank {c} screen", "{c}",
-              "a photo of a {c} screen", "an image that is all {c}"],
-    "heldout": ["a plain {c} screen"],
+    "train": [("a solid {c} screen", "c"), ("solid {c}", "c"),
+              ("a plain {c} image", "c"), ("a {c} frame", "c"),
+              ("a blank {c} screen", "c"), ("{c}", "c"),
+              ("a photo of a {c} screen", "c"),
+              ("an image that is all {c}", "c")],
+    "heldout": [("a plain {c} screen", "c")],
 }
 
 SHAPE = {
@@ -147,7 +149,8 @@ SHAPE = {
               ("a {c} {s} on {bg}", "c", "s", "bg"),
               ("a small {c} {s}", "c", "s", "small"),
               ("a large {c} {s}", "c", "s", "large"),
-              ("a {s}", "s"), ("a {c} shape", "c"),
+              ("a {s}", "s"), ("a {s} shape", "s"), ("{s}", "s"),
+              ("a {c} shape", "c"),
               ("a {s} on a {bg} background", "s", "bg")],
     "heldout": [("an image of a {c} {s}", "c", "s"),
                 ("the {c} {s}", "c", "s")],
@@ -164,6 +167,10 @@ def _caption(kind, template, attrs):
     if isinstance(template, str):
         template = (template,)
     text, slots = template[0], template[1:]
+    for slot in ("c", "fg", "bg", "s"):
+        if "{%s}" % slot in text and slot not in slots:
+            raise ValueError("template %r names {%s} but does not assert it"
+                             % (text, slot))
     asserted = {"kind": kind}
     for slot in slots:
         key = _SLOTS[slot]
@@ -225,14 +232,45 @@ def captions_for(attrs, which="train"):
     return [c for c in out if c is not None]
 
 
-def sample_caption(rng, attrs):
-    return rng.choice(captions_for(attrs, "train"))
+# Templates users put around a label, clipclassify's default first. A share
+# of training captions is wrapped in one, with the article dropped as users
+# write labels ("bouncing ball"). Articles inside stay as users leave them
+# ("a photo of a orange star.").
+ELEMENT_TEMPLATE = "a photo of a {}."
+WRAPPERS = [ELEMENT_TEMPLATE, "a photo of a {}", "{}.", "{}"]
+_NO_WRAP = ("a photo", "an image", "a picture", "a drawing", "the ")
+
+
+def bare(text):
+    """The label a user would type: the caption without its article."""
+    return re.sub(r"^(a|an) ", "", text)
+
+
+def wrapped(text):
+    """The wrapped forms of a caption (none for captions that already read
+    like a template)."""
+    if text.startswith(_NO_WRAP):
+        return []
+    return [w.format(bare(text)) for w in WRAPPERS]
+
+
+def sample_caption(rng, attrs, wrap_p=0.35):
+    text, asserted = rng.choice(captions_for(attrs, "train"))
+    forms = wrapped(text)
+    if forms and rng.random() < wrap_p:
+        text = rng.choice(forms)
+    return text, asserted
 
 
 def label_set(which="label"):
     """The full label set: (text, asserted) for every pattern, every solid
     colour and every colour x shape. which="label" gives the canonical
-    phrasing, which="heldout" the first held-out phrasing."""
+    phrasing, "heldout" the first held-out phrasing, "element" the
+    canonical label without article in clipclassify's default template."""
+    if which == "element":
+        return [(ELEMENT_TEMPLATE.format(bare(t)), a)
+                for t, a in label_set("label")]
+
     def pick(spec):
         return spec["label"] if which == "label" else spec["heldout"][0]
 
@@ -241,6 +279,8 @@ def label_set(which="label"):
         labels.append((pick(spec), {"kind": kind}))
     for c in SOLID["sources"]:
         t = pick(SOLID)
+        if isinstance(t, tuple):
+            t = t[0]
         labels.append((articles(t.format(c=c)),
                        {"kind": "solid", "colour": c}))
     for c in OBJECT_COLOURS:
@@ -273,4 +313,4 @@ def all_caption_texts():
     for c in SOLID["sources"]:
         texts.update(t for t, _ in captions_for({"kind": {"solid"},
                                                   "colour": c}))
-    return sorted(texts)
+    return sorted(texts | {w for t in texts for w in wrapped(t)})

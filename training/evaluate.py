@@ -30,14 +30,19 @@ import render  # noqa: E402
 from clip_bpe import ClipBPE  # noqa: E402
 from model import TinyCLIP  # noqa: E402
 
-# The README's demo: a few labels a user would type for the usual patterns.
-DEMO_LABELS = ["a bouncing ball", "color bars", "static noise",
-               "a checkerboard", "a pinwheel", "a solid red screen"]
-DEMO_CASES = [("ball", {}, "a bouncing ball"), ("smpte", {}, "color bars"),
-              ("snow", {}, "static noise"),
-              ("checkers-8", {}, "a checkerboard"),
-              ("pinwheel", {}, "a pinwheel"),
-              ("red", {}, "a solid red screen")]
+# The README's demo: labels a user would type for the usual patterns, used
+# bare and in clipclassify's default template.
+DEMO_LABELS = ["bouncing ball", "color bars", "static noise", "checkerboard",
+               "pinwheel", "solid red screen"]
+DEMO_CASES = [("ball", "bouncing ball"), ("smpte", "color bars"),
+              ("snow", "static noise"), ("checkers-8", "checkerboard"),
+              ("pinwheel", "pinwheel"), ("red", "solid red screen")]
+
+
+# Label phrasings measured: canonical ("a red star"), the held-out
+# phrasing ("an image of a red star"), clipclassify's default template
+# around the bare label ("a photo of a red star.").
+PHRASINGS = ("label", "heldout", "element")
 
 
 def run_tool(tool, args, threads):
@@ -113,14 +118,15 @@ def parity(model_dir, tool, tmp, threads):
     return out
 
 
-def classify(tool, model_dir, labels, paths, threads):
+def classify(tool, model_dir, labels, paths, threads, template=None):
     """Top-1 label index per image, through clip-tool classify."""
     fd, lpath = tempfile.mkstemp(suffix=".txt")
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(labels) + "\n")
+    extra = ["--template", template] if template else []
     try:
         rows = run_tool(tool, ["classify", model_dir, "--labels-file", lpath,
-                               "--top-k", "1"] + paths, threads)
+                               "--top-k", "1"] + extra + paths, threads)
     finally:
         os.remove(lpath)
     index = {l: i for i, l in enumerate(labels)}
@@ -153,7 +159,7 @@ def main():
 
         acc = {}
         confusions = {}
-        for phrasing in ("label", "heldout"):
+        for phrasing in PHRASINGS:
             labels = data.label_set(phrasing)
             top = classify(args.clip_tool, args.model_dir,
                            [t for t, _ in labels], paths, args.threads)
@@ -174,37 +180,40 @@ def main():
         results["confusions"] = confusions
 
         demo = []
-        for pattern, props, expected in DEMO_CASES:
+        for pattern, expected in DEMO_CASES:
             p = os.path.join(tmp, "demo-%s.png" % pattern)
-            render.videotestsrc_png(p, pattern, 320, 240, frame=10,
-                                    props=props)
-            k = classify(args.clip_tool, args.model_dir, DEMO_LABELS, [p],
-                         args.threads)[0]
-            demo.append({"pattern": pattern, "expected": expected,
-                         "top1": DEMO_LABELS[k]})
+            render.videotestsrc_png(p, pattern, 320, 240, frame=10)
+            d = {"pattern": pattern, "expected": expected}
+            for key, template in (("bare", None),
+                                  ("template", data.ELEMENT_TEMPLATE)):
+                k = classify(args.clip_tool, args.model_dir, DEMO_LABELS,
+                             [p], args.threads, template)[0]
+                d[key] = DEMO_LABELS[k]
+            demo.append(d)
         results["demo"] = demo
 
     print("\ntop-1 accuracy against all %d labels (engine):"
           % results["n_labels"])
-    print("| images | canonical labels | held-out phrasings |")
-    print("|---|---|---|")
-    names = {"patterns": "videotestsrc patterns + solid colours (seen)",
+    print("| images | canonical labels | held-out phrasings | "
+          "'%s' template |" % data.ELEMENT_TEMPLATE)
+    print("|---|---|---|---|")
+    names = {"patterns": "videotestsrc patterns + solid colours",
              "seen": "colour x shape, seen combinations",
              "heldout": "colour x shape, held-out combinations"}
     for g in ("patterns", "seen", "heldout"):
-        a, b = (results["accuracy"]["%s/%s" % (g, p)]
-                for p in ("label", "heldout"))
-        print("| %s (n=%d) | %.1f%% | %.1f%% |"
-              % (names[g], a["n"], 100 * a["top1"], 100 * b["top1"]))
+        a = [results["accuracy"]["%s/%s" % (g, p)] for p in PHRASINGS]
+        print("| %s (n=%d) | %s |" % (names[g], a[0]["n"], " | ".join(
+            "%.1f%%" % (100 * x["top1"]) for x in a)))
     print("\nmistakes (truth -> predicted: count):")
     for truth, preds in sorted(confusions.items()):
         print("  %s -> %s" % (truth, ", ".join(
             "%s: %d" % kv for kv in sorted(preds.items()))))
-    print("\ndemo (320x240, labels: %s):" % ", ".join(DEMO_LABELS))
+    print("\ndemo (320x240, labels: %s; bare / in '%s'):"
+          % (", ".join(DEMO_LABELS), data.ELEMENT_TEMPLATE))
     for d in demo:
-        print("  pattern=%-10s -> %-22s %s" % (d["pattern"], d["top1"],
-                                              "ok" if d["top1"] ==
-                                              d["expected"] else "WRONG"))
+        print("  pattern=%-10s -> %s" % (d["pattern"], " / ".join(
+            "%s%s" % (d[k], "" if d[k] == d["expected"] else " (WRONG)")
+            for k in ("bare", "template"))))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=2)

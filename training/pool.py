@@ -2,6 +2,7 @@
 pattern concept and random shape scenes, each image with its attributes
 (see data.py). Training and evaluation call the same samplers with
 different seeds and sizes; nothing here knows about captions or models."""
+import colorsys
 import random
 
 import numpy as np
@@ -98,10 +99,18 @@ def render_patterns(seed, n_configs, image_size, sizes=render.SIZES,
     return np.stack(crops), attrs
 
 
-# Colours no caption names: shapes drawn in them are captioned by shape
-# alone, which teaches shape apart from the colour words.
-UNNAMED_COLOURS = [(255, 150, 200), (0, 230, 230), (130, 75, 30),
-                   (0, 120, 120), (180, 220, 255), (255, 200, 150)]
+# Hues (degrees) between the named colours: shapes drawn in them are
+# captioned by shape alone, which teaches the vision tower shape apart from
+# colour. Kept away from every named hue (red 0, orange 30, yellow 60,
+# green 120, blue 240, purple 280), so no held-out pair is shown.
+UNNAMED_HUES = [(80, 100), (150, 215), (300, 345)]
+
+
+def unnamed_colour(rng):
+    lo, hi = rng.choice(UNNAMED_HUES)
+    rgb = colorsys.hsv_to_rgb(rng.uniform(lo, hi) / 360,
+                              rng.uniform(0.4, 1.0), rng.uniform(0.6, 1.0))
+    return tuple(round(255 * v) for v in rgb)
 
 
 def shape_attrs(rng, combos, unnamed=False):
@@ -110,7 +119,8 @@ def shape_attrs(rng, combos, unnamed=False):
     colour, shape = rng.choice(combos)
     rgb = None
     if unnamed:
-        colour, rgb = None, rng.choice(UNNAMED_COLOURS)
+        shape = rng.choice(SHAPES)
+        colour, rgb = None, unnamed_colour(rng)
     bg = rng.choice([c for c in data.BG_COLOURS if c != colour])
     scale = rng.uniform(0.25, 0.75)
     size = "small" if scale < 0.4 else "large" if scale > 0.6 else None

@@ -171,7 +171,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models",
                                                   "tiny-demo-clip"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
@@ -180,7 +180,7 @@ def main():
                     help="videotestsrc configurations per pattern concept")
     ap.add_argument("--shape-scenes", type=int, default=30000)
     ap.add_argument("--pattern-fraction", type=float, default=0.4)
-    ap.add_argument("--unnamed-fraction", type=float, default=0.2,
+    ap.add_argument("--unnamed-fraction", type=float, default=0.35,
                     help="shape scenes in colours no caption names")
     ap.add_argument("--group", type=int, default=4,
                     help="shape scenes drawn together sharing a colour or "
@@ -217,10 +217,10 @@ def main():
     for i, a in enumerate(pat_attrs):
         by_kind.setdefault(min(a["kind"] - {"shape"}), []).append(i)
     kinds = sorted(by_kind)
-    kinds.append("solid")  # nine colours: drawn twice as often
     log("pools: %d pattern frames (%s), %d shape scenes"
         % (len(pat_x), ", ".join("%s %d" % (k, len(by_kind[k]))
                                  for k in kinds), len(shp_x)))
+    kinds.append("solid")  # nine colours: drawn twice as often
     mon_items = pool.eval_set(args.seed + 1000, n_pattern=4, n_seen=1,
                               n_heldout=4)
 
