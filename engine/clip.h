@@ -94,11 +94,29 @@ typedef enum {
   CLE_TOWER_BOTH = CLE_TOWER_VISION | CLE_TOWER_TEXT,
 } ClipTowers;
 
+/* The arithmetic of the towers' matrix products (every Linear layer and the
+ * patch embedding; attention, LayerNorm and the projections stay fp32).
+ * Lower precisions convert the weights once at load and the activations per
+ * call; they are faster and their embeddings differ slightly from the
+ * reference (measured in test-quantized and docs/benchmarks.md). */
+typedef enum {
+  CLE_PRECISION_FP32,           /* as the reference */
+  CLE_PRECISION_BF16,           /* bf16 operands, fp32 sums (AVX512_BF16) */
+  CLE_PRECISION_INT8,           /* int8 per-column weights, per-row dynamic
+                                 * activations, int32 sums (AVX512_VNNI) */
+} ClipPrecision;
+
+/* "fp32", "bf16", "int8" -> *out; returns 0 for anything else. */
+CLE_API int cle_precision_from_string (const char *name, ClipPrecision *out);
+
 typedef struct {
   /* Towers to load (default CLE_TOWER_BOTH). A tower that is not loaded is
    * never read from disk; a checkpoint with one tower only (e.g.
    * CLIPVisionModelWithProjection) must be loaded with that tower only. */
   unsigned towers;
+  /* Default CLE_PRECISION_FP32. A CPU without the instructions named above
+   * runs the same arithmetic in plain C (slower). */
+  ClipPrecision precision;
 } ClipModelParams;
 
 /* Fills params with the defaults documented in ClipModelParams. */
@@ -131,6 +149,8 @@ typedef struct {
   int crop_width, crop_height;  /* == image_size for published models */
   float image_mean[3], image_std[3];
   const char *weights_dtype;    /* "F32", "F16" or "BF16" (the first tensor's) */
+  ClipPrecision precision;      /* as loaded */
+  size_t quantized_bytes;       /* memory of the converted weights */
 } ClipModelInfo;
 
 CLE_API int cle_model_get_info (const ClipModel *model, ClipModelInfo *info);

@@ -6,6 +6,31 @@
 #include "encoder.h"
 #include "ops/ops.h"
 
+/* y = x @ w^T + b in the model's precision (packed: its converted copy). */
+static void
+linear (ClipContext *ctx, float *y, const float *x, const float *w,
+    const ClipPackedWeight *packed, const float *b, int n, int n_in,
+    int n_out, int ldx, int ldy)
+{
+  if (packed)
+    cle_linear_quantized (&y, x, &packed, &b, 1, n, ldx, ldy,
+        ctx->n_threads);
+  else
+    cle_linear (y, x, w, b, n, n_in, n_out, ldx, ldy, ctx->n_threads);
+}
+
+/* n_proj projections of the same x (q, k, v), dense. */
+static void
+linear_multi (ClipContext *ctx, float *const *y, const float *x,
+    const float *const *w, const ClipPackedWeight *const *packed,
+    const float *const *b, int n_proj, int n, int n_in, int n_out)
+{
+  if (packed[0])
+    cle_linear_quantized (y, x, packed, b, n_proj, n, 0, 0, ctx->n_threads);
+  else
+    cle_linear_multi (y, x, w, b, n_proj, n, n_in, n_out, ctx->n_threads);
+}
+
 static void
 add_inplace (float *x, const float *y, size_t n, int n_threads)
 {
@@ -25,21 +50,22 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
   float *const qkv[3] = { ctx->q, ctx->k, ctx->v };
   const float *const qkv_w[3] = { w->q_w, w->k_w, w->v_w };
+  const ClipPackedWeight *const qkv_p[3] = { w->q_p, w->k_p, w->v_p };
   const float *const qkv_b[3] = { w->q_b, w->k_b, w->v_b };
-  cle_linear_multi (qkv, ctx->h, qkv_w, qkv_b, 3, rows, D, D, nt);
+  linear_multi (ctx, qkv, ctx->h, qkv_w, qkv_p, qkv_b, 3, rows, D, D);
   cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
       ctx->seq_len, n_seq, c->n_head, D / c->n_head, causal,
       ctx->attn_scratch, nt);
-  cle_linear (ctx->h, ctx->att, w->o_w, w->o_b, rows, D, D, 0, 0, nt);
+  linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, rows, D, D, 0, 0);
   add_inplace (ctx->x, ctx->h, n, nt);
 
   /* h = ln2(x) -> mlp: (rows, M) -> h: (rows, D) */
   cle_layer_norm (ctx->h, ctx->x, w->ln2_w, w->ln2_b, rows, D, c->eps, nt);
-  cle_linear (ctx->mlp, ctx->h, w->fc1_w, w->fc1_b, rows, D, M, 0, 0,
-      nt);
+  linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b, rows, D, M,
+      0, 0);
   cle_activation (ctx->mlp, (size_t) rows * M, c->act, nt);
-  cle_linear (ctx->h, ctx->mlp, w->fc2_w, w->fc2_b, rows, M, D, 0, 0,
-      nt);
+  linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b, rows, M, D,
+      0, 0);
   add_inplace (ctx->x, ctx->h, n, nt);
 }
 
@@ -55,22 +81,25 @@ cle_encoder_layer_first_token (ClipContext *ctx, const ClipLayerWeights *w,
   cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
   float *const kv[2] = { ctx->k, ctx->v };
   const float *const kv_w[2] = { w->k_w, w->v_w };
+  const ClipPackedWeight *const kv_p[2] = { w->k_p, w->v_p };
   const float *const kv_b[2] = { w->k_b, w->v_b };
-  cle_linear_multi (kv, ctx->h, kv_w, kv_b, 2, rows, D, D, nt);
-  cle_linear (ctx->q, ctx->h, w->q_w, w->q_b, n_seq, D, D, ld, ld, nt);
+  linear_multi (ctx, kv, ctx->h, kv_w, kv_p, kv_b, 2, rows, D, D);
+  linear (ctx, ctx->q, ctx->h, w->q_w, w->q_p, w->q_b, n_seq, D, D, ld, ld);
   cle_attention_first_row (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
       ctx->seq_len, n_seq, c->n_head, D / c->n_head, ctx->attn_scratch, nt);
   /* h: (n_seq, D) dense from here on */
-  cle_linear (ctx->h, ctx->att, w->o_w, w->o_b, n_seq, D, D, ld, 0, nt);
+  linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, n_seq, D, D, ld, 0);
   for (int s = 0; s < n_seq; s++)
     add_inplace (ctx->x + (size_t) s * ld, ctx->h + (size_t) s * D, D, 1);
 
   for (int s = 0; s < n_seq; s++)
     cle_layer_norm (ctx->h + (size_t) s * D, ctx->x + (size_t) s * ld,
         w->ln2_w, w->ln2_b, 1, D, c->eps, 1);
-  cle_linear (ctx->mlp, ctx->h, w->fc1_w, w->fc1_b, n_seq, D, M, 0, 0, nt);
+  linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b, n_seq, D, M,
+      0, 0);
   cle_activation (ctx->mlp, (size_t) n_seq * M, c->act, nt);
-  cle_linear (ctx->h, ctx->mlp, w->fc2_w, w->fc2_b, n_seq, M, D, 0, 0, nt);
+  linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b, n_seq, M, D,
+      0, 0);
   for (int s = 0; s < n_seq; s++)
     add_inplace (ctx->x + (size_t) s * ld, ctx->h + (size_t) s * D, D, 1);
 }

@@ -213,6 +213,7 @@ void
 cle_model_params_init (ClipModelParams *params)
 {
   params->towers = CLE_TOWER_BOTH;
+  params->precision = CLE_PRECISION_FP32;
 }
 
 void
@@ -220,6 +221,9 @@ cle_model_free (ClipModel *m)
 {
   if (!m)
     return;
+  for (int i = 0; i < m->n_packed; i++)
+    cle_packed_weight_clear (&m->packed[i]);
+  g_free (m->packed);
   for (int i = 0; i < m->n_owned; i++)
     g_free (m->owned[i]);
   g_free (m->owned);
@@ -229,6 +233,69 @@ cle_model_free (ClipModel *m)
   cle_safetensors_free (m->weights);
   g_free (m->dir);
   g_free (m);
+}
+
+/* One weight into the next slot of m->packed. */
+static int
+convert_one (ClipModel *m, const float *w, int n_out, int n_in,
+    const ClipPackedWeight **out, const char *what, ClipError *err)
+{
+  ClipPackedWeight *pw = &m->packed[m->n_packed];
+  if (cle_packed_weight_init (pw, w, n_out, n_in, m->precision, 0) != CLE_OK)
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "cannot allocate the %s copy of %s (%d x %d)",
+        cle_precision_name (m->precision), what, n_out, n_in);
+  m->n_packed++;
+  *out = pw;
+  return CLE_OK;
+}
+
+static int
+convert_layers (ClipModel *m, ClipLayerWeights *layers,
+    const ClipTowerConfig *c, const char *tower, ClipError *err)
+{
+  const int D = c->width, M = c->mlp;
+  int code = CLE_OK;
+  for (int i = 0; i < c->n_layer && code == CLE_OK; i++) {
+    ClipLayerWeights *l = &layers[i];
+    char what[64];
+    g_snprintf (what, sizeof what, "%s layer %d", tower, i);
+    if ((code = convert_one (m, l->q_w, D, D, &l->q_p, what, err))
+        || (code = convert_one (m, l->k_w, D, D, &l->k_p, what, err))
+        || (code = convert_one (m, l->v_w, D, D, &l->v_p, what, err))
+        || (code = convert_one (m, l->o_w, D, D, &l->o_p, what, err))
+        || (code = convert_one (m, l->fc1_w, M, D, &l->fc1_p, what, err)))
+      break;
+    code = convert_one (m, l->fc2_w, D, M, &l->fc2_p, what, err);
+  }
+  return code;
+}
+
+/* The Linear weights of the loaded towers (6 per layer, and the patch
+ * embedding) into the model's precision. */
+static int
+convert_weights (ClipModel *m, ClipPrecision precision, ClipError *err)
+{
+  const ClipConfig *c = &m->config;
+  int n = 0;
+  if (c->towers & CLE_TOWER_VISION)
+    n += 6 * c->vision.n_layer + 1;
+  if (c->towers & CLE_TOWER_TEXT)
+    n += 6 * c->text.n_layer;
+  m->precision = precision;
+  m->packed = g_new0 (ClipPackedWeight, MAX (n, 1));
+  int code = CLE_OK;
+  if (c->towers & CLE_TOWER_VISION) {
+    const ClipTowerConfig *v = &c->vision;
+    code = convert_one (m, m->vision.patch_w, v->width,
+        v->n_channels * v->patch_size * v->patch_size, &m->vision.patch_p,
+        "the patch embedding", err);
+    if (code == CLE_OK)
+      code = convert_layers (m, m->vision.layers, v, "vision", err);
+  }
+  if (code == CLE_OK && (c->towers & CLE_TOWER_TEXT))
+    code = convert_layers (m, m->text.layers, &c->text, "text", err);
+  return code;
 }
 
 int
@@ -250,6 +317,10 @@ cle_model_load (ClipModel **out, const char *dir,
     return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
         "towers is %u, expected CLE_TOWER_VISION, _TEXT or _BOTH",
         params->towers);
+  if ((unsigned) params->precision > CLE_PRECISION_INT8)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "precision is %d, expected CLE_PRECISION_FP32, _BF16 or _INT8",
+        (int) params->precision);
   if (!g_file_test (dir, G_FILE_TEST_IS_DIR))
     return cle_error_set (err, CLE_ERROR_IO,
         "model directory '%s' does not exist or is not a directory", dir);
@@ -267,6 +338,8 @@ cle_model_load (ClipModel **out, const char *dir,
     code = bind_text (m, err);
   if (code == CLE_OK)
     code = bind_logit_scale (m, err);
+  if (code == CLE_OK && params->precision != CLE_PRECISION_FP32)
+    code = convert_weights (m, params->precision, err);
 
   if (code == CLE_OK && (towers & CLE_TOWER_TEXT)) {
     char *vocab = g_build_filename (dir, "vocab.json", NULL);
@@ -337,6 +410,9 @@ cle_model_get_info (const ClipModel *m, ClipModelInfo *info)
     info->vocab_size = c->text.vocab_size;
   }
   info->weights_dtype = m->dtype;
+  info->precision = m->precision;
+  for (int i = 0; i < m->n_packed; i++)
+    info->quantized_bytes += cle_packed_weight_bytes (&m->packed[i]);
   return CLE_OK;
 }
 

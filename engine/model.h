@@ -4,6 +4,7 @@
 #define CLE_MODEL_H
 
 #include "clip.h"
+#include "ops/quantized.h"
 #include "preprocess.h"
 #include "safetensors.h"
 #include "tokenizer.h"
@@ -40,10 +41,13 @@ typedef struct {
   const float *ln2_w, *ln2_b;           /* (D) */
   const float *fc1_w, *fc1_b;           /* (M, D), (M) */
   const float *fc2_w, *fc2_b;           /* (D, M), (D) */
+  /* The same Linear weights converted for a bf16/int8 model, else NULL. */
+  const ClipPackedWeight *q_p, *k_p, *v_p, *o_p, *fc1_p, *fc2_p;
 } ClipLayerWeights;
 
 typedef struct {
   const float *patch_w;         /* (D, C*P*P): the conv kernel as a matrix */
+  const ClipPackedWeight *patch_p;      /* converted, or NULL */
   const float *class_emb;       /* (D) */
   const float *pos_emb;         /* (1 + (S/P)^2, D) */
   const float *pre_ln_w, *pre_ln_b, *post_ln_w, *post_ln_b;     /* (D) */
@@ -72,6 +76,9 @@ struct ClipModel {
   void **owned;                 /* float32 copies of F16/BF16/unaligned data */
   int n_owned;
   char dtype[8];
+  ClipPrecision precision;
+  ClipPackedWeight *packed;     /* n_packed weights converted at load */
+  int n_packed;
 };
 
 /* config.json -> ClipConfig, for the towers asked; errors name the file and

@@ -98,6 +98,12 @@ model_fingerprint (const ClipModel *m, char **out, ClipError *err)
     hash_floats (sum, lw->fc1_b, M);
     hash_floats (sum, lw->fc2_w, D * M);
   }
+  /* bf16/int8 embeddings differ from fp32 ones: their own cache file
+   * (fp32 fingerprints stay as they were) */
+  if (m->precision != CLE_PRECISION_FP32) {
+    const char *name = cle_precision_name (m->precision);
+    g_checksum_update (sum, (const guchar *) name, strlen (name));
+  }
   *out = g_strdup (g_checksum_get_string (sum));
   g_checksum_free (sum);
   return code;

@@ -33,6 +33,27 @@ typedef enum
 #define GST_TYPE_CLIP_CLASSIFY_MODE (gst_clip_classify_mode_get_type ())
 GType gst_clip_classify_mode_get_type (void);
 
+/**
+ * GstClipClassifyPrecision:
+ * @GST_CLIP_CLASSIFY_PRECISION_FP32: as the reference implementation
+ * @GST_CLIP_CLASSIFY_PRECISION_BF16: bf16 matrix products (AVX512_BF16),
+ *     embeddings within cosine 0.999 of fp32
+ * @GST_CLIP_CLASSIFY_PRECISION_INT8: int8 matrix products (AVX512_VNNI),
+ *     embeddings within cosine 0.99 of fp32
+ *
+ * The values are those of the engine's ClipPrecision.
+ */
+typedef enum
+{
+  GST_CLIP_CLASSIFY_PRECISION_FP32,
+  GST_CLIP_CLASSIFY_PRECISION_BF16,
+  GST_CLIP_CLASSIFY_PRECISION_INT8,
+} GstClipClassifyPrecision;
+
+#define GST_TYPE_CLIP_CLASSIFY_PRECISION \
+  (gst_clip_classify_precision_get_type ())
+GType gst_clip_classify_precision_get_type (void);
+
 #define GST_TYPE_CLIP_CLASSIFY (gst_clip_classify_get_type ())
 G_DECLARE_FINAL_TYPE (GstClipClassify, gst_clip_classify, GST, CLIP_CLASSIFY,
     GstVideoFilter)

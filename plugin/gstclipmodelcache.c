@@ -1,5 +1,5 @@
-/* gstclipmodelcache.c: refcounted models keyed by canonical directory, under
- * one mutex. A model is read-only after load (clip.h), so sharing it between
+/* gstclipmodelcache.c: refcounted models keyed by precision and canonical
+ * directory, under one mutex. A model is read-only after load (clip.h), so sharing it between
  * elements and threads needs no further locking; contexts stay per caller. */
 
 #ifdef HAVE_CONFIG_H
@@ -10,7 +10,8 @@
 
 struct _GstClipModelHandle
 {
-  gchar *dir;                   /* canonical; the key in cache_table */
+  gchar *key;                   /* "precision:dir", the key in cache_table */
+  gchar *dir;                   /* canonical */
   ClipModel *model;
   guint refcount;               /* under cache_lock */
 };
@@ -19,17 +20,19 @@ static GMutex cache_lock;
 static GHashTable *cache_table; /* dir -> GstClipModelHandle, under cache_lock */
 
 GstClipModelHandle *
-gst_clip_model_cache_acquire (const gchar * dir, ClipError * err)
+gst_clip_model_cache_acquire (const gchar * dir, ClipPrecision precision,
+    ClipError * err)
 {
   GstClipModelHandle *handle;
   ClipModelParams params;
   ClipModel *model = NULL;
-  gchar *key;
+  gchar *canonical, *key;
   int ret;
 
   g_return_val_if_fail (dir != NULL, NULL);
 
-  key = g_canonicalize_filename (dir, NULL);
+  canonical = g_canonicalize_filename (dir, NULL);
+  key = g_strdup_printf ("%d:%s", (int) precision, canonical);
 
   g_mutex_lock (&cache_lock);
   if (!cache_table)
@@ -40,24 +43,28 @@ gst_clip_model_cache_acquire (const gchar * dir, ClipError * err)
     handle->refcount++;
     g_mutex_unlock (&cache_lock);
     g_free (key);
+    g_free (canonical);
     return handle;
   }
 
   /* Loading under the lock makes a second element naming the same directory
    * wait for this load instead of reading the weights a second time. */
   cle_model_params_init (&params);
-  ret = cle_model_load (&model, key, &params, err);
+  params.precision = precision;
+  ret = cle_model_load (&model, canonical, &params, err);
   if (ret < 0) {
     g_mutex_unlock (&cache_lock);
     g_free (key);
+    g_free (canonical);
     return NULL;
   }
 
   handle = g_new0 (GstClipModelHandle, 1);
-  handle->dir = key;
+  handle->key = key;
+  handle->dir = canonical;
   handle->model = model;
   handle->refcount = 1;
-  g_hash_table_insert (cache_table, handle->dir, handle);
+  g_hash_table_insert (cache_table, handle->key, handle);
   g_mutex_unlock (&cache_lock);
 
   return handle;
@@ -74,12 +81,13 @@ gst_clip_model_cache_release (GstClipModelHandle * handle)
   g_assert (handle->refcount > 0);
   last = (--handle->refcount == 0);
   if (last)
-    g_hash_table_remove (cache_table, handle->dir);
+    g_hash_table_remove (cache_table, handle->key);
   g_mutex_unlock (&cache_lock);
 
   /* Freed outside the lock: unmapping weights must not hold up other loads. */
   if (last) {
     cle_model_free (handle->model);
+    g_free (handle->key);
     g_free (handle->dir);
     g_free (handle);
   }

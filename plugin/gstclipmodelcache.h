@@ -12,11 +12,12 @@ G_BEGIN_DECLS
 
 typedef struct _GstClipModelHandle GstClipModelHandle;
 
-/* Returns a reference on the model loaded from @dir, loading it on first use.
- * @dir is canonicalized, so "m", "./m" and "m/" share one entry. On failure
- * returns NULL and fills @err with the engine's message. Thread-safe. */
+/* Returns a reference on the model loaded from @dir in @precision, loading
+ * it on first use. @dir is canonicalized, so "m", "./m" and "m/" share one
+ * entry; each precision is an entry of its own. On failure returns NULL and
+ * fills @err with the engine's message. Thread-safe. */
 GstClipModelHandle *gst_clip_model_cache_acquire (const gchar * dir,
-    ClipError * err);
+    ClipPrecision precision, ClipError * err);
 
 /* Drops a reference; the model is freed with the last one. */
 void gst_clip_model_cache_release (GstClipModelHandle * handle);
@@ -24,7 +25,8 @@ void gst_clip_model_cache_release (GstClipModelHandle * handle);
 /* The model, read-only, valid until the handle is released. */
 const ClipModel *gst_clip_model_handle_get_model (GstClipModelHandle * handle);
 
-/* The canonical directory the model was loaded from. */
+/* The canonical directory the model was loaded from (without the
+ * precision). */
 const gchar *gst_clip_model_handle_get_dir (GstClipModelHandle * handle);
 
 G_END_DECLS

@@ -2,8 +2,7 @@
  * plain C here) with the weights read in place and one OpenMP split over
  * output columns, or OpenBLAS sgemm. Picks the path once per process from
  * the CPU (and CLE_GEMM). Never packs or copies w; blocks of x are packed
- * into a per-thread buffer (442 KB, allocated once, freed at thread exit). */
-#include <pthread.h>
+ * into a per-thread buffer (442 KB, cle_thread_buffer). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -151,60 +150,6 @@ linear_openblas (float *y, const float *x, const float *w, const float *b,
       x, ldx, w, n_in, beta, y, ldy);
 }
 
-/* Each thread's buffer for packed blocks of x. */
-typedef struct
-{
-  float *data;
-  size_t cap;
-} PackBuffer;
-
-static pthread_key_t pack_key;
-static pthread_once_t pack_once = PTHREAD_ONCE_INIT;
-static int pack_key_ok;
-
-static void
-pack_buffer_free (void *p)
-{
-  PackBuffer *pb = p;
-  free (pb->data);
-  free (pb);
-}
-
-static void
-pack_key_create (void)
-{
-  pack_key_ok = pthread_key_create (&pack_key, pack_buffer_free) == 0;
-}
-
-/* n floats, 64-byte aligned, or NULL when memory is short. */
-static float *
-pack_buffer_get (size_t n)
-{
-  pthread_once (&pack_once, pack_key_create);
-  if (!pack_key_ok)
-    return NULL;
-  PackBuffer *pb = pthread_getspecific (pack_key);
-  if (!pb) {
-    if (!(pb = calloc (1, sizeof *pb)))
-      return NULL;
-    if (pthread_setspecific (pack_key, pb) != 0) {
-      free (pb);
-      return NULL;
-    }
-  }
-  if (pb->cap < n) {
-    size_t cap = n + n / 4;
-    float *data = aligned_alloc (64,
-        (cap * sizeof (float) + 63) & ~(size_t) 63);
-    if (!data)
-      return NULL;
-    free (pb->data);
-    pb->data = data;
-    pb->cap = cap;
-  }
-  return pb->data;
-}
-
 typedef void (*GemmBlock) (float *y, const float *x, const float *w,
     const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
 typedef void (*GemmPack) (float *ap, const float *x, int ldx, int k, int p0,
@@ -344,8 +289,8 @@ linear_run (float *const *y, const float *x, const float *const *w,
 #else
     const int t = 0, T = 1;
 #endif
-    float *scratch = n_panel
-        ? pack_buffer_get ((size_t) MC_PACKED * KC_PACKED) : NULL;
+    float *scratch = n_panel ? cle_thread_buffer (CLE_BUFFER_GEMM_PACK,
+        (size_t) MC_PACKED * KC_PACKED * sizeof (float)) : NULL;
     if (scratch && by_rows)
       run_packed (&job, scratch, n_panel * t / T * job.panel,
           t + 1 == T ? n : n_panel * (t + 1) / T * job.panel, 0, n_total);

@@ -87,4 +87,15 @@ size_t cle_attention_scratch_size (int max_len, int max_d_head,
 /* The number of threads a kernel will use for n_threads (0 = default). */
 int cle_threads_resolve (int n_threads);
 
+/* The calling thread's scratch buffer for one use: at least bytes, 64-byte
+ * aligned, kept for the next call and freed when the thread exits; NULL
+ * when memory is short. */
+typedef enum
+{
+  CLE_BUFFER_GEMM_PACK,         /* packed blocks of x (gemm.c) */
+  CLE_BUFFER_QUANTIZED,         /* converted activations (quantized.c) */
+  CLE_N_BUFFERS,
+} ClipThreadBufferSlot;
+void *cle_thread_buffer (ClipThreadBufferSlot slot, size_t bytes);
+
 #endif

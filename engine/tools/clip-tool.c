@@ -36,6 +36,9 @@ static gint opt_threads = 0;
  * there (cle_text_cache_open), opened on first use. */
 static gchar *opt_text_cache = NULL;
 static ClipTextCache *text_cache = NULL;
+/* --precision fp32|bf16|int8: the towers' matrix products (ClipPrecision). */
+static gchar *opt_precision = NULL;
+static ClipPrecision precision = CLE_PRECISION_FP32;
 
 static const GOptionEntry common_entries[] = {
   {"threads", 't', 0, G_OPTION_ARG_INT, &opt_threads,
@@ -43,6 +46,9 @@ static const GOptionEntry common_entries[] = {
   {"text-cache", 0, 0, G_OPTION_ARG_FILENAME, &opt_text_cache,
       "Keep text embeddings in DIR; prompts seen before are not encoded "
       "again", "DIR"},
+  {"precision", 0, 0, G_OPTION_ARG_STRING, &opt_precision,
+      "Matrix products in fp32 (default, as the reference), bf16 or int8 "
+      "(faster, approximate)", "P"},
   {NULL}
 };
 
@@ -126,6 +132,12 @@ parse_options (GOptionContext * octx, const char *command, int *argc,
   }
   if (opt_threads < 0) {
     fail_usage (command, "--threads must be >= 0, got %d", opt_threads);
+    return FALSE;
+  }
+  if (opt_precision && !cle_precision_from_string (opt_precision,
+          &precision)) {
+    fail_usage (command, "--precision: expected fp32, bf16 or int8, got "
+        "'%s'", opt_precision);
     return FALSE;
   }
   return TRUE;
@@ -260,6 +272,7 @@ load_model (ClipModel ** model, const char *dir, unsigned towers)
 
   cle_model_params_init (&mp);
   mp.towers = towers;
+  mp.precision = precision;
   status = cle_model_load (model, dir, &mp, &err);
   if (status < 0) {
     *model = NULL;
@@ -449,6 +462,7 @@ cmd_info (int argc, char **argv)
     int status;
 
     cle_model_params_init (&mp);
+    mp.precision = precision;
     status = cle_model_load (&model, rest[0], &mp, &err);
     mp.towers = CLE_TOWER_VISION;
     if (status < 0 && cle_model_load (&model, rest[0], &mp, &ignored) < 0) {
@@ -476,6 +490,10 @@ cmd_info (int argc, char **argv)
   json_float (s, info.logit_scale);
   g_string_append (s, ", \"dtype\": ");
   json_string (s, info.weights_dtype);
+  g_string_append (s, ", \"precision\": ");
+  json_string (s, opt_precision ? opt_precision : "fp32");
+  g_string_append_printf (s, ", \"quantized_bytes\": %zu",
+      info.quantized_bytes);
   if (info.towers & CLE_TOWER_VISION) {
     g_string_append_printf (s, ", \"image_size\": %d, \"patch_size\": %d, "
         "\"width_vision\": %d, \"n_layer_vision\": %d, \"n_head_vision\": %d, "
@@ -1496,6 +1514,8 @@ cmd_bench (int argc, char **argv)
   json_string (s, rest[0]);
   g_string_append (s, ", \"dtype\": ");
   json_string (s, info.weights_dtype);
+  g_string_append (s, ", \"precision\": ");
+  json_string (s, opt_precision ? opt_precision : "fp32");
   g_string_append_printf (s, ", \"batch\": %d, \"threads\": %d", batch,
       threads);
   if (!vision)

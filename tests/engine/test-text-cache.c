@@ -99,6 +99,17 @@ main (void)
   cle_model_free (other);
   g_free (other_dir);
 
+  /* The same model in bf16 gives other embeddings: a cache of its own. */
+  ClipModelParams mp;
+  cle_model_params_init (&mp);
+  mp.precision = CLE_PRECISION_BF16;
+  cle_model_load (&other, model_dir, &mp, &err);
+  cle_text_cache_open (&cache, other, dir, &err);
+  test_expect (cle_text_cache_size (cache) == 0,
+      "the same model in bf16 starts with an empty cache of its own");
+  cle_text_cache_free (cache);
+  cle_model_free (other);
+
   /* A file that is not a cache is refused with its name. */
   g_file_set_contents (path, "not a cache at all, no", -1, NULL);
   r = cle_text_cache_open (&cache, model, dir, &err);

@@ -122,7 +122,7 @@ GST_START_TEST (test_ensembling)
   GError *err = NULL;
   gint dim, i, t, k;
 
-  handle = gst_clip_model_cache_acquire (model_dir (), &cerr);
+  handle = gst_clip_model_cache_acquire (model_dir (), CLE_PRECISION_FP32, &cerr);
   fail_unless (handle != NULL, "%s", cerr.message);
   cle_model_get_info (gst_clip_model_handle_get_model (handle), &info);
   dim = info.projection_dim;
@@ -185,7 +185,7 @@ GST_START_TEST (test_text_cache)
   GError *err = NULL;
   gchar *dir = g_dir_make_tmp ("clip-text-cache-XXXXXX", NULL);
 
-  handle = gst_clip_model_cache_acquire (model_dir (), &cerr);
+  handle = gst_clip_model_cache_acquire (model_dir (), CLE_PRECISION_FP32, &cerr);
   fail_unless (handle != NULL, "%s", cerr.message);
   cle_model_get_info (gst_clip_model_handle_get_model (handle), &info);
   cle_context_params_init (&cp);
@@ -230,7 +230,7 @@ GST_START_TEST (test_encode_errors)
   gchar *empty = write_temp ("# nothing\n\n   \n");
   gint cancelled = 1;
 
-  handle = gst_clip_model_cache_acquire (model_dir (), &cerr);
+  handle = gst_clip_model_cache_acquire (model_dir (), CLE_PRECISION_FP32, &cerr);
   fail_unless (handle != NULL, "%s", cerr.message);
   cle_model_get_info (gst_clip_model_handle_get_model (handle), &info);
   cle_context_params_init (&cp);
@@ -283,23 +283,32 @@ GST_START_TEST (test_model_cache_shares)
   ClipError cerr;
   gchar *slash = g_strconcat (model_dir (), "/", NULL);
 
-  a = gst_clip_model_cache_acquire (model_dir (), &cerr);
+  a = gst_clip_model_cache_acquire (model_dir (), CLE_PRECISION_FP32, &cerr);
   fail_unless (a != NULL, "%s", cerr.message);
   /* another spelling of the same directory */
-  b = gst_clip_model_cache_acquire (slash, &cerr);
+  b = gst_clip_model_cache_acquire (slash, CLE_PRECISION_FP32, &cerr);
   fail_unless (b == a);
   fail_unless (gst_clip_model_handle_get_model (a) ==
       gst_clip_model_handle_get_model (b));
+  /* another precision is another copy */
+  c = gst_clip_model_cache_acquire (model_dir (), CLE_PRECISION_INT8, &cerr);
+  fail_unless (c != NULL && c != a, "%s", cerr.message);
+  {
+    ClipModelInfo info;
+    cle_model_get_info (gst_clip_model_handle_get_model (c), &info);
+    fail_unless_equals_int (info.precision, CLE_PRECISION_INT8);
+  }
+  gst_clip_model_cache_release (c);
   gst_clip_model_cache_release (a);
   gst_clip_model_cache_release (b);
 
   /* all references gone: the next acquire loads again, and works */
-  c = gst_clip_model_cache_acquire (model_dir (), &cerr);
+  c = gst_clip_model_cache_acquire (model_dir (), CLE_PRECISION_FP32, &cerr);
   fail_unless (c != NULL);
   gst_clip_model_cache_release (c);
 
-  fail_unless (gst_clip_model_cache_acquire ("/nonexistent/model", &cerr) ==
-      NULL);
+  fail_unless (gst_clip_model_cache_acquire ("/nonexistent/model",
+          CLE_PRECISION_FP32, &cerr) == NULL);
   fail_unless (cerr.code < 0);
   fail_unless (strstr (cerr.message, "/nonexistent/model") != NULL,
       "%s", cerr.message);
@@ -315,7 +324,7 @@ acquire_release (gpointer data)
 
   for (i = 0; i < 20; i++) {
     ClipError cerr;
-    GstClipModelHandle *h = gst_clip_model_cache_acquire (data, &cerr);
+    GstClipModelHandle *h = gst_clip_model_cache_acquire (data, CLE_PRECISION_FP32, &cerr);
 
     fail_unless (h != NULL, "%s", cerr.message);
     gst_clip_model_cache_release (h);

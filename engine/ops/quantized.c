@@ -1,0 +1,369 @@
+/* quantized.c - bf16 and int8 Linear layers (layout in quantized.h): the
+ * weight conversion at load, the activation conversion per call, the
+ * thread split, and plain C blocks for CPUs without AVX512_BF16 /
+ * AVX512_VNNI (also the tests' reference). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "ops.h"
+#include "quantized.h"
+
+#define PANEL 16                /* output columns per panel */
+
+int
+cle_precision_group (ClipPrecision precision)
+{
+  return precision == CLE_PRECISION_INT8 ? 4 : 2;
+}
+
+const char *
+cle_precision_name (ClipPrecision precision)
+{
+  switch (precision) {
+    case CLE_PRECISION_FP32:
+      return "fp32";
+    case CLE_PRECISION_BF16:
+      return "bf16";
+    case CLE_PRECISION_INT8:
+      return "int8";
+  }
+  return "unknown";
+}
+
+int
+cle_precision_from_string (const char *name, ClipPrecision *out)
+{
+  for (int p = CLE_PRECISION_FP32; p <= CLE_PRECISION_INT8; p++)
+    if (name && strcmp (name, cle_precision_name (p)) == 0) {
+      *out = p;
+      return 1;
+    }
+  return 0;
+}
+
+int
+cle_quantized_simd_supported (ClipPrecision precision)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  if (!__builtin_cpu_supports ("avx512f")
+      || !__builtin_cpu_supports ("avx512bw"))
+    return 0;
+  if (precision == CLE_PRECISION_BF16)
+    return __builtin_cpu_supports ("avx512bf16");
+  if (precision == CLE_PRECISION_INT8)
+    return __builtin_cpu_supports ("avx512vnni");
+#endif
+  (void) precision;
+  return 0;
+}
+
+/* fp32 -> bf16, rounded to nearest even (as vcvtneps2bf16; the values
+ * here are finite). */
+static inline uint16_t
+to_bf16 (float f)
+{
+  uint32_t u;
+  memcpy (&u, &f, sizeof u);
+  u += 0x7fff + ((u >> 16) & 1);
+  return (uint16_t) (u >> 16);
+}
+
+static inline float
+from_bf16 (uint16_t h)
+{
+  uint32_t u = (uint32_t) h << 16;
+  float f;
+  memcpy (&f, &u, sizeof f);
+  return f;
+}
+
+/* max|x| / 127 (1 for a zero row): the int8 step of a row. */
+static float
+row_scale (const float *x, int n)
+{
+  float amax = 0.0f;
+  for (int k = 0; k < n; k++) {
+    const float a = fabsf (x[k]);
+    amax = a > amax ? a : amax;
+  }
+  return amax > 0.0f ? amax / 127.0f : 1.0f;
+}
+
+static size_t
+panel_elements (const ClipPackedWeight *pw)
+{
+  return (size_t) PANEL * pw->k_pad;
+}
+
+void
+cle_packed_weight_clear (ClipPackedWeight *pw)
+{
+  free (pw->data);
+  free (pw->scale);
+  free (pw->col_sum);
+  memset (pw, 0, sizeof *pw);
+}
+
+size_t
+cle_packed_weight_bytes (const ClipPackedWeight *pw)
+{
+  const size_t n_panel = (pw->n_out + PANEL - 1) / PANEL;
+  const size_t elem = pw->precision == CLE_PRECISION_INT8 ? 1 : 2;
+  size_t bytes = n_panel * panel_elements (pw) * elem;
+  if (pw->precision == CLE_PRECISION_INT8)
+    bytes += (size_t) pw->n_out * (sizeof (float) + sizeof (int32_t));
+  return bytes;
+}
+
+/* Column j of w into its panel slot; k beyond n_in stays zero. */
+static void
+pack_column (ClipPackedWeight *pw, const float *wj, int j)
+{
+  const int g = cle_precision_group (pw->precision);
+  const size_t base = (size_t) (j / PANEL) * panel_elements (pw)
+      + (size_t) (j % PANEL) * g;
+  if (pw->precision == CLE_PRECISION_BF16) {
+    uint16_t *d = pw->data;
+    for (int k = 0; k < pw->n_in; k++)
+      d[base + (size_t) (k / g) * PANEL * g + k % g] = to_bf16 (wj[k]);
+    return;
+  }
+  /* int8: symmetric per column, scale max|w| / 127 */
+  const float scale = row_scale (wj, pw->n_in), inv = 1.0f / scale;
+  int8_t *d = pw->data;
+  int32_t sum = 0;
+  for (int k = 0; k < pw->n_in; k++) {
+    int q = (int) lrintf (wj[k] * inv);
+    q = q < -127 ? -127 : q > 127 ? 127 : q;
+    d[base + (size_t) (k / g) * PANEL * g + k % g] = (int8_t) q;
+    sum += q;
+  }
+  pw->scale[j] = scale;
+  pw->col_sum[j] = sum;
+}
+
+int
+cle_packed_weight_init (ClipPackedWeight *pw, const float *w, int n_out,
+    int n_in, ClipPrecision precision, int n_threads)
+{
+  memset (pw, 0, sizeof *pw);
+  pw->precision = precision;
+  pw->n_out = n_out;
+  pw->n_in = n_in;
+  const int g = cle_precision_group (precision);
+  pw->k_pad = (n_in + g - 1) / g * g;
+  const size_t elem = precision == CLE_PRECISION_INT8 ? 1 : 2;
+  const size_t bytes = (size_t) (n_out + PANEL - 1) / PANEL
+      * panel_elements (pw) * elem;
+  pw->data = aligned_alloc (64, (bytes + 63) & ~(size_t) 63);
+  if (precision == CLE_PRECISION_INT8) {
+    pw->scale = malloc ((size_t) n_out * sizeof (float));
+    pw->col_sum = malloc ((size_t) n_out * sizeof (int32_t));
+  }
+  if (!pw->data || (precision == CLE_PRECISION_INT8
+          && (!pw->scale || !pw->col_sum))) {
+    cle_packed_weight_clear (pw);
+    return CLE_ERROR_OUT_OF_MEMORY;
+  }
+  memset (pw->data, 0, bytes);
+#pragma omp parallel for num_threads(cle_threads_resolve (n_threads)) schedule(static)
+  for (int j = 0; j < n_out; j++)
+    pack_column (pw, w + (size_t) j * n_in, j);
+  return CLE_OK;
+}
+
+#define MR CLE_QUANTIZED_MR
+
+/* Bytes of converted x for n rows: whole tiles of MR rows. */
+static size_t
+converted_bytes (const ClipPackedWeight *w, int n)
+{
+  return (size_t) (n + MR - 1) / MR * MR * w->k_pad
+      * (w->precision == CLE_PRECISION_INT8 ? 1 : 2);
+}
+
+/* The 32-bit group of row r, k-group q in the tiled layout. */
+static inline size_t
+group_offset (const ClipPackedWeight *w, int r, int q)
+{
+  const int kq = w->k_pad / cle_precision_group (w->precision);
+  return (((size_t) (r / MR) * kq + q) * MR + r % MR) * 4;
+}
+
+/* Rows [r0, r1) of x into the tiled xq and, for int8, their scales into
+ * sx. Rows from n_rows up to the end of their tile read as zeros. */
+static void
+convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
+    const ClipPackedWeight *w, int n_rows, int r0, int r1)
+{
+  const int n_in = w->n_in, g = cle_precision_group (w->precision);
+  const int kq = w->k_pad / g;
+  for (int r = r0; r < r1; r++) {
+    const float *xr = x + (size_t) r * ldx;
+    const int n_valid = r < n_rows ? n_in : 0;
+    /* row r's groups are MR * 4 bytes apart */
+    uint8_t *d = xq + group_offset (w, r, 0);
+    if (w->precision == CLE_PRECISION_BF16) {
+      for (int q = 0; q < kq; q++, d += MR * 4) {
+        const int k = 2 * q;
+        const uint16_t pair[2] = {
+          k < n_valid ? to_bf16 (xr[k]) : 0,
+          k + 1 < n_valid ? to_bf16 (xr[k + 1]) : 0,
+        };
+        memcpy (d, pair, 4);
+      }
+      continue;
+    }
+    const float scale = row_scale (xr, n_valid), inv = 1.0f / scale;
+    for (int q = 0; q < kq; q++, d += MR * 4)
+      for (int e = 0; e < 4; e++) {
+        const int k = q * 4 + e;
+        /* q + 128 = floor(x / scale + 128.5): round half up, in [1, 255];
+         * padding is 128, a zero after the offset */
+        const int v = k < n_valid ? (int) (xr[k] * inv + 128.5f) : 128;
+        d[e] = (uint8_t) (v < 1 ? 1 : v > 255 ? 255 : v);
+      }
+    if (r < n_rows)
+      sx[r] = scale;
+  }
+}
+
+/* Plain C: rows [0, m) by panels [p0, p1), the same sums as the SIMD
+ * blocks (bf16 products summed in fp32, int8 in int32). */
+static void
+block_c (float *y, const uint8_t *xq, const float *sx,
+    const ClipPackedWeight *w, const float *b, int m, int p0, int p1,
+    int ldy)
+{
+  const int g = cle_precision_group (w->precision), kq = w->k_pad / g;
+  for (int p = p0; p < p1; p++)
+    for (int c = 0; c < PANEL && p * PANEL + c < w->n_out; c++) {
+      const int j = p * PANEL + c;
+      const size_t base = (size_t) p * panel_elements (w) + (size_t) c * g;
+      for (int i = 0; i < m; i++) {
+        float v;
+        if (w->precision == CLE_PRECISION_BF16) {
+          const uint16_t *wd = w->data;
+          float acc = 0.0f;
+          for (int q = 0; q < kq; q++) {
+            uint16_t pair[2];
+            memcpy (pair, xq + group_offset (w, i, q), 4);
+            for (int e = 0; e < 2; e++)
+              acc += from_bf16 (pair[e])
+                  * from_bf16 (wd[base + (size_t) q * PANEL * g + e]);
+          }
+          v = acc;
+        } else {
+          const int8_t *wd = w->data;
+          int32_t acc = 0;
+          for (int q = 0; q < kq; q++) {
+            const uint8_t *quad = xq + group_offset (w, i, q);
+            for (int e = 0; e < 4; e++)
+              acc += quad[e] * wd[base + (size_t) q * PANEL * g + e];
+          }
+          v = sx[i] * w->scale[j] * (float) (acc - 128 * w->col_sum[j]);
+        }
+        y[(size_t) i * ldy + j] = v + (b ? b[j] : 0.0f);
+      }
+    }
+}
+
+static void
+block (float *y, const uint8_t *xq, const float *sx,
+    const ClipPackedWeight *w, const float *b, int m, int p0, int p1,
+    int ldy, int simd)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  if (simd && w->precision == CLE_PRECISION_BF16) {
+    cle_quantized_block_bf16 (y, xq, w, b, m, p0, p1, ldy);
+    return;
+  }
+  if (simd && w->precision == CLE_PRECISION_INT8) {
+    cle_quantized_block_int8 (y, xq, sx, w, b, m, p0, p1, ldy);
+    return;
+  }
+#endif
+  (void) simd;
+  block_c (y, xq, sx, w, b, m, p0, p1, ldy);
+}
+
+void
+cle_linear_quantized_naive (float *y, const float *x,
+    const ClipPackedWeight *w, const float *b, int n, int ldx, int ldy)
+{
+  if (ldx == 0)
+    ldx = w->n_in;
+  if (ldy == 0)
+    ldy = w->n_out;
+  /* one row at a time: a tile's worth of memory */
+  uint8_t *xq = malloc (converted_bytes (w, 1));
+  float sx;
+  if (!xq)
+    return;
+  for (int i = 0; i < n; i++) {
+    convert_rows (xq, &sx, x + (size_t) i * ldx, ldx, w, 1, 0, MR);
+    block_c (y + (size_t) i * ldy, xq, &sx, w, b, 1, 0,
+        (w->n_out + PANEL - 1) / PANEL, ldy);
+  }
+  free (xq);
+}
+
+void
+cle_linear_quantized (float *const *y, const float *x,
+    const ClipPackedWeight *const *w, const float *const *b, int n_proj,
+    int n, int ldx, int ldy, int n_threads)
+{
+  const ClipPackedWeight *w0 = w[0];
+  if (ldx == 0)
+    ldx = w0->n_in;
+  if (ldy == 0)
+    ldy = w0->n_out;
+  if (n <= 0 || w0->n_out <= 0)
+    return;
+  const size_t xq_bytes = converted_bytes (w0, n);
+  uint8_t *xq = cle_thread_buffer (CLE_BUFFER_QUANTIZED,
+      xq_bytes + (size_t) n * sizeof (float));
+  if (!xq) {
+    /* memory is short: one row at a time, on this thread */
+    for (int p = 0; p < n_proj; p++)
+      cle_linear_quantized_naive (y[p], x, w[p], b[p], n, ldx, ldy);
+    return;
+  }
+  float *sx = (float *) (xq + xq_bytes);
+  const int simd = cle_quantized_simd_supported (w0->precision);
+  const int n_panel = (w0->n_out + PANEL - 1) / PANEL;
+  const int n_work = n_panel * n_proj;
+  const double flops = 2.0 * n * w0->n_in * w0->n_out * n_proj;
+  const int nt = cle_threads_resolve (n_threads);
+  const int use = flops < 2e5 ? 1 : nt < n_work ? nt : n_work;
+
+  /* Each thread converts its share of the rows, then (after the one
+   * barrier) multiplies all rows by its share of the panels, which it
+   * reads once. */
+#pragma omp parallel num_threads(use) if (use > 1)
+  {
+#ifdef _OPENMP
+    const int t = omp_get_thread_num (), T = omp_get_num_threads ();
+#else
+    const int t = 0, T = 1;
+#endif
+    /* thread t converts rows [r0, r1), the last one the padding too */
+    const int n_padded = (n + MR - 1) / MR * MR;
+    convert_rows (xq, sx, x, ldx, w0, n, (int) ((long) n * t / T),
+        t + 1 == T ? n_padded : (int) ((long) n * (t + 1) / T));
+#pragma omp barrier
+    const int q1 = (int) ((long) n_work * (t + 1) / T);
+    for (int q = (int) ((long) n_work * t / T); q < q1;) {
+      const int p = q / n_panel, first = q % n_panel;
+      const int last = first + (q1 - q) < n_panel ? first + (q1 - q)
+          : n_panel;
+      block (y[p], xq, sx, w[p], b[p], n, first, last, ldy, simd);
+      q += last - first;
+    }
+  }
+}

@@ -1,0 +1,72 @@
+/* quantized.h - Linear layers in bf16 and int8 (internal to the engine).
+ *
+ * The weights are converted once, at model load, into column panels:
+ * 16 output columns by the whole input, g consecutive k values of one
+ * column side by side (g = 2 for bf16, the pairs vdpbf16ps multiplies;
+ * g = 4 for int8, the quads vpdpbusd multiplies):
+ *   data[panel][k / g][column % 16][k % g]
+ * k is padded with zeros to a multiple of g, the last panel's columns with
+ * zero weights. The activations are converted per call (bf16: rounded to
+ * nearest even; int8: per row, scale max|x| / 127, stored as unsigned
+ * q + 128) into tiles of MR rows, one 32-bit group per row and k-group:
+ *   xq[tile][k / g][row % MR]   (rows past the last padded with zeros)
+ * and the products accumulate in fp32 (bf16) or int32 (int8).
+ *
+ * int8: y[i][j] = sx[i] * sw[j] * (sum_k (qx[i][k] + 128) qw[j][k]
+ *                                  - 128 * sum_k qw[j][k]) + b[j]
+ * so col_sum holds sum_k qw[j][k] for the unsigned-offset correction. */
+#ifndef CLE_QUANTIZED_H
+#define CLE_QUANTIZED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clip.h"
+
+typedef struct
+{
+  ClipPrecision precision;      /* CLE_PRECISION_BF16 or _INT8 */
+  int n_out, n_in, k_pad;       /* k_pad: n_in rounded up to the group */
+  void *data;                   /* (n_out + 15) / 16 panels of 16 * k_pad */
+  float *scale;                 /* int8: per output column */
+  int32_t *col_sum;             /* int8: per output column */
+} ClipPackedWeight;
+
+/* k values side by side in one 32-bit lane. */
+int cle_precision_group (ClipPrecision precision);
+const char *cle_precision_name (ClipPrecision precision);
+
+/* Converts w: (n_out, n_in) into pw. Returns CLE_OK or
+ * CLE_ERROR_OUT_OF_MEMORY; pw is then empty (safe to clear). */
+int cle_packed_weight_init (ClipPackedWeight *pw, const float *w, int n_out,
+    int n_in, ClipPrecision precision, int n_threads);
+void cle_packed_weight_clear (ClipPackedWeight *pw);
+size_t cle_packed_weight_bytes (const ClipPackedWeight *pw);
+
+/* y[p] = x @ w[p]^T + b[p] for p < n_proj, all w of the same shape:
+ * x (n, n_in) row stride ldx (0 = dense), y[p] (n, n_out) stride ldy. */
+void cle_linear_quantized (float *const *y, const float *x,
+    const ClipPackedWeight *const *w, const float *const *b, int n_proj,
+    int n, int ldx, int ldy, int n_threads);
+
+/* The same with plain loops over the same quantized operands (the tests'
+ * reference for the SIMD kernels). */
+void cle_linear_quantized_naive (float *y, const float *x,
+    const ClipPackedWeight *w, const float *b, int n, int ldx, int ldy);
+
+/* Whether this CPU runs the SIMD kernels of a precision (else plain C). */
+int cle_quantized_simd_supported (ClipPrecision precision);
+
+#define CLE_QUANTIZED_MR 12     /* rows per tile of converted x */
+
+/* Per-ISA blocks (quantized-avx512.c): rows [0, m) of converted x (tiled
+ * as above; sx: int8 row scales) by panels [p0, p1) of w into y (row
+ * stride ldy), y = x w^T + b. */
+void cle_quantized_block_bf16 (float *y, const uint8_t *xq,
+    const ClipPackedWeight *w, const float *b, int m, int p0, int p1,
+    int ldy);
+void cle_quantized_block_int8 (float *y, const uint8_t *xq, const float *sx,
+    const ClipPackedWeight *w, const float *b, int m, int p0, int p1,
+    int ldy);
+
+#endif

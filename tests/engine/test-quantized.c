@@ -1,0 +1,290 @@
+/* test-quantized.c - the bf16 and int8 paths (ops/quantized.c): the SIMD
+ * blocks against the plain C ones over many shapes, both against fp32, and
+ * whole models loaded in each precision against fp32: embedding cosines
+ * and the top-1 label of every fixture image. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+#include "clip.h"
+#include "image-io.h"
+#include "ops/ops.h"
+#include "ops/quantized.h"
+#include "test-util.h"
+
+static float
+frand (GRand *r)
+{
+  return (float) g_rand_double_range (r, -1.0, 1.0);
+}
+
+/* One shape: cle_linear_quantized (SIMD where the CPU has it, threads, two
+ * projections, strides) against the plain C reference on the same
+ * quantized operands, and both against fp32. */
+static void
+check_shape (ClipPrecision precision, int n, int n_in, int n_out, GRand *r)
+{
+  const int ldx = n_in + 3, ldy = n_out + 5;
+  float *x = g_new (float, (size_t) n * ldx);
+  float *w[2], *b[2], *y[2];
+  ClipPackedWeight pw[2];
+  for (size_t i = 0; i < (size_t) n * ldx; i++)
+    x[i] = frand (r) * (i % 7 == 0 ? 4.0f : 1.0f);     /* some outliers */
+  for (int p = 0; p < 2; p++) {
+    w[p] = g_new (float, (size_t) n_out * n_in);
+    b[p] = g_new (float, n_out);
+    y[p] = g_new0 (float, (size_t) n * ldy);
+    for (size_t i = 0; i < (size_t) n_out * n_in; i++)
+      w[p][i] = frand (r) * 0.1f;
+    for (int j = 0; j < n_out; j++)
+      b[p][j] = frand (r);
+    if (cle_packed_weight_init (&pw[p], w[p], n_out, n_in, precision, 2))
+      test_expect (0, "pack %d x %d", n_out, n_in);
+  }
+  const ClipPackedWeight *pws[2] = { &pw[0], &pw[1] };
+  const float *bs[2] = { b[0], NULL };
+  cle_linear_quantized (y, x, pws, bs, 2, n, ldx, ldy, 2);
+
+  float *want = g_new (float, (size_t) n * n_out);
+  float *exact = g_new (float, (size_t) n * n_out);
+  double max_d = 0, max_ref = 0, max_q = 0;
+  for (int p = 0; p < 2; p++) {
+    cle_linear_quantized_naive (want, x, &pw[p], bs[p], n, ldx, n_out);
+    cle_linear_naive (exact, x, w[p], bs[p], n, n_in, n_out, ldx, n_out);
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < n_out; j++) {
+        const float got = y[p][(size_t) i * ldy + j];
+        const float ref = want[(size_t) i * n_out + j];
+        const float fp = exact[(size_t) i * n_out + j];
+        max_d = fmax (max_d, fabs (got - ref));
+        max_ref = fmax (max_ref, fabs (ref));
+        max_q = fmax (max_q, fabs (ref - fp));
+      }
+  }
+  /* int8 sums are exact integers, so SIMD and C differ only in how the
+   * scales and bias are applied (an FMA or not: an ulp or two); bf16 sums
+   * are fp32 in another order. */
+  const double tol = (precision == CLE_PRECISION_INT8 ? 1e-6 : 1e-5)
+      * max_ref + 1e-6;
+  /* against fp32: bf16 keeps 8 bits of mantissa, int8 7 bits of range */
+  const double tol_fp = (precision == CLE_PRECISION_INT8 ? 0.03 : 0.01)
+      * max_ref + 1e-3;
+  test_expect (max_d <= tol && max_q <= tol_fp,
+      "%s %s n=%d n_in=%d n_out=%d: max|simd-c| %.3g (tol %.3g), "
+      "max|c-fp32| %.3g (tol %.3g)", cle_precision_name (precision),
+      cle_quantized_simd_supported (precision) ? "simd" : "c", n, n_in,
+      n_out, max_d, tol, max_q, tol_fp);
+  for (int p = 0; p < 2; p++) {
+    cle_packed_weight_clear (&pw[p]);
+    g_free (w[p]);
+    g_free (b[p]);
+    g_free (y[p]);
+  }
+  g_free (want);
+  g_free (exact);
+  g_free (x);
+}
+
+static void
+check_kernels (void)
+{
+  static const int ns[] = { 1, 2, 11, 12, 13, 50, 97 };
+  static const int ins[] = { 1, 3, 16, 77, 768 };
+  static const int outs[] = { 1, 15, 16, 17, 40, 64 };
+  GRand *r = g_rand_new_with_seed (7);
+  for (int p = CLE_PRECISION_BF16; p <= CLE_PRECISION_INT8; p++)
+    for (size_t a = 0; a < G_N_ELEMENTS (ns); a++)
+      for (size_t c = 0; c < G_N_ELEMENTS (ins); c++)
+        for (size_t d = 0; d < G_N_ELEMENTS (outs); d++)
+          check_shape (p, ns[a], ins[c], outs[d], r);
+  /* the widths of ViT-B/32 */
+  check_shape (CLE_PRECISION_BF16, 50, 768, 3072, r);
+  check_shape (CLE_PRECISION_INT8, 50, 3072, 768, r);
+  /* a zero row: int8 scale 1, outputs the bias */
+  float x[8] = { 0 }, w[8 * 3], y[3], b[3] = { 1, 2, 3 };
+  for (int i = 0; i < 24; i++)
+    w[i] = frand (r);
+  ClipPackedWeight pw;
+  cle_packed_weight_init (&pw, w, 3, 8, CLE_PRECISION_INT8, 1);
+  const ClipPackedWeight *pws = &pw;
+  float *ys = y;
+  const float *bs = b;
+  cle_linear_quantized (&ys, x, &pws, &bs, 1, 1, 0, 0, 1);
+  test_expect (y[0] == 1 && y[1] == 2 && y[2] == 3,
+      "int8 zero row gives the bias: %g %g %g", y[0], y[1], y[2]);
+  cle_packed_weight_clear (&pw);
+  g_rand_free (r);
+}
+
+/* Embeddings of the fixture images and prompts in one precision. */
+typedef struct
+{
+  float *image, *text;
+  int n_images, n_texts, dim;
+} Embeddings;
+
+static int
+encode_all (const char *dir, ClipPrecision precision, JsonObject *ref,
+    Embeddings *e)
+{
+  ClipModelParams mp;
+  cle_model_params_init (&mp);
+  mp.precision = precision;
+  ClipModel *model;
+  ClipError err;
+  if (cle_model_load (&model, dir, &mp, &err) != CLE_OK) {
+    test_expect (0, "load %s in %s: %s", dir, cle_precision_name (precision),
+        err.message);
+    return 0;
+  }
+  ClipModelInfo info;
+  cle_model_get_info (model, &info);
+  test_expect (info.precision == precision
+      && (precision == CLE_PRECISION_FP32) == (info.quantized_bytes == 0),
+      "%s: info says %s, %zu converted bytes", cle_precision_name (precision),
+      cle_precision_name (info.precision), info.quantized_bytes);
+  ClipContext *ctx;
+  cle_context_new (&ctx, model, NULL, &err);
+  JsonArray *images = json_object_get_array_member (ref, "images");
+  JsonArray *prompts = json_object_get_array_member (ref, "prompts");
+  e->dim = info.projection_dim;
+  e->n_images = json_array_get_length (images);
+  e->n_texts = json_array_get_length (prompts);
+  e->image = g_new (float, (size_t) e->n_images * e->dim);
+  e->text = g_new (float, (size_t) e->n_texts * e->dim);
+  for (int i = 0; i < e->n_images; i++) {
+    char *png = g_strdup_printf ("%s/tiny-clip/reference/images/%s.png",
+        getenv ("CLE_TEST_DATA"), json_array_get_string_element (images, i));
+    uint8_t *rgb;
+    int w, h;
+    if (image_load_rgb (png, &rgb, &w, &h, &err) == CLE_OK) {
+      ClipFrame f = { .format = CLE_PIXEL_RGB, .width = w, .height = h,
+        .planes = { rgb }, .strides = { 3 * w } };
+      cle_encode_frames (ctx, &f, 1, e->image + (size_t) i * e->dim, e->dim,
+          &err);
+      free (rgb);
+    }
+    g_free (png);
+  }
+  const char **texts = g_new (const char *, e->n_texts);
+  for (int t = 0; t < e->n_texts; t++)
+    texts[t] = json_array_get_string_element (prompts, t);
+  cle_encode_texts (ctx, texts, e->n_texts, e->text,
+      (size_t) e->n_texts * e->dim, &err);
+  g_free (texts);
+  cle_context_free (ctx);
+  cle_model_free (model);
+  return 1;
+}
+
+static double
+cosine (const float *a, const float *b, int n)
+{
+  double ab = 0, aa = 0, bb = 0;
+  for (int i = 0; i < n; i++) {
+    ab += (double) a[i] * b[i];
+    aa += (double) a[i] * a[i];
+    bb += (double) b[i] * b[i];
+  }
+  return ab / sqrt (aa * bb);
+}
+
+static double
+min_cosine (const float *a, const float *b, int count, int dim)
+{
+  double m = 1.0;
+  for (int i = 0; i < count; i++)
+    m = fmin (m, cosine (a + (size_t) i * dim, b + (size_t) i * dim, dim));
+  return m;
+}
+
+/* The prompt each image matches best (logits are cosines times a positive
+ * scale, so the argmax of the cosines). */
+static int
+top1 (const Embeddings *e, int image)
+{
+  int best = 0;
+  double best_c = -2;
+  for (int t = 0; t < e->n_texts; t++) {
+    double c = cosine (e->image + (size_t) image * e->dim,
+        e->text + (size_t) t * e->dim, e->dim);
+    if (c > best_c) {
+      best_c = c;
+      best = t;
+    }
+  }
+  return best;
+}
+
+static void
+check_model (const char *rel)
+{
+  char *dir = test_data_path (rel);
+  char *ref_json = test_data_path ("tiny-clip/reference/reference.json");
+  JsonParser *parser = json_parser_new ();
+  json_parser_load_from_file (parser, ref_json, NULL);
+  JsonObject *ref = json_node_get_object (json_parser_get_root (parser));
+  Embeddings fp = { 0 };
+  if (encode_all (dir, CLE_PRECISION_FP32, ref, &fp)) {
+    for (int p = CLE_PRECISION_BF16; p <= CLE_PRECISION_INT8; p++) {
+      Embeddings q = { 0 };
+      if (!encode_all (dir, p, ref, &q))
+        continue;
+      const double want = p == CLE_PRECISION_BF16 ? 0.999 : 0.99;
+      const double ci = min_cosine (q.image, fp.image, fp.n_images, fp.dim);
+      const double ct = min_cosine (q.text, fp.text, fp.n_texts, fp.dim);
+      test_expect (ci >= want && ct >= want, "%s %s: min cosine to fp32: "
+          "images %.6f, texts %.6f (>= %g)", rel, cle_precision_name (p), ci,
+          ct, want);
+      int same = 0;
+      for (int i = 0; i < fp.n_images; i++)
+        same += top1 (&q, i) == top1 (&fp, i);
+      test_expect (same == fp.n_images, "%s %s: top-1 prompt as fp32 for "
+          "%d of %d images", rel, cle_precision_name (p), same, fp.n_images);
+      g_free (q.image);
+      g_free (q.text);
+    }
+  }
+  g_free (fp.image);
+  g_free (fp.text);
+  g_object_unref (parser);
+  g_free (ref_json);
+  g_free (dir);
+}
+
+static void
+check_bad_precision (void)
+{
+  char *dir = test_data_path ("tiny-clip");
+  ClipModelParams mp;
+  cle_model_params_init (&mp);
+  mp.precision = (ClipPrecision) 7;
+  ClipModel *model = NULL;
+  ClipError err;
+  int code = cle_model_load (&model, dir, &mp, &err);
+  test_expect (code == CLE_ERROR_INVALID_ARGUMENT && !model
+      && strcmp (err.message, "precision is 7, expected CLE_PRECISION_FP32, "
+          "_BF16 or _INT8") == 0, "bad precision: %s", err.message);
+  ClipPrecision p;
+  test_expect (cle_precision_from_string ("int8", &p) && p ==
+      CLE_PRECISION_INT8 && !cle_precision_from_string ("fp16", &p)
+      && !cle_precision_from_string (NULL, &p), "precision names");
+  g_free (dir);
+}
+
+int
+main (void)
+{
+  printf ("# SIMD: bf16 %s, int8 %s\n",
+      cle_quantized_simd_supported (CLE_PRECISION_BF16) ? "yes" : "no (C)",
+      cle_quantized_simd_supported (CLE_PRECISION_INT8) ? "yes" : "no (C)");
+  check_kernels ();
+  check_model ("tiny-clip");
+  check_model ("gen/f32-gelu");
+  check_bad_precision ();
+  return test_finish ();
+}
