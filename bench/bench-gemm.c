@@ -8,6 +8,9 @@
  * calling thread (which time spent descheduled does not inflate). The
  * OpenBLAS path ignores n_threads, so this program (not the engine) sets
  * OpenBLAS's own thread count to 1 and 2 around those measurements.
+ * The bf16 and int8 rows are cle_linear_quantized on weights converted as
+ * at model load (copies rotating through 64 MB), checked against fp32
+ * within 1% (bf16) and 3% (int8) of max|y|.
  * Usage: bench-gemm [SECONDS per measurement, default 0.4] [SHAPE filter] */
 #include <math.h>
 #include <stdio.h>
@@ -18,6 +21,7 @@
 #include <cblas.h>
 
 #include "ops/ops.h"
+#include "ops/quantized.h"
 
 #define POOL_BYTES ((size_t) 256 << 20)
 #define W_OFFSET 6              /* floats: 24 bytes, as in the checkpoints */
@@ -85,6 +89,62 @@ rel_diff (const float *got, const float *ref, size_t n)
   return r > 0 ? d / r : d;
 }
 
+/* One product to time: an fp32 path over the rotating pool, or (packed
+ * set) a quantized one over rotating converted copies. */
+typedef struct
+{
+  ClipGemmPath path;
+  float *y;
+  const float *x, *pool;
+  size_t w_len;
+  int n_copies;
+  const float *b;
+  const Shape *sh;
+  const ClipPackedWeight *packed;
+  int n_packed;
+} Call;
+
+static void
+call_once (const Call *c, int copy, int t)
+{
+  if (c->packed) {
+    const ClipPackedWeight *w = &c->packed[copy % c->n_packed];
+    float *y = c->y;
+    cle_linear_quantized (&y, c->x, &w, &c->b, 1, c->sh->m, 0, 0, t);
+    return;
+  }
+  cle_linear_path (c->y, c->x, c->pool + (size_t) (copy % c->n_copies)
+      * c->w_len + W_OFFSET, c->b, c->sh->m, c->sh->k, c->sh->n, 0, 0, t,
+      c->path);
+}
+
+/* gflops[0..2]: 1 thread median, best, CPU; [3..4]: 2 threads. */
+static void
+measure (double gflops[5], double flop, double seconds, const Call *call)
+{
+  for (int t = 1; t <= 2; t++) {
+    if (!call->packed && call->path == CLE_GEMM_OPENBLAS)
+      openblas_set_num_threads (t);
+    static double times[4096], cpu[4096];
+    int n_times = 0, c = 0;
+    double t_end = now () + seconds;
+    do {
+      c++;
+      double t0 = now (), c0 = clock_s (CLOCK_THREAD_CPUTIME_ID);
+      call_once (call, c, t);
+      cpu[n_times] = clock_s (CLOCK_THREAD_CPUTIME_ID) - c0;
+      times[n_times++] = now () - t0;
+    } while ((now () < t_end || n_times < 5) && n_times < 4096);
+    qsort (times, n_times, sizeof times[0], compare_double);
+    qsort (cpu, n_times, sizeof cpu[0], compare_double);
+    double *g = gflops + (t == 1 ? 0 : 3);
+    g[0] = flop / times[n_times / 2] * 1e-9;
+    g[1] = flop / times[0] * 1e-9;
+    if (t == 1)
+      g[2] = flop / cpu[n_times / 2] * 1e-9;
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -129,33 +189,40 @@ main (int argc, char **argv)
             cle_gemm_path_name (paths[p]), err);
         failed = 1;
       }
-      for (int t = 1; t <= 2; t++) {
-        if (paths[p] == CLE_GEMM_OPENBLAS)
-          openblas_set_num_threads (t);
-        static double times[4096], cpu[4096];
-        int n_times = 0, c = 0;
-        double t_end = now () + seconds;
-        do {
-          const float *w = pool + (size_t) c * w_len + W_OFFSET;
-          c = (c + 1) % n_copies;
-          double t0 = now (), c0 = clock_s (CLOCK_THREAD_CPUTIME_ID);
-          cle_linear_path (y, x, w, b, sh->m, sh->k, sh->n, 0, 0, t,
-              paths[p]);
-          cpu[n_times] = clock_s (CLOCK_THREAD_CPUTIME_ID) - c0;
-          times[n_times++] = now () - t0;
-        } while ((now () < t_end || n_times < 5) && n_times < 4096);
-        qsort (times, n_times, sizeof times[0], compare_double);
-        qsort (cpu, n_times, sizeof cpu[0], compare_double);
-        double *g = gflops + (t == 1 ? 0 : 3);
-        g[0] = flop / times[n_times / 2] * 1e-9;
-        g[1] = flop / times[0] * 1e-9;
-        if (t == 1)
-          g[2] = flop / cpu[n_times / 2] * 1e-9;
-      }
+      measure (gflops, flop, seconds, &(Call) { paths[p], y, x, pool, w_len,
+            n_copies, b, sh, NULL, 0 });
       printf ("%-14s %5d %5d %5d %-9s %8.1f %8.1f %8.1f %8.1f %8.1f\n",
           sh->name, sh->m, sh->k, sh->n, cle_gemm_path_name (paths[p]),
           gflops[0], gflops[1], gflops[2], gflops[3], gflops[4]);
       fflush (stdout);
+    }
+    for (int prec = CLE_PRECISION_BF16; prec <= CLE_PRECISION_INT8; prec++) {
+      ClipPackedWeight packed[64];
+      const size_t bytes = (size_t) sh->n * sh->k
+          * (prec == CLE_PRECISION_INT8 ? 1 : 2);
+      int n_packed = (int) (((size_t) 64 << 20) / bytes) + 1;
+      n_packed = n_packed > 64 ? 64 : n_packed;
+      for (int c = 0; c < n_packed; c++)
+        cle_packed_weight_init (&packed[c], pool + W_OFFSET, sh->n, sh->k,
+            prec, 2);
+      const Call call = { CLE_GEMM_AUTO, y, x, pool, w_len, n_copies, b, sh,
+        packed, n_packed
+      };
+      call_once (&call, 0, 2);
+      double err = rel_diff (y, ref, (size_t) sh->m * sh->n);
+      if (err > (prec == CLE_PRECISION_INT8 ? 0.03 : 0.01)) {
+        printf ("FAIL %s %s: max|d| %.3g of max|ref|\n", sh->name,
+            cle_precision_name (prec), err);
+        failed = 1;
+      }
+      double gflops[5];
+      measure (gflops, flop, seconds, &call);
+      printf ("%-14s %5d %5d %5d %-9s %8.1f %8.1f %8.1f %8.1f %8.1f\n",
+          sh->name, sh->m, sh->k, sh->n, cle_precision_name (prec),
+          gflops[0], gflops[1], gflops[2], gflops[3], gflops[4]);
+      fflush (stdout);
+      for (int c = 0; c < n_packed; c++)
+        cle_packed_weight_clear (&packed[c]);
     }
     free (pool);
     free (x);

@@ -7,23 +7,11 @@
 #include <omp.h>
 
 #include "ops.h"
+#include "vector-math.h"
 
 /* The loops below are written so that the compiler vectorizes them without
  * reassociating sums (the result is the same on every path): K of a head is
- * transposed once so that the scores of a query row accumulate over j. On
- * x86-64 an AVX2 and an AVX-512 clone are picked at load time. */
-#if defined(__x86_64__) && defined(__linux__) && defined(__has_attribute)
-#if __has_attribute (target_clones)
-#define CLE_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef CLE_CLONES
-#define CLE_CLONES
-#endif
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize ("O3")
-#endif
-
+ * transposed once so that the scores of a query row accumulate over j. */
 size_t
 cle_attention_scratch_size (int max_len, int max_d_head, int n_threads)
 {
@@ -63,11 +51,11 @@ attend_row (float *out, const float *q, const float *kt, const float *v,
     p[j] *= scale;
     max = p[j] > max ? p[j] : max;
   }
+  for (int j = 0; j < n; j++)   /* vectorized: no sum in this loop */
+    p[j] = cle_exp (p[j] - max);
   float sum = 0.0f;
-  for (int j = 0; j < n; j++) {
-    p[j] = expf (p[j] - max);
+  for (int j = 0; j < n; j++)
     sum += p[j];
-  }
   float *oi = out + (size_t) i * d + h * d_head;
   for (int t = 0; t < d_head; t++)
     oi[t] = 0.0f;

@@ -151,6 +151,75 @@ DEFINE_QUANTIZED_BLOCK (bf16, "avx512f,avx512bw,avx512bf16", __m512,
 DEFINE_QUANTIZED_BLOCK (int8, "avx512f,avx512bw,avx512vnni", __m512i,
     _mm512_setzero_si512 (), DOT_INT8, FINISH_INT8)
 
+/* The lanes' destinations in a tile: k-group q of a row is MR groups of 4
+ * bytes after group q - 1. */
+#define SCATTER_INDEX(MR_) _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, \
+        4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32 (MR_))
+
+__attribute__ ((target ("avx512f,avx512bw,avx512bf16"))) void
+cle_quantized_convert_bf16 (uint8_t *dst, const float *x, int n_in, int kq)
+{
+  const __m512i index = SCATTER_INDEX (MR);
+  for (int q0 = 0; q0 < kq; q0 += 16) {
+    const int k0 = 2 * q0, n = imin (32, n_in - k0);
+    const __mmask16 m_lo = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
+    const __mmask16 m_hi = n >= 32 ? 0xffff : n <= 16 ? 0
+        : (__mmask16) ((1u << (n - 16)) - 1);
+    const __m512 lo = _mm512_maskz_loadu_ps (m_lo, x + k0);
+    const __m512 hi = _mm512_maskz_loadu_ps (m_hi, x + k0 + 16);
+    /* 32 bf16, k0 .. k0 + 31 in order (rounded to nearest even) */
+    const __m512i v = (__m512i) _mm512_cvtne2ps_pbh (hi, lo);
+    const int ng = imin (16, kq - q0);
+    _mm512_mask_i32scatter_epi32 (dst + (size_t) q0 * MR * 4,
+        (__mmask16) ((1u << ng) - 1), index, v, 4);
+  }
+}
+
+__attribute__ ((target ("avx512f,avx512bw"))) float
+cle_quantized_convert_int8 (uint8_t *dst, const float *x, int n_in, int kq)
+{
+  __m512 amax = _mm512_setzero_ps ();
+  for (int k = 0; k < n_in; k += 16) {
+    const __mmask16 m = n_in - k >= 16 ? 0xffff
+        : (__mmask16) ((1u << (n_in - k)) - 1);
+    amax = _mm512_max_ps (amax, _mm512_abs_ps (_mm512_maskz_loadu_ps (m,
+                x + k)));
+  }
+  const float a = _mm512_reduce_max_ps (amax);
+  const float scale = a > 0.0f ? a / 127.0f : 1.0f;
+  /* as quantized.c: floor(x * (1 / scale) + 128.5), multiply and add
+   * rounded separately; masked-off (padding) lanes give 128 */
+  const __m512 inv = _mm512_set1_ps (1.0f / scale);
+  const __m512 half = _mm512_set1_ps (128.5f);
+  const __m512i lo = _mm512_set1_epi32 (1), hi = _mm512_set1_epi32 (255);
+  const __m512i index = SCATTER_INDEX (MR);
+  for (int q0 = 0; q0 < kq; q0 += 16) {
+    __m128i bytes[4];           /* 16 k values each */
+    for (int c = 0; c < 4; c++) {
+      const int k = 4 * q0 + 16 * c, n = n_in - k;
+      const __mmask16 m = n >= 16 ? 0xffff : n <= 0 ? 0
+          : (__mmask16) ((1u << n) - 1);
+      __m512 f = _mm512_mul_ps (_mm512_maskz_loadu_ps (m, x + k), inv);
+      /* keeps GCC from fusing the multiply and add into an FMA (one
+       * rounding), which the plain C path (no FMA on baseline x86-64)
+       * cannot match */
+      __asm__ ("" : "+v" (f));
+      f = _mm512_add_ps (f, half);
+      __m512i q = _mm512_cvttps_epi32 (f);
+      q = _mm512_min_epi32 (_mm512_max_epi32 (q, lo), hi);
+      bytes[c] = _mm512_cvtepi32_epi8 (q);
+    }
+    __m512i v = _mm512_castsi128_si512 (bytes[0]);
+    v = _mm512_inserti32x4 (v, bytes[1], 1);
+    v = _mm512_inserti32x4 (v, bytes[2], 2);
+    v = _mm512_inserti32x4 (v, bytes[3], 3);
+    const int ng = imin (16, kq - q0);
+    _mm512_mask_i32scatter_epi32 (dst + (size_t) q0 * MR * 4,
+        (__mmask16) ((1u << ng) - 1), index, v, 4);
+  }
+  return scale;
+}
+
 void
 cle_quantized_block_bf16 (float *y, const uint8_t *xq,
     const ClipPackedWeight *w, const float *b, int m, int p0, int p1,

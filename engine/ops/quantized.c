@@ -199,7 +199,7 @@ group_offset (const ClipPackedWeight *w, int r, int q)
  * sx. Rows from n_rows up to the end of their tile read as zeros. */
 static void
 convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
-    const ClipPackedWeight *w, int n_rows, int r0, int r1)
+    const ClipPackedWeight *w, int n_rows, int r0, int r1, int simd)
 {
   const int n_in = w->n_in, g = cle_precision_group (w->precision);
   const int kq = w->k_pad / g;
@@ -208,6 +208,15 @@ convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
     const int n_valid = r < n_rows ? n_in : 0;
     /* row r's groups are MR * 4 bytes apart */
     uint8_t *d = xq + group_offset (w, r, 0);
+#if defined(__x86_64__) || defined(__i386__)
+    if (simd && r < n_rows) {
+      if (w->precision == CLE_PRECISION_BF16)
+        cle_quantized_convert_bf16 (d, xr, n_in, kq);
+      else
+        sx[r] = cle_quantized_convert_int8 (d, xr, n_in, kq);
+      continue;
+    }
+#endif
     if (w->precision == CLE_PRECISION_BF16) {
       for (int q = 0; q < kq; q++, d += MR * 4) {
         const int k = 2 * q;
@@ -306,7 +315,7 @@ cle_linear_quantized_naive (float *y, const float *x,
   if (!xq)
     return;
   for (int i = 0; i < n; i++) {
-    convert_rows (xq, &sx, x + (size_t) i * ldx, ldx, w, 1, 0, MR);
+    convert_rows (xq, &sx, x + (size_t) i * ldx, ldx, w, 1, 0, MR, 0);
     block_c (y + (size_t) i * ldy, xq, &sx, w, b, 1, 0,
         (w->n_out + PANEL - 1) / PANEL, ldy);
   }
@@ -355,7 +364,7 @@ cle_linear_quantized (float *const *y, const float *x,
     /* thread t converts rows [r0, r1), the last one the padding too */
     const int n_padded = (n + MR - 1) / MR * MR;
     convert_rows (xq, sx, x, ldx, w0, n, (int) ((long) n * t / T),
-        t + 1 == T ? n_padded : (int) ((long) n * (t + 1) / T));
+        t + 1 == T ? n_padded : (int) ((long) n * (t + 1) / T), simd);
 #pragma omp barrier
     const int q1 = (int) ((long) n_work * (t + 1) / T);
     for (int q = (int) ((long) n_work * t / T); q < q1;) {

@@ -69,4 +69,12 @@ void cle_quantized_block_int8 (float *y, const uint8_t *xq, const float *sx,
     const ClipPackedWeight *w, const float *b, int m, int p0, int p1,
     int ldy);
 
+/* One row of x into its tiled groups at dst (group q at dst + q * MR * 4),
+ * zero padded to kq groups: as convert_rows in quantized.c. The int8 one
+ * returns the row's scale. */
+void cle_quantized_convert_bf16 (uint8_t *dst, const float *x, int n_in,
+    int kq);
+float cle_quantized_convert_int8 (uint8_t *dst, const float *x, int n_in,
+    int kq);
+
 #endif
