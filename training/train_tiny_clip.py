@@ -171,7 +171,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "..", "models",
                                                   "tiny-demo-clip"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--warmup", type=int, default=100)
