@@ -53,7 +53,7 @@
  * picked at load time. The result is the same integer arithmetic either way. */
 #if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
 #if __has_attribute (target_clones)
-#define CLE_CLONES __attribute__ ((target_clones ("avx2", "default")))
+#define CLE_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
 #endif
 #endif
 #ifndef CLE_CLONES
@@ -122,6 +122,10 @@ struct ClipPreprocessScratch {
   ClipColorMatrix yuv_matrix;
   ClipColorRange yuv_range;
   int32_t ty[256], tr_v[256], tg_u[256], tg_v[256], tb_u[256];
+  /* the same as coefficients, for the SIMD conversion: ty[v] = cy * (v -
+   * yoff) + 32768, tr_v[v] = crv * (v - 128), tg_u[v] = -cgu * (v - 128),
+   * tg_v[v] = -cgv * (v - 128), tb_u[v] = cbu * (v - 128) */
+  int32_t cy, yoff, crv, cgu, cgv, cbu;
   /* clamp8 of v >> 16 is clip16[(v >> 16) + CLIP16_BIAS] */
   uint8_t clip16[2 * CLIP16_BIAS];
 
@@ -376,6 +380,12 @@ yuv_tables_update (ClipPreprocessScratch *s, ClipColorMatrix matrix,
   int32_t cbu = lround (65536 * cs * 2 * (1 - kb));
   int32_t cgu = lround (65536 * cs * 2 * (1 - kb) * kb / kg);
   int32_t cgv = lround (65536 * cs * 2 * (1 - kr) * kr / kg);
+  s->cy = cy;
+  s->yoff = yoff;
+  s->crv = crv;
+  s->cgu = cgu;
+  s->cgv = cgv;
+  s->cbu = cbu;
   for (int v = 0; v < 256; v++) {
     s->ty[v] = cy * (v - yoff) + 32768;
     s->tr_v[v] = crv * (v - 128);
@@ -509,6 +519,104 @@ convert_yuv_row_pair (const ClipPreprocessScratch *s, const ClipFrame *f,
   }
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#define CLE_HAVE_YUV_AVX512 1
+#include <immintrin.h>
+
+#define ATTR512 __attribute__ ((target ("avx512f,avx512bw,avx512vl")))
+
+/* 16 chroma samples for pixels x0 .. x0 + 15 of a chroma row (sample
+ * (x >> 1) * step + offset), as int32 lanes minus 128. */
+static inline __attribute__ ((always_inline, target ("avx512f,avx512bw,avx512vl")))
+__m512i
+chroma16 (const uint8_t *row, int x0, int n, int step, int offset)
+{
+  /* the samples x0 >> 1 .. (x0 + n - 1) >> 1: at most 9 (18 bytes NV12) */
+  const int c0 = x0 >> 1, nc = ((x0 + n - 1) >> 1) - c0 + 1;
+  const __mmask32 m = (__mmask32) ((1ull << (nc * step)) - 1);
+  __m256i raw = _mm256_maskz_loadu_epi8 (m, row + (size_t) c0 * step);
+  /* lane i takes byte ((x0 + i) >> 1 - c0) * step + offset */
+  const __m512i lane = _mm512_setr_epi32 (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
+      11, 12, 13, 14, 15);
+  __m512i idx = _mm512_sub_epi32 (_mm512_srli_epi32 (_mm512_add_epi32 (lane,
+              _mm512_set1_epi32 (x0)), 1), _mm512_set1_epi32 (c0));
+  idx = _mm512_add_epi32 (_mm512_mullo_epi32 (idx, _mm512_set1_epi32 (step)),
+      _mm512_set1_epi32 (offset));
+  /* bytes 0..31 of raw as int32 in two halves, picked by idx (< 32) */
+  const __m512i lo = _mm512_cvtepu8_epi32 (_mm256_castsi256_si128 (raw));
+  const __m512i hi = _mm512_cvtepu8_epi32 (_mm256_extracti128_si256 (raw, 1));
+  return _mm512_sub_epi32 (_mm512_permutex2var_epi32 (lo, idx, hi),
+      _mm512_set1_epi32 (128));
+}
+
+/* clamp8 (v >> 16), as clip16 */
+static inline __attribute__ ((always_inline, target ("avx512f,avx512bw,avx512vl")))
+__m512i
+clamp16 (__m512i v)
+{
+  v = _mm512_srai_epi32 (v, 16);
+  return _mm512_min_epi32 (_mm512_max_epi32 (v, _mm512_setzero_si512 ()),
+      _mm512_set1_epi32 (255));
+}
+
+/* Rows y .. y + 3 (y even) of an I420/NV12 frame, columns [cx0, cx1), into
+ * the transposed block like convert_yuv_row_pair twice: the four bytes of
+ * a column and channel are adjacent, so 16 columns are one 32-bit scatter.
+ * The same integer arithmetic as the tables. */
+ATTR512 static void
+convert_yuv_rows4_avx512 (const ClipPreprocessScratch *s, const ClipFrame *f,
+    int y, int cx0, int cx1, uint8_t *dst, const size_t cs)
+{
+  const int nv12 = f->format == CLE_PIXEL_NV12, step = nv12 ? 2 : 1;
+  const uint8_t *yr[4], *ur[2], *vr[2];
+  for (int i = 0; i < 4; i++)
+    yr[i] = f->planes[0] + (size_t) (y + i) * f->strides[0];
+  for (int i = 0; i < 2; i++) {
+    ur[i] = f->planes[1] + (size_t) ((y >> 1) + i) * f->strides[1];
+    vr[i] = nv12 ? ur[i] : f->planes[2] + (size_t) ((y >> 1) + i)
+        * f->strides[2];
+  }
+  const __m512i cy = _mm512_set1_epi32 (s->cy);
+  const __m512i l0 = _mm512_set1_epi32 (32768 - s->cy * s->yoff);
+  const __m512i crv = _mm512_set1_epi32 (s->crv);
+  const __m512i cgu = _mm512_set1_epi32 (s->cgu);
+  const __m512i cgv = _mm512_set1_epi32 (s->cgv);
+  const __m512i cbu = _mm512_set1_epi32 (s->cbu);
+  const __m512i index = _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3,
+          4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32 (LANES));
+  for (int x = cx0; x < cx1; x += 16) {
+    const int n = cx1 - x < 16 ? cx1 - x : 16;
+    const __mmask16 m = (__mmask16) ((1u << n) - 1);
+    __m512i out[3] = { _mm512_setzero_si512 (), _mm512_setzero_si512 (),
+      _mm512_setzero_si512 () };
+    for (int p = 0; p < 2; p++) {
+      const __m512i u = chroma16 (ur[p], x, n, step, 0);
+      const __m512i v = chroma16 (vr[p], x, n, step, nv12);
+      const __m512i r = _mm512_mullo_epi32 (crv, v);
+      const __m512i g = _mm512_sub_epi32 (_mm512_setzero_si512 (),
+          _mm512_add_epi32 (_mm512_mullo_epi32 (cgu, u),
+              _mm512_mullo_epi32 (cgv, v)));
+      const __m512i b = _mm512_mullo_epi32 (cbu, u);
+      for (int i = 0; i < 2; i++) {
+        const int row = 2 * p + i;
+        const __m512i yv = _mm512_cvtepu8_epi32 (_mm_maskz_loadu_epi8 (m,
+                yr[row] + x));
+        const __m512i l = _mm512_add_epi32 (_mm512_mullo_epi32 (cy, yv), l0);
+        out[0] = _mm512_or_si512 (out[0], _mm512_slli_epi32 (clamp16
+                (_mm512_add_epi32 (l, r)), 8 * row));
+        out[1] = _mm512_or_si512 (out[1], _mm512_slli_epi32 (clamp16
+                (_mm512_add_epi32 (l, g)), 8 * row));
+        out[2] = _mm512_or_si512 (out[2], _mm512_slli_epi32 (clamp16
+                (_mm512_add_epi32 (l, b)), 8 * row));
+      }
+    }
+    uint8_t *d = dst + (size_t) (x - cx0) * LANES;
+    for (int c = 0; c < 3; c++)
+      _mm512_mask_i32scatter_epi32 (d + c * cs, m, index, out[c], 1);
+  }
+}
+#endif
+
 /* ------------------------------------------------------------- resample -- */
 
 static inline uint8_t
@@ -546,12 +654,24 @@ resample_horizontal (ClipPreprocessScratch *s, const ClipFrame *f,
   size_t plane = (size_t) (g->cx1 - g->cx0) * LANES;
   int yuv = f->format == CLE_PIXEL_I420 || f->format == CLE_PIXEL_NV12;
 
+#ifdef CLE_HAVE_YUV_AVX512
+  const int yuv4 = yuv && __builtin_cpu_supports ("avx512f")
+      && __builtin_cpu_supports ("avx512bw")
+      && __builtin_cpu_supports ("avx512vl");
+#endif
   for (int y = g->cy0; y < g->cy1; y += LANES) {
     int n_rows = g->cy1 - y < LANES ? g->cy1 - y : LANES;
     for (int xs = g->cx0; xs < g->cx1; xs += CONVERT_STRIP) {
       int xe = g->cx1 - xs < CONVERT_STRIP ? g->cx1 : xs + CONVERT_STRIP;
       uint8_t *d = s->block + (size_t) (xs - g->cx0) * LANES;
       for (int r = 0; r < n_rows; r++) {
+#ifdef CLE_HAVE_YUV_AVX512
+        if (yuv4 && !((y + r) & 1) && r + 3 < n_rows) {
+          convert_yuv_rows4_avx512 (s, f, y + r, xs, xe, d + r, plane);
+          r += 3;
+          continue;
+        }
+#endif
         if (yuv && !((y + r) & 1) && r + 1 < n_rows) {
           convert_yuv_row_pair (s, f, y + r, xs, xe, d + r, plane);
           r++;
@@ -566,10 +686,13 @@ resample_horizontal (ClipPreprocessScratch *s, const ClipFrame *f,
       const int32_t *k = t->coef + (size_t) i * t->ksize;
       for (int c = 0; c < 3; c++) {
         int32_t acc[LANES];
+        uint8_t out[LANES];
         sum_taps (acc, src + c * plane, LANES, k, t->count[i]);
+        for (int r = 0; r < LANES; r++)       /* vectorized */
+          out[r] = clip8 (acc[r]);
         uint8_t *d = drow + i * 3 + c;
         for (int r = 0; r < n_rows; r++, d += dst_stride)
-          *d = clip8 (acc[r]);
+          *d = out[r];
       }
     }
   }

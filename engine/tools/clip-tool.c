@@ -1360,10 +1360,78 @@ compare_double (const void *a, const void *b)
   return (x > y) - (x < y);
 }
 
+/* A synthetic frame for bench --frame WxH:FORMAT (random bytes, rows
+ * padded to 64 bytes as GStreamer's video buffers often are). */
+typedef struct
+{
+  ClipFrame frame;
+  guint8 *data;
+} BenchFrame;
+
+static const struct
+{
+  const char *name;
+  ClipPixelFormat format;
+  int bytes_per_pixel;          /* 0: planar YUV 4:2:0 */
+} bench_formats[] = {
+  {"RGB", CLE_PIXEL_RGB, 3}, {"BGR", CLE_PIXEL_BGR, 3},
+  {"RGBA", CLE_PIXEL_RGBA, 4}, {"BGRA", CLE_PIXEL_BGRA, 4},
+  {"RGBx", CLE_PIXEL_RGBX, 4}, {"BGRx", CLE_PIXEL_BGRX, 4},
+  {"GRAY8", CLE_PIXEL_GRAY8, 1}, {"I420", CLE_PIXEL_I420, 0},
+  {"NV12", CLE_PIXEL_NV12, 0},
+};
+
+static gboolean
+bench_frame_init (BenchFrame * bf, const char *spec)
+{
+  char name[16];
+  int w, h;
+  size_t i, size;
+
+  memset (bf, 0, sizeof *bf);
+  if (sscanf (spec, "%dx%d:%15s", &w, &h, name) != 3 || w < 1 || h < 1
+      || w > 16384 || h > 16384)
+    return FALSE;
+  for (i = 0; i < G_N_ELEMENTS (bench_formats); i++)
+    if (g_ascii_strcasecmp (name, bench_formats[i].name) == 0)
+      break;
+  if (i == G_N_ELEMENTS (bench_formats))
+    return FALSE;
+  ClipFrame *f = &bf->frame;
+  f->format = bench_formats[i].format;
+  f->width = w;
+  f->height = h;
+  f->matrix = CLE_MATRIX_BT709;
+  f->range = CLE_RANGE_LIMITED;
+  int bpp = bench_formats[i].bytes_per_pixel;
+  int cw = (w + 1) / 2, ch = (h + 1) / 2;
+  f->strides[0] = ((bpp ? bpp : 1) * w + 63) & ~63;
+  size = (size_t) f->strides[0] * h;
+  if (!bpp) {
+    f->strides[1] = f->format == CLE_PIXEL_NV12 ? (2 * cw + 63) & ~63
+        : (cw + 63) & ~63;
+    f->strides[2] = f->format == CLE_PIXEL_NV12 ? 0 : f->strides[1];
+    size += (size_t) (f->strides[1] + f->strides[2]) * ch;
+  }
+  bf->data = g_malloc (size);
+  GRand *rand = g_rand_new_with_seed (99);
+  for (size_t j = 0; j < size; j++)
+    bf->data[j] = (guint8) g_rand_int (rand);
+  g_rand_free (rand);
+  f->planes[0] = bf->data;
+  if (!bpp) {
+    f->planes[1] = bf->data + (size_t) f->strides[0] * h;
+    if (f->format == CLE_PIXEL_I420)
+      f->planes[2] = f->planes[1] + (size_t) f->strides[1] * ch;
+  }
+  return TRUE;
+}
+
 static int
 cmd_bench (int argc, char **argv)
 {
-  gchar *tower_opt = NULL;
+  gchar *tower_opt = NULL, *frame_opt = NULL;
+  BenchFrame bench_frame = { 0 };
   gchar **rest = NULL;
   gint batch = 0, tokens = DEFAULT_BENCH_TOKENS;
   gdouble seconds = DEFAULT_BENCH_SECONDS;
@@ -1377,6 +1445,10 @@ cmd_bench (int argc, char **argv)
     {"tokens", 0, 0, G_OPTION_ARG_INT, &tokens,
           "Prompt length in tokens, start and end included (default 8; "
           "77 for full length)", "T"},
+    {"frame", 0, 0, G_OPTION_ARG_STRING, &frame_opt,
+          "Measure preprocessing alone (one thread) of a WxH frame in "
+          "FORMAT (RGB, BGR, RGBA, BGRA, RGBx, BGRx, GRAY8, I420, NV12), "
+          "e.g. 1920x1080:I420", "WxH:FORMAT"},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
     {NULL}
   };
@@ -1416,6 +1488,13 @@ cmd_bench (int argc, char **argv)
     goto out;
   }
   vision = tower == CLE_TOWER_VISION;
+  if (frame_opt && (!vision || !bench_frame_init (&bench_frame, frame_opt))) {
+    code = fail_usage ("bench", "--frame: expected WxH:FORMAT with a vision "
+        "tower, e.g. 1920x1080:I420, got '%s'", frame_opt);
+    goto out;
+  }
+  if (frame_opt)
+    batch = 1;
   if (batch == 0)
     batch = vision ? DEFAULT_BATCH_IMAGES : DEFAULT_BATCH_TEXTS;
   if (batch < 1 || !(seconds >= 0.0) || seconds > 86400.0) {
@@ -1476,7 +1555,10 @@ cmd_bench (int argc, char **argv)
     int status;
     double dt;
 
-    if (vision)
+    if (frame_opt)
+      status = cle_preprocess (ctx, &bench_frame.frame, pixels,
+          (size_t) 3 * info.image_size * info.image_size, NULL, &err);
+    else if (vision)
       status = cle_encode_images (ctx, pixels, batch, embeds,
           (size_t) batch * info.projection_dim, &err);
     else
@@ -1509,7 +1591,11 @@ cmd_bench (int argc, char **argv)
   coretype = g_getenv ("OPENBLAS_CORETYPE");
 
   s = g_string_new ("{\"tower\": ");
-  json_string (s, tower_name (tower));
+  json_string (s, frame_opt ? "preprocess" : tower_name (tower));
+  if (frame_opt) {
+    g_string_append (s, ", \"frame\": ");
+    json_string (s, frame_opt);
+  }
   g_string_append (s, ", \"model\": ");
   json_string (s, rest[0]);
   g_string_append (s, ", \"dtype\": ");
@@ -1520,8 +1606,8 @@ cmd_bench (int argc, char **argv)
       threads);
   if (!vision)
     g_string_append_printf (s, ", \"tokens\": %d", tokens);
-  g_string_append_printf (s, ", \"%s\": ", vision ? "images_per_s" :
-      "prompts_per_s");
+  g_string_append_printf (s, ", \"%s\": ", frame_opt ? "frames_per_s" :
+      vision ? "images_per_s" : "prompts_per_s");
   json_float (s, (float) (batch / median));
   g_string_append (s, ", \"ms_per_batch\": ");
   json_float (s, (float) (median * 1e3));
@@ -1543,6 +1629,8 @@ out:
   g_free (pixels);
   g_free (embeds);
   g_free (ids);
+  g_free (bench_frame.data);
+  g_free (frame_opt);
   g_free (id_ptrs);
   g_free (n_ids);
   cle_context_free (ctx);
