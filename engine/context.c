@@ -32,6 +32,7 @@ cle_context_free (ClipContext *ctx)
   g_free (ctx->pixels);
   g_free (ctx->seq_start);
   g_free (ctx->seq_len);
+  g_free (ctx->pooled);
   if (ctx->preprocess)
     cle_preprocess_scratch_free (ctx->preprocess);
   if (ctx->states)
@@ -118,8 +119,10 @@ cle_context_new (ClipContext **out, const ClipModel *model,
           max_d_head, ctx->n_threads), &ok);
   ctx->seq_start = g_try_new (int, max_seq);
   ctx->seq_len = g_try_new (int, max_seq);
+  ctx->pooled = g_try_new (int, max_seq);
   ctx->preprocess = cle_preprocess_scratch_new ();
-  if (!ok || !ctx->seq_start || !ctx->seq_len || !ctx->preprocess) {
+  if (!ok || !ctx->seq_start || !ctx->seq_len || !ctx->pooled
+      || !ctx->preprocess) {
     cle_context_free (ctx);
     return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
         "cannot allocate the context's scratch memory (%zu + %zu floats per "

@@ -20,6 +20,7 @@ struct ClipContext {
   float *attn_scratch;
   float *pixels;                /* (max_images, 3, S, S) for encode_frames */
   int *seq_start, *seq_len;     /* per sequence of a batch */
+  int *pooled;                  /* per sequence: its pooled row of x */
   ClipPreprocessScratch *preprocess;
 
   int keep_states;

@@ -2,6 +2,8 @@
  * shared by both towers:
  *   x += out_proj(attention(q_proj(ln1(x)), k_proj(..), v_proj(..)))
  *   x += fc2(act(fc1(ln2(x)))) */
+#include <string.h>
+
 #include "context.h"
 #include "encoder.h"
 #include "ops/ops.h"
@@ -69,37 +71,51 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   add_inplace (ctx->x, ctx->h, n, nt);
 }
 
+/* rows pooled[s] of src into row s of dst (or back: scatter) */
+static void
+gather_rows (float *dst, const float *src, const int *pooled, int n_seq,
+    int D)
+{
+  for (int s = 0; s < n_seq; s++)
+    memcpy (dst + (size_t) s * D, src + (size_t) pooled[s] * D,
+        D * sizeof (float));
+}
+
+static void
+add_rows (float *x, const float *h, const int *pooled, int n_seq, int D)
+{
+  for (int s = 0; s < n_seq; s++)
+    add_inplace (x + (size_t) pooled[s] * D, h + (size_t) s * D, D, 1);
+}
+
 void
-cle_encoder_layer_first_token (ClipContext *ctx, const ClipLayerWeights *w,
-    const ClipTowerConfig *c, int n_seq, int seq_len)
+cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
+    const ClipTowerConfig *c, int rows, int n_seq, const int *pooled)
 {
   const int D = c->width, M = c->mlp, nt = ctx->n_threads;
-  const int rows = n_seq * seq_len, ld = seq_len * D;
 
-  /* Keys and values of every token; the query of the first only. q and
-   * att keep their rows at the sequence starts (row stride ld). */
+  /* Keys and values of every token; the query of the pooled ones only.
+   * From q on, (n_seq, D) buffers: q, att (the gathered rows, then the
+   * attention output), h. */
   cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
   float *const kv[2] = { ctx->k, ctx->v };
   const float *const kv_w[2] = { w->k_w, w->v_w };
   const ClipPackedWeight *const kv_p[2] = { w->k_p, w->v_p };
   const float *const kv_b[2] = { w->k_b, w->v_b };
   linear_multi (ctx, kv, ctx->h, kv_w, kv_p, kv_b, 2, rows, D, D);
-  linear (ctx, ctx->q, ctx->h, w->q_w, w->q_p, w->q_b, n_seq, D, D, ld, ld);
-  cle_attention_first_row (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
+  gather_rows (ctx->att, ctx->h, pooled, n_seq, D);
+  linear (ctx, ctx->q, ctx->att, w->q_w, w->q_p, w->q_b, n_seq, D, D, 0, 0);
+  cle_attention_pooled (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
       ctx->seq_len, n_seq, c->n_head, D / c->n_head, ctx->attn_scratch, nt);
-  /* h: (n_seq, D) dense from here on */
-  linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, n_seq, D, D, ld, 0);
-  for (int s = 0; s < n_seq; s++)
-    add_inplace (ctx->x + (size_t) s * ld, ctx->h + (size_t) s * D, D, 1);
+  linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, n_seq, D, D, 0, 0);
+  add_rows (ctx->x, ctx->h, pooled, n_seq, D);
 
-  for (int s = 0; s < n_seq; s++)
-    cle_layer_norm (ctx->h + (size_t) s * D, ctx->x + (size_t) s * ld,
-        w->ln2_w, w->ln2_b, 1, D, c->eps, 1);
+  gather_rows (ctx->att, ctx->x, pooled, n_seq, D);
+  cle_layer_norm (ctx->h, ctx->att, w->ln2_w, w->ln2_b, n_seq, D, c->eps, nt);
   linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b, n_seq, D, M,
       0, 0);
   cle_activation (ctx->mlp, (size_t) n_seq * M, c->act, nt);
   linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b, n_seq, M, D,
       0, 0);
-  for (int s = 0; s < n_seq; s++)
-    add_inplace (ctx->x + (size_t) s * ld, ctx->h + (size_t) s * D, D, 1);
+  add_rows (ctx->x, ctx->h, pooled, n_seq, D);
 }

@@ -9,11 +9,11 @@
 void cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
     const ClipTowerConfig *c, int rows, int n_seq, int causal);
 
-/* The same layer for the first token of each sequence (all of equal length
- * seq_len) only: what the vision tower's last layer needs for its class
- * token. The other rows of ctx->x are left stale. */
-void cle_encoder_layer_first_token (ClipContext *ctx,
-    const ClipLayerWeights *w, const ClipTowerConfig *c, int n_seq,
-    int seq_len);
+/* The same layer for one row of each sequence only, pooled[s] (a row of
+ * ctx->x): what the last layer of a tower needs for its pooled token (the
+ * vision class token, the text end token, which is last in its sequence).
+ * The other rows of ctx->x are left stale. */
+void cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
+    const ClipTowerConfig *c, int rows, int n_seq, const int *pooled);
 
 #endif

@@ -52,7 +52,18 @@ cle_text_forward (ClipContext *ctx, const int32_t *const *ids,
   const size_t first = (size_t) ctx->seq_len[0] * D;
   cle_context_keep (ctx, "text_hidden_0", ctx->x, first);
 
+  /* the end tokens: the last row of each prompt */
+  int *pooled = ctx->pooled;
+  for (int s = 0; s < n_texts; s++)
+    pooled[s] = ctx->seq_start[s] + ctx->seq_len[s] - 1;
   for (int l = 0; l < c->n_layer; l++) {
+    /* Only the end tokens of the last layer are pooled (unless hidden
+     * states are being recorded). */
+    if (l == c->n_layer - 1 && !ctx->recording) {
+      cle_encoder_layer_pooled (ctx, &w->layers[l], c, rows, n_texts,
+          pooled);
+      break;
+    }
     cle_encoder_layer (ctx, &w->layers[l], c, rows, n_texts, 1);
     char name[32];
     g_snprintf (name, sizeof name, "text_hidden_%d", l + 1);

@@ -63,7 +63,8 @@ cle_vision_forward (ClipContext *ctx, const float *pixel_values,
     /* Only the class token of the last layer is pooled: skip the others'
      * queries and MLP (unless hidden states are being recorded). */
     if (l == c->n_layer - 1 && !ctx->recording) {
-      cle_encoder_layer_first_token (ctx, &w->layers[l], c, n_images, T);
+      cle_encoder_layer_pooled (ctx, &w->layers[l], c, rows, n_images,
+          ctx->seq_start);
       break;
     }
     cle_encoder_layer (ctx, &w->layers[l], c, rows, n_images, 0);

@@ -68,7 +68,8 @@ attend_row (float *out, const float *q, const float *kt, const float *v,
   }
 }
 
-/* Rows [0, n_rows) of every sequence (n_rows 0: all of them). */
+/* Rows [0, n_rows) of every sequence (n_rows 0: all of them); n_rows -1:
+ * one query per sequence, row s of q and out, attending to all of it. */
 CLE_CLONES static void
 attention_rows (float *out, const float *q, const float *k, const float *v,
     const int *seq_start, const int *seq_len, int n_seq, int n_head,
@@ -91,6 +92,11 @@ attention_rows (float *out, const float *q, const float *k, const float *v,
       size_t row = (size_t) seq_start[s] * d;
       int rows = n_rows > 0 && n_rows < len ? n_rows : len;
       transpose_head (kt, k + row, len, d, d_head, h);
+      if (n_rows < 0) {
+        attend_row (out + (size_t) s * d, q + (size_t) s * d, kt, v + row, 0,
+            len, 0, d, d_head, h, p);
+        continue;
+      }
       for (int i = 0; i < rows; i++)
         attend_row (out + row, q + row, kt, v + row, i, len, causal, d,
             d_head, h, p);
@@ -108,12 +114,12 @@ cle_attention (float *out, const float *q, const float *k, const float *v,
 }
 
 void
-cle_attention_first_row (float *out, const float *q, const float *k,
+cle_attention_pooled (float *out, const float *q, const float *k,
     const float *v, const int *seq_start, const int *seq_len, int n_seq,
     int n_head, int d_head, float *scratch, int n_threads)
 {
   attention_rows (out, q, k, v, seq_start, seq_len, n_seq, n_head, d_head, 0,
-      1, scratch, n_threads);
+      -1, scratch, n_threads);
 }
 
 void

@@ -72,10 +72,10 @@ void cle_activation (float *x, size_t n, ClipActivation act, int n_threads);
 void cle_attention (float *out, const float *q, const float *k,
     const float *v, const int *seq_start, const int *seq_len, int n_seq,
     int n_head, int d_head, int causal, float *scratch, int n_threads);
-/* The same for the first row of each sequence only (a class token that
- * attends to its whole sequence): only rows seq_start[s] of q and out are
- * read and written. */
-void cle_attention_first_row (float *out, const float *q, const float *k,
+/* One query per sequence that attends to all of it (the pooled token: the
+ * vision class token, first; the text end token, last, which the causal
+ * mask lets see everything): q and out are dense, row s for sequence s. */
+void cle_attention_pooled (float *out, const float *q, const float *k,
     const float *v, const int *seq_start, const int *seq_len, int n_seq,
     int n_head, int d_head, float *scratch, int n_threads);
 void cle_attention_naive (float *out, const float *q, const float *k,
