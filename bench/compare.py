@@ -10,8 +10,8 @@ ratio of two runs of the same round (the runs of a round follow each other, so
 what else the machine did then hits both). Runs during which other processes
 kept more than --max-load cores busy (others_load) count as disturbed and are left
 out when undisturbed ones exist; a value marked ~ had only disturbed runs.
-Our text rows at fewer than 77 tokens are compared with the peers at 77 tokens
-(the peers, like OpenAI CLIP, always run 77).
+Our text rows at fewer than 77 tokens (any batch) are compared with the peers
+at 77 tokens, batch 1 (the peers, like OpenAI CLIP, always run 77).
 """
 import argparse
 import re
@@ -19,10 +19,13 @@ import statistics
 import sys
 from collections import OrderedDict
 
-TOOLS = ("ours", "ours-passive", "ort", "torch")
-OURS = ("ours", "ours-passive")  # ours-passive: OURS_PASSIVE=1 (OMP_WAIT_POLICY=passive)
+# ours-passive: OURS_PASSIVE=1 (OMP_WAIT_POLICY=passive); ours-bf16, ours-int8:
+# clip-tool --precision (the peers always run fp32)
+OURS = ("ours", "ours-bf16", "ours-int8", "ours-passive")
 PEERS = ("ort", "torch")
-NAMES = {"ours": "ours", "ours-passive": "ours passive", "ort": "ORT", "torch": "PyTorch"}
+TOOLS = OURS + PEERS
+NAMES = {"ours": "ours", "ours-bf16": "ours bf16", "ours-int8": "ours int8",
+         "ours-passive": "ours passive", "ort": "ORT", "torch": "PyTorch"}
 PRESET_NAMES = {"b32": "ViT-B/32", "b16": "ViT-B/16", "l14": "ViT-L/14", "l14-336": "ViT-L/14-336"}
 
 
@@ -64,7 +67,8 @@ def summarize(runs, max_load):
         row = {"key": key, "median": {}, "approx": {}, "runs": {}, "disturbed": {}, "ratio": {}}
         peer_key = key
         if tower == "text" and tokens != "77":
-            peer_key = (preset, tower, batch, "77", ct)
+            # the peers' prompts/s at 77 tokens, batch 1
+            peer_key = (preset, tower, 1, "77", ct)
         for tool in TOOLS:
             src = rows[key] if tool in OURS else rows.get(peer_key, {})
             if tool not in src:
@@ -119,7 +123,7 @@ def table(rows, markdown):
         for t in TOOLS:
             if t in present or t in PEERS:
                 v = r["median"].get(t)
-                line.append(fmt(v, r["approx"].get(t, False)) + (unit if t == "ours" and v else ""))
+                line.append(fmt(v, r["approx"].get(t, False)) + (unit if t in OURS and v else ""))
         for m in mine:
             for p in PEERS:
                 x = r["ratio"].get((m, p))

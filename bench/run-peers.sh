@@ -29,11 +29,14 @@
 #   PEER_REPS=3         at least this many timed calls of each peer (1 for l14 on a busy machine)
 #   VISION_BATCHES      "1 8" (l14, l14-336: "1")
 #   TEXT_TOKENS=10      our extra text length ("" to skip)
+#   TEXT_BATCHES="1 64" batches of those prompts (a label set is encoded in batches)
 #   MODELS=/tmp/clipbench-models   random checkpoints (made by bench/make_model.py if missing)
 #   ONNX=/tmp/clipbench-onnx       exported peer models (made by peers/export_onnx.py if missing)
 #   NODE_PATH=/tmp/ort/node_modules  where onnxruntime-node is installed:
 #       mkdir -p /tmp/ort && cd /tmp/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node
 #   PY=/usr/bin/python3 (Debian's: torch from python3-torch, onnx from python3-onnx, numpy)
+#   PRECISIONS="fp32 bf16 int8"  ours in each (clip-tool --precision; tools ours,
+#                       ours-bf16, ours-int8); the peers always run fp32
 #   OURS_PASSIVE=0      1: also run ours with OMP_WAIT_POLICY=passive (tool=ours-passive),
 #                       right after ours: OpenMP threads that sleep instead of spinning
 #                       at the end of a parallel region, which matters on a busy machine
@@ -55,6 +58,7 @@ PEERS=${PEERS-"ort torch"}
 THREADS=${THREADS:-2}
 SECONDS_PER=${SECONDS_PER:-3}
 TEXT_TOKENS=${TEXT_TOKENS-10}
+TEXT_BATCHES=${TEXT_BATCHES:-"1 64"}
 MODELS=${MODELS:-/tmp/clipbench-models}
 ONNX=${ONNX:-/tmp/clipbench-onnx}
 NODE_PATH=${NODE_PATH:-/tmp/ort/node_modules}
@@ -63,6 +67,7 @@ MAXWAIT=${MAXWAIT:-60}
 MAXLOAD=${MAXLOAD:-0.3}
 RETRIES=${RETRIES:-1}
 OURS_PASSIVE=${OURS_PASSIVE:-0}
+PRECISIONS=${PRECISIONS:-"fp32 bf16 int8"}
 PEER_REPS=${PEER_REPS:-3}
 export NODE_PATH MAXWAIT
 
@@ -153,7 +158,12 @@ measure() {
 ours() {
   a1=$1 a2=$2 a3=$3 a4=$4 a5=$5 a6=$6
   shift 7
-  measure ours "$a1" "$a2" "$a3" "$a4" "$a5" "$a6" -- "$TOOL" --threads "$THREADS" bench "$@"
+  for prec in $PRECISIONS; do
+    name=ours-$prec
+    [ "$prec" = fp32 ] && name=ours
+    measure "$name" "$a1" "$a2" "$a3" "$a4" "$a5" "$a6" -- "$TOOL" --threads "$THREADS" \
+      bench --precision "$prec" "$@"
+  done
   [ "$OURS_PASSIVE" = 1 ] && measure ours-passive "$a1" "$a2" "$a3" "$a4" "$a5" "$a6" -- \
     env OMP_WAIT_POLICY=passive "$TOOL" --threads "$THREADS" bench "$@"
   return 0
@@ -181,7 +191,9 @@ for round in $(seq "$ROUNDS"); do
         "$PY" "$HERE/peers/bench_torch.py" --preset "$p" --tower text --batch 1 \
         --threads "$THREADS" --reps "$PEER_REPS" --min-time "$SECONDS_PER"
       for tk in $TEXT_TOKENS; do
-        ours "$p" text 1 "$tk" "$ct" "$round" -- "$MODELS/$p" --tower text --batch 1 --tokens "$tk" --seconds "$SECONDS_PER"
+        for tb in $TEXT_BATCHES; do
+          ours "$p" text "$tb" "$tk" "$ct" "$round" -- "$MODELS/$p" --tower text --batch "$tb" --tokens "$tk" --seconds "$SECONDS_PER"
+        done
       done
     done
   done

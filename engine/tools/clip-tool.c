@@ -13,6 +13,7 @@
 
 #ifdef _OPENMP
 #include <omp.h>
+#include <sys/resource.h>
 #endif
 
 #include "clip.h"
@@ -1465,7 +1466,9 @@ cmd_bench (int argc, char **argv)
   gboolean vision;
   GString *s = NULL;
   const char *coretype;
-  double total = 0.0, mean, median, best;
+  double total = 0.0, mean, median, best, load_ms;
+  gint64 load_t0;
+  struct rusage usage;
   int code, i, threads;
 
   g_option_context_set_summary (octx,
@@ -1502,8 +1505,10 @@ cmd_bench (int argc, char **argv)
         "[0, 86400]");
     goto out;
   }
+  load_t0 = g_get_monotonic_time ();
   if ((code = load_model (&model, rest[0], tower)) != EXIT_OK)
     goto out;
+  load_ms = (g_get_monotonic_time () - load_t0) / 1e3;
   cle_model_get_info (model, &info);
   if ((code = new_context (&ctx, model, vision ? batch : 0,
               vision ? 0 : batch)) != EXIT_OK)
@@ -1615,6 +1620,13 @@ cmd_bench (int argc, char **argv)
   json_float (s, (float) (mean * 1e3));
   g_string_append (s, ", \"ms_per_batch_min\": ");
   json_float (s, (float) (best * 1e3));
+  /* the model load (the towers asked, weights converted for bf16/int8) and
+   * the process's peak resident memory so far */
+  getrusage (RUSAGE_SELF, &usage);
+  g_string_append (s, ", \"load_ms\": ");
+  json_float (s, (float) load_ms);
+  g_string_append_printf (s, ", \"quantized_bytes\": %zu, \"peak_rss_kb\": "
+      "%ld", info.quantized_bytes, usage.ru_maxrss);
   g_string_append_printf (s, ", \"iterations\": %u, \"openblas_coretype\": ",
       times->len);
   json_string (s, coretype);
