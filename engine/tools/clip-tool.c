@@ -1432,7 +1432,9 @@ static int
 cmd_bench (int argc, char **argv)
 {
   gchar *tower_opt = NULL, *frame_opt = NULL;
+  gboolean preprocess_only = FALSE;
   BenchFrame bench_frame = { 0 };
+  ClipFrame *frames = NULL;
   gchar **rest = NULL;
   gint batch = 0, tokens = DEFAULT_BENCH_TOKENS;
   gdouble seconds = DEFAULT_BENCH_SECONDS;
@@ -1447,9 +1449,12 @@ cmd_bench (int argc, char **argv)
           "Prompt length in tokens, start and end included (default 8; "
           "77 for full length)", "T"},
     {"frame", 0, 0, G_OPTION_ARG_STRING, &frame_opt,
-          "Measure preprocessing alone (one thread) of a WxH frame in "
-          "FORMAT (RGB, BGR, RGBA, BGRA, RGBx, BGRx, GRAY8, I420, NV12), "
-          "e.g. 1920x1080:I420", "WxH:FORMAT"},
+          "Encode --batch frames of WxH in FORMAT (RGB, BGR, RGBA, BGRA, "
+          "RGBx, BGRx, GRAY8, I420, NV12) per call, preprocessing "
+          "included (cle_encode_frames), e.g. 1920x1080:I420", "WxH:FORMAT"},
+    {"preprocess-only", 0, 0, G_OPTION_ARG_NONE, &preprocess_only,
+          "With --frame: preprocessing alone, one frame per call (one "
+          "thread)", NULL},
     {G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &rest, NULL, NULL},
     {NULL}
   };
@@ -1496,7 +1501,11 @@ cmd_bench (int argc, char **argv)
         "tower, e.g. 1920x1080:I420, got '%s'", frame_opt);
     goto out;
   }
-  if (frame_opt)
+  if (preprocess_only && !frame_opt) {
+    code = fail_usage ("bench", "--preprocess-only needs --frame");
+    goto out;
+  }
+  if (preprocess_only)
     batch = 1;
   if (batch == 0)
     batch = vision ? DEFAULT_BATCH_IMAGES : DEFAULT_BATCH_TEXTS;
@@ -1515,6 +1524,11 @@ cmd_bench (int argc, char **argv)
     goto out;
   embeds = g_new (float, (size_t) batch * info.projection_dim);
 
+  if (frame_opt) {
+    frames = g_new (ClipFrame, batch);
+    for (i = 0; i < batch; i++)
+      frames[i] = bench_frame.frame;
+  }
   if (vision) {
     size_t n = (size_t) batch * 3 * info.image_size * info.image_size;
     GRand *rand = g_rand_new_with_seed (1234);
@@ -1560,9 +1574,12 @@ cmd_bench (int argc, char **argv)
     int status;
     double dt;
 
-    if (frame_opt)
+    if (preprocess_only)
       status = cle_preprocess (ctx, &bench_frame.frame, pixels,
           (size_t) 3 * info.image_size * info.image_size, NULL, &err);
+    else if (frame_opt)
+      status = cle_encode_frames (ctx, frames, batch, embeds,
+          (size_t) batch * info.projection_dim, &err);
     else if (vision)
       status = cle_encode_images (ctx, pixels, batch, embeds,
           (size_t) batch * info.projection_dim, &err);
@@ -1596,7 +1613,7 @@ cmd_bench (int argc, char **argv)
   coretype = g_getenv ("OPENBLAS_CORETYPE");
 
   s = g_string_new ("{\"tower\": ");
-  json_string (s, frame_opt ? "preprocess" : tower_name (tower));
+  json_string (s, preprocess_only ? "preprocess" : tower_name (tower));
   if (frame_opt) {
     g_string_append (s, ", \"frame\": ");
     json_string (s, frame_opt);
@@ -1611,6 +1628,8 @@ cmd_bench (int argc, char **argv)
       threads);
   if (!vision)
     g_string_append_printf (s, ", \"tokens\": %d", tokens);
+  if (frame_opt && !preprocess_only)
+    g_string_append (s, ", \"includes\": \"preprocessing\"");
   g_string_append_printf (s, ", \"%s\": ", frame_opt ? "frames_per_s" :
       vision ? "images_per_s" : "prompts_per_s");
   json_float (s, (float) (batch / median));
@@ -1642,6 +1661,7 @@ out:
   g_free (embeds);
   g_free (ids);
   g_free (bench_frame.data);
+  g_free (frames);
   g_free (frame_opt);
   g_free (id_ptrs);
   g_free (n_ids);
