@@ -819,13 +819,14 @@ gst_clip_classify_start (GstBaseTransform * trans)
   ClipError cerr = { 0, };
   GError *err = NULL;
   gchar *dir;
-  guint n_threads, batch_size;
+  guint n_threads, batch_size, generation;
   GstClipClassifyMode mode;
   ClipPrecision precision;
 
   GST_OBJECT_LOCK (self);
   dir = g_strdup (self->model_dir);
   clip_prompt_config_copy (&config, &self->prompts);
+  generation = self->label_generation;
   n_threads = self->n_threads;
   batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
   mode = self->mode;
@@ -895,6 +896,10 @@ gst_clip_classify_start (GstBaseTransform * trans)
   g_atomic_int_set (&self->encoder_cancelled, 0);
   self->encoder = g_thread_pool_new (gst_clip_classify_encode_func, self, 1,
       FALSE, NULL);
+  /* Labels set while the copy above was being encoded found no encoder to
+   * queue them on: encode them now, or they would never be used. */
+  if (self->label_generation != generation)
+    gst_clip_classify_queue_encode_locked (self);
   GST_OBJECT_UNLOCK (self);
 
   if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {

@@ -4,6 +4,8 @@
 
 #include <math.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
@@ -1035,6 +1037,80 @@ GST_START_TEST (test_labels_change_while_playing)
 
 GST_END_TEST;
 
+/* Labels changed while start() is still encoding the previous ones are
+ * not lost. start() is held inside the encode by a labels-file that is a
+ * FIFO: opening it for writing returns once start() opened it for reading,
+ * after it copied the properties, and it reads until the test closes it. */
+typedef struct
+{
+  GstElement *e;
+  const gchar *caps;
+  GstHarness *h;
+} StartInThread;
+
+static gpointer
+start_harness (gpointer data)
+{
+  StartInThread *s = data;
+
+  s->h = harness_for (s->e, s->caps);
+  return NULL;
+}
+
+GST_START_TEST (test_labels_change_during_start)
+{
+  gchar *dir = g_dir_make_tmp ("clipclassify-XXXXXX", NULL);
+  gchar *fifo = g_build_filename (dir, "labels.txt", NULL);
+  static const gchar first[] = "a cat\na dog\na tree\n";
+  GstVideoInfo info;
+  StartInThread s = { new_classify (), NULL, NULL };
+  GstBuffer *in = test_frame (&info, &s.caps), *out;
+  GstClipClassificationMeta *meta;
+  GThread *thread;
+  gint64 deadline;
+  guint i, n_first = 0;
+  gint fd;
+
+  fail_unless (mkfifo (fifo, 0600) == 0);
+  g_object_set (s.e, "labels-file", fifo, NULL);
+  thread = g_thread_new ("start", start_harness, &s);
+  fd = open (fifo, O_WRONLY);
+  fail_unless (fd >= 0);
+  /* start() is reading the FIFO now */
+  g_object_set (s.e, "labels-file", NULL, "labels", "sunset, a beach", NULL);
+  fail_unless (write (fd, first, strlen (first)) == (gssize) strlen (first));
+  close (fd);
+  g_thread_join (thread);
+
+  deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  for (i = 0;; i++) {
+    fail_unless (g_get_monotonic_time () < deadline, "the labels set during "
+        "start() never took over (%u frames with the FIFO's)", n_first);
+    out = push_pull (s.h, in, i);
+    meta = gst_buffer_get_clip_classification_meta (out);
+    fail_unless (meta != NULL);
+    if (meta->n_labels_total == 2) {
+      fail_unless (g_str_equal (meta->classifications[0].label, "sunset") ||
+          g_str_equal (meta->classifications[0].label, "a beach"));
+      gst_buffer_unref (out);
+      break;
+    }
+    fail_unless_equals_int (meta->n_labels_total, 3);
+    n_first++;
+    gst_buffer_unref (out);
+    g_usleep (10 * 1000);
+  }
+
+  gst_buffer_unref (in);
+  gst_harness_teardown (s.h);
+  g_unlink (fifo);
+  g_rmdir (dir);
+  g_free (fifo);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 /* Async mode: pushing never waits for inference; the result shows up on a
  * later frame, stamped with the PTS of the frame it was computed on, with
  * the engine's numbers for that frame. */
@@ -1394,6 +1470,7 @@ clipclassify_suite (void)
   tcase_add_test (tc_state, test_flush_and_eos);
   tcase_add_test (tc_state, test_flushing_seek_pipeline);
   tcase_add_test (tc_state, test_labels_change_while_playing);
+  tcase_add_test (tc_state, test_labels_change_during_start);
   tcase_add_test (tc_state, test_async_mode);
   tcase_add_test (tc_state, test_async_eos_drain);
   tcase_add_test (tc_state, test_async_state_cycles);
