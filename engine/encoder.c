@@ -33,12 +33,26 @@ linear_multi (ClipContext *ctx, float *const *y, const float *x,
     cle_linear_multi (y, x, w, b, n_proj, n, n_in, n_out, ctx->n_threads);
 }
 
+typedef struct
+{
+  float *x;
+  const float *y;
+  size_t n;
+} AddJob;
+
+static void
+add_part (void *arg, int t, int T)
+{
+  const AddJob *job = arg;
+  for (size_t i = job->n * t / T; i < job->n * (t + 1) / T; i++)
+    job->x[i] += job->y[i];
+}
+
 static void
 add_inplace (float *x, const float *y, size_t n, int n_threads)
 {
-#pragma omp parallel for num_threads(n_threads) if (n >= 65536) schedule(static)
-  for (size_t i = 0; i < n; i++)
-    x[i] += y[i];
+  AddJob job = { x, y, n };
+  cle_parallel (n >= 65536 ? n_threads : 1, add_part, &job);
 }
 
 void

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -114,6 +115,8 @@ merge_table_alloc (ClipTokenizer *tok, size_t n_max)
   return 1;
 }
 
+#include <time.h>
+static gint64 cpu_us (void) { struct timespec t; clock_gettime (CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec * 1000000 + t.tv_nsec / 1000; }
 /* ---------------------------------------------------------------- load -- */
 
 static int
@@ -122,15 +125,23 @@ read_file (const char *path, const char *what, char **data, size_t *size,
 {
   FILE *f = fopen (path, "rb");
   char *buf = NULL;
-  size_t n = 0, cap = 0;
+  size_t n = 0, cap;
+  struct stat st;
 
   if (!f)
     return cle_error_set (err, CLE_ERROR_IO, "%s '%s': %s", what, path,
         strerror (errno));
+  /* a regular file takes one buffer of its size and one read; anything else
+   * (a pipe, a file that grows meanwhile) doubles the buffer as it goes */
+  if (fstat (fileno (f), &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0
+      && (uintmax_t) st.st_size < SIZE_MAX / 4)
+    cap = (size_t) st.st_size + 1;
+  else
+    cap = 1 << 16;
   for (;;) {
-    if (cap - n < 65536) {
-      cap = cap ? 2 * cap : 1 << 20;
-      char *grown = realloc (buf, cap + 1);
+    if (!buf || n == cap) {
+      size_t new_cap = buf ? 2 * cap : cap;
+      char *grown = new_cap < SIZE_MAX / 2 ? realloc (buf, new_cap + 1) : NULL;
       if (!grown) {
         free (buf);
         fclose (f);
@@ -138,10 +149,11 @@ read_file (const char *path, const char *what, char **data, size_t *size,
             "%s '%s': out of memory after %zu bytes", what, path, n);
       }
       buf = grown;
+      cap = new_cap;
     }
-    size_t got = fread (buf + n, 1, cap - n, f);
+    size_t want = cap - n, got = fread (buf + n, 1, want, f);
     n += got;
-    if (got == 0)
+    if (got < want)             /* end of file or an error */
       break;
   }
   if (ferror (f)) {
@@ -158,11 +170,341 @@ read_file (const char *path, const char *what, char **data, size_t *size,
   return CLE_OK;
 }
 
-/* Parses vocab.json into token -> id. The keys of the returned table belong
- * to *parser_out, which must outlive it. */
+/* ---------------------------------------------------------- vocabulary -- */
+
+/* vocab.json as token -> id, needed while loading only: open addressing
+ * (load factor <= 1/2) over slots that point into one buffer holding every
+ * token, so that the 49,408 tokens cost no allocation each. */
+typedef struct {
+  uint32_t hash;                /* high half of the token's hash */
+  int32_t id;                   /* -1: an empty slot */
+  uint32_t off, len;            /* the token is keys[off, off + len) */
+} VocabSlot;
+
+typedef struct {
+  char *keys;                   /* owned: the file read in place, or a copy */
+  VocabSlot *slots;
+  size_t mask;
+  int shift;
+  int max_id;
+} Vocab;
+
+#define HASH_SEED 0xCBF29CE484222325ull
+
+/* FNV-1a, which goes on over a second piece: merges.txt looks up "left" +
+ * "right" without joining them. */
+static inline uint64_t
+hash_bytes (uint64_t h, const char *s, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    h = (h ^ (uint8_t) s[i]) * 0x100000001B3ull;
+  return h;
+}
+
 static int
-vocab_load (const char *path, JsonParser **parser_out, GHashTable **vocab_out,
-    int *vocab_size, ClipError *err)
+vocab_alloc (Vocab *v, size_t n_max)
+{
+  int bits = 4;
+  while (((size_t) 1 << bits) < 2 * n_max)
+    bits++;
+  size_t n_slots = (size_t) 1 << bits;
+  v->slots = malloc (n_slots * sizeof *v->slots);
+  if (!v->slots)
+    return 0;
+  memset (v->slots, 0xFF, n_slots * sizeof *v->slots);  /* id -1 */
+  v->mask = n_slots - 1;
+  v->shift = 64 - bits;
+  v->max_id = -1;
+  return 1;
+}
+
+static void
+vocab_clear (Vocab *v)
+{
+  free (v->keys);
+  free (v->slots);
+  memset (v, 0, sizeof *v);
+}
+
+/* Finds a + b (b may be empty): 1 with *id, or 0. */
+static int
+vocab_find2 (const Vocab *v, const char *a, size_t na, const char *b,
+    size_t nb, int32_t *id)
+{
+  uint64_t h = hash_bytes (hash_bytes (HASH_SEED, a, na), b, nb);
+  uint32_t h32 = (uint32_t) (h >> 32);
+  for (size_t i = (size_t) ((h * 0x9E3779B97F4A7C15ull) >> v->shift);;
+      i = (i + 1) & v->mask) {
+    const VocabSlot *s = &v->slots[i];
+    if (s->id < 0)
+      return 0;
+    if (s->hash == h32 && s->len == na + nb
+        && memcmp (v->keys + s->off, a, na) == 0
+        && memcmp (v->keys + s->off + na, b, nb) == 0) {
+      *id = s->id;
+      return 1;
+    }
+  }
+}
+
+static int
+vocab_find (const Vocab *v, const char *token, int32_t *id)
+{
+  return vocab_find2 (v, token, strlen (token), "", 0, id);
+}
+
+/* Sets keys[off, off + len) -> id. Returns 0 if the token was there (its id
+ * replaced), 1 if new. */
+static int
+vocab_insert (Vocab *v, uint32_t off, uint32_t len, int32_t id)
+{
+  const char *key = v->keys + off;
+  uint64_t h = hash_bytes (HASH_SEED, key, len);
+  uint32_t h32 = (uint32_t) (h >> 32);
+  size_t i = (size_t) ((h * 0x9E3779B97F4A7C15ull) >> v->shift);
+  int is_new = 1;
+  for (;; i = (i + 1) & v->mask) {
+    VocabSlot *s = &v->slots[i];
+    if (s->id < 0)
+      break;
+    if (s->hash == h32 && s->len == len
+        && memcmp (v->keys + s->off, key, len) == 0) {
+      is_new = 0;
+      break;
+    }
+  }
+  v->slots[i] = (VocabSlot) { h32, id, off, len };
+  if (id > v->max_id)
+    v->max_id = id;
+  return is_new;
+}
+
+/* -- vocab.json, the flat reader --
+ *
+ * A real vocab.json is one flat object {"token": id, ...}. json-glib builds
+ * a JsonNode per member and the old GHashTable a hash per lookup: measured
+ * on CLIP's vocab.json (49,408 tokens, 862 KB, warm page cache, -O2, one
+ * core of a shared 2-core VM) json_parser_load_from_data alone took 28-30
+ * ms (min of 20; 70+ ms the first time in a process), the GHashTable 9 ms
+ * and freeing both 5 ms, ~72 ms for the whole tokenizer. This reader decodes
+ * the tokens in place in the file's buffer and the whole tokenizer now loads
+ * in ~5 ms (see the commit that added it for the numbers).
+ *
+ * It takes strict RFC 8259 only: the object, '"' strings with the escapes
+ * \" \\ \/ \b \f \n \r \t \uXXXX (a surrogate pair \uD83D\uDE00 is one code
+ * point), raw UTF-8 as g_utf8_validate accepts it, ids 0..CLE_MAX_ID in
+ * plain decimal, each token once. Anything else (a syntax error, a
+ * duplicate token, \u0000, a lone surrogate, a raw control character, a
+ * negative, fractional or huge id, a byte-order mark, json-glib's own
+ * extensions like comments) is handed to json-glib as it was before, which
+ * then accepts it the same way as before or rejects it with the same
+ * message naming the file, line and column. So every text this reader
+ * accepts, json-glib reads the same (fuzz-vocab checks that on every input),
+ * and every text it declines gets exactly the former result. */
+
+typedef struct {
+  uint32_t off, len;
+  int32_t id;
+} FlatEntry;
+
+static inline gboolean
+is_json_space (char c)
+{
+  return c == ' ' || c == '\n' || c == '\r' || c == '\t';
+}
+
+static inline int
+hex4 (const char *p, const char *end, uint32_t *out)
+{
+  if (end - p < 4)
+    return 0;
+  uint32_t v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = p[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ?
+        c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+    if (d < 0)
+      return 0;
+    v = v << 4 | (uint32_t) d;
+  }
+  *out = v;
+  return 1;
+}
+
+/* Decodes the string that starts at *pp (after its opening quote) in place:
+ * the token is written over its own spelling, which is never shorter.
+ * Returns 1 with *len and *pp past the closing quote; 0 to decline. */
+static int
+flat_string (char **pp, const char *end, size_t *len)
+{
+  char *r = *pp, *w = r;
+  for (;;) {
+    if (r == end)
+      return 0;
+    unsigned char c = (unsigned char) *r;
+    if (c == '"')
+      break;
+    if (c >= 0x20 && c < 0x80 && c != '\\') {
+      *w++ = *r++;
+      continue;
+    }
+    if (c >= 0x80) {
+      /* a run of non-ASCII bytes: as UTF-8 is self-synchronizing, the text
+       * is valid exactly when every such run is */
+      const char *run = r;
+      while (r < end && (unsigned char) *r >= 0x80)
+        r++;
+      if (!g_utf8_validate_len (run, (gsize) (r - run), NULL))
+        return 0;
+      memmove (w, run, (size_t) (r - run));
+      w += r - run;
+      continue;
+    }
+    if (c != '\\' || end - r < 2)       /* a raw control character */
+      return 0;
+    char e = r[1];
+    r += 2;
+    switch (e) {
+      case '"':
+      case '\\':
+      case '/':
+        *w++ = e;
+        break;
+      case 'b':
+        *w++ = '\b';
+        break;
+      case 'f':
+        *w++ = '\f';
+        break;
+      case 'n':
+        *w++ = '\n';
+        break;
+      case 'r':
+        *w++ = '\r';
+        break;
+      case 't':
+        *w++ = '\t';
+        break;
+      case 'u':{
+        uint32_t cp, lo;
+        if (!hex4 (r, end, &cp) || cp == 0 || (cp >= 0xDC00 && cp <= 0xDFFF))
+          return 0;
+        r += 4;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+          if (end - r < 6 || r[0] != '\\' || r[1] != 'u'
+              || !hex4 (r + 2, end, &lo) || lo < 0xDC00 || lo > 0xDFFF)
+            return 0;
+          r += 6;
+          cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        /* at most 4 bytes for the 6 or 12 read */
+        w += g_unichar_to_utf8 (cp, w);
+        break;
+      }
+      default:
+        return 0;
+    }
+  }
+  *len = (size_t) (w - *pp);
+  *pp = r + 1;
+  return 1;
+}
+
+/* Reads data[0, size) (NUL-terminated; modified in place) as a flat
+ * vocab.json into v, which then owns data. Returns 0 to decline, with data
+ * in an unspecified state and v cleared; -1 if out of memory. */
+static int
+vocab_read_flat (Vocab *v, char *data, size_t size)
+{
+  if (size >= UINT32_MAX)
+    return 0;
+  char *p = data, *end = data + size;
+  size_t n = 0, cap = size / 16 + 16;   /* ~17.5 bytes a member in CLIP's */
+  FlatEntry *entries = malloc (cap * sizeof *entries);
+  if (!entries)
+    return -1;
+  int ret = 0;
+
+#define SKIP_SPACE() while (p < end && is_json_space (*p)) p++
+  SKIP_SPACE ();
+  if (p == end || *p++ != '{')
+    goto done;
+  SKIP_SPACE ();
+  for (;;) {
+    if (p == end || *p++ != '"')
+      goto done;                /* '}' right after '{' too: "no tokens" */
+    char *token = p;
+    size_t len;
+    if (!flat_string (&p, end, &len))
+      goto done;
+    SKIP_SPACE ();
+    if (p == end || *p++ != ':')
+      goto done;
+    SKIP_SPACE ();
+    /* 0 or [1-9][0-9]*, up to CLE_MAX_ID; a '-', '.', 'e' or 'x' is left to
+     * json-glib (it is followed by neither space, ',' nor '}') */
+    if (p == end || *p < '0' || *p > '9')
+      goto done;
+    int32_t id = 0;
+    if (*p == '0')
+      p++;
+    else
+      for (; p < end && *p >= '0' && *p <= '9'; p++) {
+        int d = *p - '0';
+        if (id > (CLE_MAX_ID - d) / 10)
+          goto done;
+        id = id * 10 + d;
+      }
+    if (n == cap) {
+      FlatEntry *grown = realloc (entries, 2 * cap * sizeof *entries);
+      if (!grown) {
+        ret = -1;
+        goto done;
+      }
+      entries = grown;
+      cap *= 2;
+    }
+    entries[n++] = (FlatEntry) { (uint32_t) (token - data), (uint32_t) len,
+      id };
+    SKIP_SPACE ();
+    if (p == end)
+      goto done;
+    if (*p == '}')
+      break;
+    if (*p++ != ',')
+      goto done;
+    SKIP_SPACE ();
+  }
+  p++;
+  SKIP_SPACE ();
+#undef SKIP_SPACE
+  if (p != end)
+    goto done;
+
+  if (!vocab_alloc (v, n)) {
+    ret = -1;
+    goto done;
+  }
+  v->keys = data;
+  for (size_t i = 0; i < n; i++)
+    if (!vocab_insert (v, entries[i].off, entries[i].len, entries[i].id)) {
+      /* a duplicate: json-glib keeps the last, and only its id counts
+       * toward the vocabulary size */
+      free (v->slots);
+      memset (v, 0, sizeof *v);
+      goto done;
+    }
+  ret = 1;
+
+done:
+  free (entries);
+  return ret;
+}
+
+/* -- vocab.json through json-glib: whatever the flat reader declines. The
+ * tokens are copied into one buffer, a repeated one keeps its last id. */
+static int
+vocab_read_json_glib (Vocab *v, const char *path, ClipError *err)
 {
   char *data;
   size_t size;
@@ -172,7 +514,6 @@ vocab_load (const char *path, JsonParser **parser_out, GHashTable **vocab_out,
     return ret;
 
   JsonParser *parser = json_parser_new ();
-  *parser_out = parser;
   gboolean parsed = json_parser_load_from_data (parser, data, size, &gerr);
   free (data);
   if (!parsed) {
@@ -188,49 +529,90 @@ vocab_load (const char *path, JsonParser **parser_out, GHashTable **vocab_out,
       ret = cle_error_set (err, CLE_ERROR_FORMAT, "vocab '%s': %s", path,
           gerr->message);
     g_error_free (gerr);
+    g_object_unref (parser);
     return ret;
   }
 
   JsonNode *root = json_parser_get_root (parser);
-  if (!root || !JSON_NODE_HOLDS_OBJECT (root))
+  if (!root || !JSON_NODE_HOLDS_OBJECT (root)) {
+    g_object_unref (parser);
     return cle_error_set (err, CLE_ERROR_FORMAT,
         "vocab '%s': expected a JSON object of token -> id", path);
+  }
 
-  GHashTable *vocab = g_hash_table_new (g_str_hash, g_str_equal);
-  *vocab_out = vocab;
+  JsonObject *object = json_node_get_object (root);
   JsonObjectIter iter;
   const char *name;
   JsonNode *node;
-  int max_id = -1;
-  json_object_iter_init (&iter, json_node_get_object (root));
+  size_t n = 0, total = 0;
+  json_object_iter_init (&iter, object);
+  while (json_object_iter_next (&iter, &name, &node)) {
+    n++;
+    total += strlen (name);
+  }
+  if (total >= UINT32_MAX) {
+    g_object_unref (parser);
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "vocab '%s': the tokens take %zu bytes, more than 4 GiB", path,
+        total);
+  }
+  v->keys = malloc (total + 1);
+  if (!v->keys || !vocab_alloc (v, n)) {
+    g_object_unref (parser);
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "vocab '%s': out of memory for %zu tokens", path, n);
+  }
+  size_t off = 0;
+  ret = CLE_OK;
+  json_object_iter_init (&iter, object);
   while (json_object_iter_next (&iter, &name, &node)) {
     gint64 id;
     if (!JSON_NODE_HOLDS_VALUE (node)
         || json_node_get_value_type (node) != G_TYPE_INT64
-        || (id = json_node_get_int (node)) < 0 || id > CLE_MAX_ID)
-      return cle_error_set (err, CLE_ERROR_FORMAT,
+        || (id = json_node_get_int (node)) < 0 || id > CLE_MAX_ID) {
+      ret = cle_error_set (err, CLE_ERROR_FORMAT,
           "vocab '%s': token '%s': id is not an integer in [0, %d]", path,
           name, CLE_MAX_ID);
-    g_hash_table_insert (vocab, (gpointer) name, GINT_TO_POINTER ((int) id));
-    if (id > max_id)
-      max_id = (int) id;
+      break;
+    }
+    size_t len = strlen (name);
+    memcpy (v->keys + off, name, len);
+    vocab_insert (v, (uint32_t) off, (uint32_t) len, (int32_t) id);
+    off += len;
   }
-  if (max_id < 0)
-    return cle_error_set (err, CLE_ERROR_FORMAT, "vocab '%s': no tokens",
-        path);
-  *vocab_size = max_id + 1;
-  return CLE_OK;
+  g_object_unref (parser);
+  return ret;
 }
 
+/* Reads vocab.json into v: the flat reader if fast and it takes the text,
+ * else json-glib. */
 static int
-vocab_lookup (GHashTable *vocab, const char *token, int32_t *id)
+vocab_load (Vocab *v, const char *path, gboolean fast, ClipError *err)
 {
-  gpointer value;
-  if (!g_hash_table_lookup_extended (vocab, token, NULL, &value))
-    return 0;
-  *id = GPOINTER_TO_INT (value);
-  return 1;
+  if (fast) {
+    char *data;
+    size_t size;
+    int ret = read_file (path, "vocab", &data, &size, err);
+    if (ret < 0)
+      return ret;
+    gint64 A = cpu_us ();
+    ret = vocab_read_flat (v, data, size);
+    if (getenv ("TKT")) fprintf (stderr, "  flat %.2f ", (cpu_us ()-A)/1e3);
+    if (ret > 0)
+      return CLE_OK;
+    free (data);
+    if (ret < 0)
+      return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+          "vocab '%s': out of memory for %zu bytes", path, size);
+  }
+  int ret = vocab_read_json_glib (v, path, err);
+  if (ret == CLE_OK && v->max_id < 0)
+    ret = cle_error_set (err, CLE_ERROR_FORMAT, "vocab '%s': no tokens",
+        path);
+  return ret;
 }
+
+/* ------------------------------------------------------ symbols, merges -- */
 
 /* simple_tokenizer's bytes_to_unicode(): printable Latin-1 bytes stand for
  * themselves, the 68 others for U+0100 + their rank among them. */
@@ -246,7 +628,7 @@ byte_to_unicode_table (gunichar table[256])
 }
 
 static int
-tokenizer_init_symbols (ClipTokenizer *tok, GHashTable *vocab,
+tokenizer_init_symbols (ClipTokenizer *tok, const Vocab *vocab,
     const char *vocab_path, ClipError *err)
 {
   gunichar table[256];
@@ -255,18 +637,18 @@ tokenizer_init_symbols (ClipTokenizer *tok, GHashTable *vocab,
     char sym[16];
     int n = g_unichar_to_utf8 (table[b], sym);
     sym[n] = '\0';
-    if (!vocab_lookup (vocab, sym, &tok->byte_ids[b]))
+    if (!vocab_find (vocab, sym, &tok->byte_ids[b]))
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "vocab '%s': byte symbol '%s' (byte 0x%02x) is missing", vocab_path,
           sym, b);
     memcpy (sym + n, CLE_WORD_END, sizeof CLE_WORD_END);
-    if (!vocab_lookup (vocab, sym, &tok->byte_end_ids[b]))
+    if (!vocab_find (vocab, sym, &tok->byte_end_ids[b]))
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "vocab '%s': byte symbol '%s' (byte 0x%02x) is missing", vocab_path,
           sym, b);
   }
-  if (!vocab_lookup (vocab, CLE_START_TEXT, &tok->start_id)
-      || !vocab_lookup (vocab, CLE_END_TEXT, &tok->end_id))
+  if (!vocab_find (vocab, CLE_START_TEXT, &tok->start_id)
+      || !vocab_find (vocab, CLE_END_TEXT, &tok->end_id))
     return cle_error_set (err, CLE_ERROR_FORMAT,
         "vocab '%s': special token '%s' or '%s' is missing", vocab_path,
         CLE_START_TEXT, CLE_END_TEXT);
@@ -282,7 +664,7 @@ is_ascii_blank (char c)
 /* Reads merges.txt: each line "left right", rank = line index - 1. Both
  * symbols and their concatenation must be in the vocabulary. */
 static int
-merges_load (ClipTokenizer *tok, GHashTable *vocab, const char *path,
+merges_load (ClipTokenizer *tok, const Vocab *vocab, const char *path,
     const char *vocab_path, ClipError *err)
 {
   char *data;
@@ -292,15 +674,15 @@ merges_load (ClipTokenizer *tok, GHashTable *vocab, const char *path,
     return ret;
 
   size_t n_lines = 1;
-  for (size_t i = 0; i < size; i++)
-    n_lines += data[i] == '\n';
+  for (const char *q = data, *end = data + size;
+      (q = memchr (q, '\n', (size_t) (end - q))); q++)
+    n_lines++;
   if (!merge_table_alloc (tok, MIN (n_lines, (size_t) CLE_MAX_MERGES))) {
     free (data);
     return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
         "merges '%s': out of memory for %zu merges", path, n_lines);
   }
 
-  GString *sym = g_string_new (NULL);
   const char *p = data, *end = data + size;
   int line = 0;
   ret = CLE_OK;
@@ -346,18 +728,21 @@ merges_load (ClipTokenizer *tok, GHashTable *vocab, const char *path,
           "'%.*s'", path, line, shown, p);
       break;
     }
+    /* left, right, then left + right, looked up without a copy */
+    const char *left = fields[0][0], *right = fields[1][0];
+    size_t n_left = (size_t) (fields[0][1] - left);
+    size_t n_right = (size_t) (fields[1][1] - right);
     int32_t ids[3];
-    for (int k = 0; k < 3 && ret == CLE_OK; k++) {
-      /* left, right, then left + right */
-      g_string_truncate (sym, 0);
-      if (k != 1)
-        g_string_append_len (sym, fields[0][0], fields[0][1] - fields[0][0]);
-      if (k != 0)
-        g_string_append_len (sym, fields[1][0], fields[1][1] - fields[1][0]);
-      if (!vocab_lookup (vocab, sym->str, &ids[k]))
+    for (int k = 0; k < 3; k++) {
+      const char *a = k == 1 ? right : left, *b = k == 2 ? right : "";
+      size_t na = k == 1 ? n_right : n_left, nb = k == 2 ? n_right : 0;
+      if (!vocab_find2 (vocab, a, na, b, nb, &ids[k])) {
         ret = cle_error_set (err, CLE_ERROR_FORMAT,
-            "merges '%s': line %d: %s '%s' is not in vocab '%s'", path, line,
-            k < 2 ? "symbol" : "merged symbol", sym->str, vocab_path);
+            "merges '%s': line %d: %s '%.*s%.*s' is not in vocab '%s'", path,
+            line, k < 2 ? "symbol" : "merged symbol", (int) na, a, (int) nb,
+            b, vocab_path);
+        break;
+      }
     }
     if (ret < 0)
       break;
@@ -365,14 +750,13 @@ merges_load (ClipTokenizer *tok, GHashTable *vocab, const char *path,
     tok->n_merges++;
     p = eol;
   }
-  g_string_free (sym, TRUE);
   free (data);
   return ret;
 }
 
-int
-cle_tokenizer_load (ClipTokenizer **out, const char *vocab_path,
-    const char *merges_path, ClipError *err)
+static int
+tokenizer_load (ClipTokenizer **out, const char *vocab_path,
+    const char *merges_path, gboolean fast, ClipError *err)
 {
   if (!out || !vocab_path || !merges_path)
     return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
@@ -384,24 +768,51 @@ cle_tokenizer_load (ClipTokenizer **out, const char *vocab_path,
     return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY, "tokenizer: %s",
         strerror (ENOMEM));
 
-  JsonParser *parser = NULL;
-  GHashTable *vocab = NULL;
-  int ret = vocab_load (vocab_path, &parser, &vocab, &tok->vocab_size, err);
+  Vocab vocab = { 0 };
+  gint64 T0 = cpu_us ();
+  int ret = vocab_load (&vocab, vocab_path, fast, err);
+  gint64 T1 = cpu_us ();
+  if (ret == CLE_OK) {
+    tok->vocab_size = vocab.max_id + 1;
+    ret = tokenizer_init_symbols (tok, &vocab, vocab_path, err);
+  }
   if (ret == CLE_OK)
-    ret = tokenizer_init_symbols (tok, vocab, vocab_path, err);
-  if (ret == CLE_OK)
-    ret = merges_load (tok, vocab, merges_path, vocab_path, err);
-
-  if (vocab)
-    g_hash_table_unref (vocab);
-  if (parser)
-    g_object_unref (parser);
+    ret = merges_load (tok, &vocab, merges_path, vocab_path, err);
+  gint64 T2 = cpu_us ();
+  vocab_clear (&vocab);
+  if (getenv ("TKT")) fprintf (stderr, "vocab %.2f merges %.2f free %.2f\n", (T1-T0)/1e3, (T2-T1)/1e3, (cpu_us ()-T2)/1e3);
   if (ret < 0) {
     cle_tokenizer_free (tok);
     return ret;
   }
   *out = tok;
   return CLE_OK;
+}
+
+int
+cle_tokenizer_load (ClipTokenizer **out, const char *vocab_path,
+    const char *merges_path, ClipError *err)
+{
+  return tokenizer_load (out, vocab_path, merges_path, TRUE, err);
+}
+
+int
+cle_tokenizer_load_json_glib (ClipTokenizer **out, const char *vocab_path,
+    const char *merges_path, ClipError *err)
+{
+  return tokenizer_load (out, vocab_path, merges_path, FALSE, err);
+}
+
+int
+cle_tokenizer_equal (const ClipTokenizer *a, const ClipTokenizer *b)
+{
+  return a->vocab_size == b->vocab_size && a->start_id == b->start_id
+      && a->end_id == b->end_id && a->n_merges == b->n_merges
+      && a->slot_mask == b->slot_mask
+      && memcmp (a->byte_ids, b->byte_ids, sizeof a->byte_ids) == 0
+      && memcmp (a->byte_end_ids, b->byte_end_ids, sizeof a->byte_end_ids) == 0
+      && memcmp (a->merges, b->merges, (a->slot_mask + 1) * sizeof *a->merges)
+      == 0;
 }
 
 void

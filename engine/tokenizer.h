@@ -17,6 +17,13 @@ int cle_tokenizer_load (ClipTokenizer **out, const char *vocab_path,
     const char *merges_path, ClipError *err);
 void cle_tokenizer_free (ClipTokenizer *tok);
 
+/* For tests: the same load with vocab.json read by json-glib alone (what
+ * cle_tokenizer_load falls back to for a text its flat reader declines),
+ * and whether two tokenizers hold the same tables (encode the same). */
+int cle_tokenizer_load_json_glib (ClipTokenizer **out,
+    const char *vocab_path, const char *merges_path, ClipError *err);
+int cle_tokenizer_equal (const ClipTokenizer *a, const ClipTokenizer *b);
+
 /* Number of ids in the vocabulary (highest id + 1). */
 int cle_tokenizer_vocab_size (const ClipTokenizer *tok);
 /* Ids of <|startoftext|> and <|endoftext|>. */

@@ -5,24 +5,33 @@
 #include "ops.h"
 #include "vector-math.h"
 
-/* quick_gelu, vectorized (cle_exp): the MLP of every OpenAI checkpoint. */
-CLE_CLONES static void
-quick_gelu (float *x, size_t n, int nt)
+typedef struct
 {
-#pragma omp parallel for num_threads(nt) if (n >= 16384) schedule(static)
-  for (size_t i = 0; i < n; i++)
-    x[i] = x[i] / (1.0f + cle_exp (-1.702f * x[i]));
+  float *x;
+  size_t n;
+  ClipActivation act;
+} ActivationJob;
+
+/* Thread t's share; quick_gelu vectorized (cle_exp): the MLP of every
+ * OpenAI checkpoint. */
+CLE_CLONES static void
+activation_part (void *arg, int t, int T)
+{
+  const ActivationJob *job = arg;
+  float *x = job->x;
+  const size_t i0 = job->n * t / T, i1 = job->n * (t + 1) / T;
+  if (job->act == CLE_ACT_QUICK_GELU) {
+    for (size_t i = i0; i < i1; i++)
+      x[i] = x[i] / (1.0f + cle_exp (-1.702f * x[i]));
+  } else {
+    for (size_t i = i0; i < i1; i++)
+      x[i] = 0.5f * x[i] * (1.0f + erff (x[i] * (float) M_SQRT1_2));
+  }
 }
 
 void
 cle_activation (float *x, size_t n, ClipActivation act, int n_threads)
 {
-  int nt = cle_threads_resolve (n_threads);
-  if (act == CLE_ACT_QUICK_GELU) {
-    quick_gelu (x, n, nt);
-  } else {
-#pragma omp parallel for num_threads(nt) if (n >= 16384) schedule(static)
-    for (size_t i = 0; i < n; i++)
-      x[i] = 0.5f * x[i] * (1.0f + erff (x[i] * (float) M_SQRT1_2));
-  }
+  ActivationJob job = { x, n, act };
+  cle_parallel (n >= 16384 ? n_threads : 1, activation_part, &job);
 }

@@ -4,8 +4,6 @@
 #include <math.h>
 #include <string.h>
 
-#include <omp.h>
-
 #include "ops.h"
 #include "vector-math.h"
 
@@ -68,40 +66,62 @@ attend_row (float *out, const float *q, const float *kt, const float *v,
   }
 }
 
+typedef struct
+{
+  float *out;
+  const float *q, *k, *v;
+  const int *seq_start, *seq_len;
+  int n_seq, n_head, d_head, causal, n_rows, max_len;
+  float *scratch;
+  int next_task;                /* (sequence, head) pairs handed out */
+} AttentionJob;
+
+/* Thread t takes (sequence, head) tasks one at a time until none is left
+ * (dynamic: sequences differ in length). */
+CLE_CLONES static void
+attention_part (void *arg, int t, int T)
+{
+  AttentionJob *job = arg;
+  const int n_head = job->n_head, d_head = job->d_head, d = n_head * d_head;
+  const int n_rows = job->n_rows, n_tasks = job->n_seq * n_head;
+  float *p = job->scratch + (size_t) t * job->max_len * (d_head + 1);
+  float *kt = p + job->max_len;
+  (void) T;
+  for (;;) {
+    const int task = __atomic_fetch_add (&job->next_task, 1,
+        __ATOMIC_RELAXED);
+    if (task >= n_tasks)
+      break;
+    const int s = task / n_head, h = task % n_head, len = job->seq_len[s];
+    const size_t row = (size_t) job->seq_start[s] * d;
+    const int rows = n_rows > 0 && n_rows < len ? n_rows : len;
+    transpose_head (kt, job->k + row, len, d, d_head, h);
+    if (n_rows < 0) {
+      attend_row (job->out + (size_t) s * d, job->q + (size_t) s * d, kt,
+          job->v + row, 0, len, 0, d, d_head, h, p);
+      continue;
+    }
+    for (int i = 0; i < rows; i++)
+      attend_row (job->out + row, job->q + row, kt, job->v + row, i, len,
+          job->causal, d, d_head, h, p);
+  }
+}
+
 /* Rows [0, n_rows) of every sequence (n_rows 0: all of them); n_rows -1:
  * one query per sequence, row s of q and out, attending to all of it. */
-CLE_CLONES static void
+static void
 attention_rows (float *out, const float *q, const float *k, const float *v,
     const int *seq_start, const int *seq_len, int n_seq, int n_head,
     int d_head, int causal, int n_rows, float *scratch, int n_threads)
 {
-  const int d = n_head * d_head;
-  int nt = cle_threads_resolve (n_threads);
   int max_len = 0;
   for (int s = 0; s < n_seq; s++)
     max_len = seq_len[s] > max_len ? seq_len[s] : max_len;
-  const int n_tasks = n_seq * n_head;
-#pragma omp parallel num_threads(nt)
-  {
-    float *p = scratch + (size_t) omp_get_thread_num () * max_len
-        * (d_head + 1);
-    float *kt = p + max_len;
-#pragma omp for schedule(dynamic, 1)
-    for (int task = 0; task < n_tasks; task++) {
-      int s = task / n_head, h = task % n_head, len = seq_len[s];
-      size_t row = (size_t) seq_start[s] * d;
-      int rows = n_rows > 0 && n_rows < len ? n_rows : len;
-      transpose_head (kt, k + row, len, d, d_head, h);
-      if (n_rows < 0) {
-        attend_row (out + (size_t) s * d, q + (size_t) s * d, kt, v + row, 0,
-            len, 0, d, d_head, h, p);
-        continue;
-      }
-      for (int i = 0; i < rows; i++)
-        attend_row (out + row, q + row, kt, v + row, i, len, causal, d,
-            d_head, h, p);
-    }
-  }
+  AttentionJob job = { out, q, k, v, seq_start, seq_len, n_seq, n_head,
+    d_head, causal, n_rows, max_len, scratch, 0
+  };
+  /* the scratch has room for cle_threads_resolve (n_threads) threads */
+  cle_parallel (n_threads, attention_part, &job);
 }
 
 void

@@ -7,9 +7,6 @@
 #include <string.h>
 
 #include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "gemm-kernels.h"
 #include "ops.h"
@@ -174,6 +171,9 @@ typedef struct
   GemmPack pack;
   GemmPacked packed;
   int panel;
+  /* the split (linear_run) */
+  GemmBlock block;
+  int by_rows, n_panel, n_total;
 } LinearJob;
 
 static inline int
@@ -221,6 +221,31 @@ run_packed (const LinearJob *job, float *scratch, int r0, int r1, int q0,
   }
 }
 
+/* Thread t's share of the product (see linear_run). */
+static void
+linear_part (void *arg, int t, int T)
+{
+  const LinearJob *job = arg;
+  const int n = job->n, n_total = job->n_total, n_panel = job->n_panel;
+  float *scratch = n_panel ? cle_thread_buffer (CLE_BUFFER_GEMM_PACK,
+      (size_t) MC_PACKED * KC_PACKED * sizeof (float)) : NULL;
+  if (scratch && job->by_rows)
+    run_packed (job, scratch, n_panel * t / T * job->panel,
+        t + 1 == T ? n : n_panel * (t + 1) / T * job->panel, 0, n_total);
+  else if (scratch)
+    run_packed (job, scratch, 0, n, (int) ((long) n_total * t / T),
+        (int) ((long) n_total * (t + 1) / T));
+  else {
+    const int q1 = (int) ((long) n_total * (t + 1) / T);
+    for (int q = (int) ((long) n_total * t / T), i, j0, j1; q < q1;) {
+      q += segment (job, q, q1, &i, &j0, &j1);
+      job->block (job->y[i] + j0, job->x, job->w[i] + (size_t) j0
+          * job->n_in, job->b[i] ? job->b[i] + j0 : NULL, n, job->n_in,
+          j1 - j0, job->ldx, job->n_in, job->ldy);
+    }
+  }
+}
+
 /* y[i] = x @ w[i]^T + b[i] for i < n_proj, sharing x. */
 static void
 linear_run (float *const *y, const float *x, const float *const *w,
@@ -237,7 +262,7 @@ linear_run (float *const *y, const float *x, const float *const *w,
     path = cle_gemm_path_default ();
 
   LinearJob job = { y, x, w, b, n_proj, n, n_in, n_out, ldx, ldy,
-    NULL, NULL, 0
+    NULL, NULL, 0, NULL, 0, 0, 0
   };
   GemmBlock block = cle_gemm_nt_c;
   switch (path) {
@@ -282,30 +307,11 @@ linear_run (float *const *y, const float *x, const float *const *w,
   const int n_panel = job.panel ? n / job.panel : 0;
   const int by_rows = n_panel && n >= nt * MC_PACKED;
   const int use = flops < 2e5 ? 1 : by_rows || nt < n_total ? nt : n_total;
-#pragma omp parallel num_threads(use) if (use > 1)
-  {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num (), T = omp_get_num_threads ();
-#else
-    const int t = 0, T = 1;
-#endif
-    float *scratch = n_panel ? cle_thread_buffer (CLE_BUFFER_GEMM_PACK,
-        (size_t) MC_PACKED * KC_PACKED * sizeof (float)) : NULL;
-    if (scratch && by_rows)
-      run_packed (&job, scratch, n_panel * t / T * job.panel,
-          t + 1 == T ? n : n_panel * (t + 1) / T * job.panel, 0, n_total);
-    else if (scratch)
-      run_packed (&job, scratch, 0, n, (int) ((long) n_total * t / T),
-          (int) ((long) n_total * (t + 1) / T));
-    else {
-      const int q1 = (int) ((long) n_total * (t + 1) / T);
-      for (int q = (int) ((long) n_total * t / T), i, j0, j1; q < q1;) {
-        q += segment (&job, q, q1, &i, &j0, &j1);
-        block (y[i] + j0, x, w[i] + (size_t) j0 * n_in,
-            b[i] ? b[i] + j0 : NULL, n, n_in, j1 - j0, ldx, n_in, ldy);
-      }
-    }
-  }
+  job.block = block;
+  job.by_rows = by_rows;
+  job.n_panel = n_panel;
+  job.n_total = n_total;
+  cle_parallel (use, linear_part, &job);
 }
 
 void

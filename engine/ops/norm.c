@@ -30,19 +30,27 @@ lane_sum (const float *x, int d, double shift, int power)
   return sum;
 }
 
-CLE_CLONES static void
-layer_norm_rows (float *y, const float *x, const float *g, const float *b,
-    int n, int d, float eps, int nt)
+typedef struct
 {
-#pragma omp parallel for num_threads(nt) if (n >= 8) schedule(static)
-  for (int i = 0; i < n; i++) {
-    const float *xi = x + (size_t) i * d;
-    float *yi = y + (size_t) i * d;
+  float *y;
+  const float *x, *g, *b;
+  int n, d;
+  float eps;
+} NormJob;
+
+CLE_CLONES static void
+layer_norm_part (void *arg, int t, int T)
+{
+  const NormJob *job = arg;
+  const int d = job->d;
+  for (int i = job->n * t / T; i < job->n * (t + 1) / T; i++) {
+    const float *xi = job->x + (size_t) i * d;
+    float *yi = job->y + (size_t) i * d;
     const double mean = lane_sum (xi, d, 0.0, 1) / d;
     const double var = lane_sum (xi, d, mean, 2) / d;
-    const double inv = 1.0 / sqrt (var + eps);
+    const double inv = 1.0 / sqrt (var + job->eps);
     for (int j = 0; j < d; j++)
-      yi[j] = (float) ((xi[j] - mean) * inv) * g[j] + b[j];
+      yi[j] = (float) ((xi[j] - mean) * inv) * job->g[j] + job->b[j];
   }
 }
 
@@ -50,5 +58,6 @@ void
 cle_layer_norm (float *y, const float *x, const float *g, const float *b,
     int n, int d, float eps, int n_threads)
 {
-  layer_norm_rows (y, x, g, b, n, d, eps, cle_threads_resolve (n_threads));
+  NormJob job = { y, x, g, b, n, d, eps };
+  cle_parallel (n >= 8 ? n_threads : 1, layer_norm_part, &job);
 }

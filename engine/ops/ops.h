@@ -87,6 +87,14 @@ size_t cle_attention_scratch_size (int max_len, int max_d_head,
 /* The number of threads a kernel will use for n_threads (0 = default). */
 int cle_threads_resolve (int n_threads);
 
+/* Runs fn (arg, t, T) for every t < T on T threads and returns when all
+ * have returned; the caller is t = 0. T is n_threads resolved, or fewer if
+ * threads cannot be made (1: fn runs on the caller alone). Each calling
+ * thread has its own workers; they spin briefly, then sleep (threads.c
+ * says why this is not OpenMP). */
+typedef void (*ClipParallelFn) (void *arg, int t, int T);
+void cle_parallel (int n_threads, ClipParallelFn fn, void *arg);
+
 /* The calling thread's scratch buffer for one use: at least bytes, 64-byte
  * aligned, kept for the next call and freed when the thread exits; NULL
  * when memory is short. */

@@ -7,9 +7,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "ops.h"
 #include "quantized.h"
@@ -176,6 +173,21 @@ pack_panel (ClipPackedWeight *pw, const float *w, int p)
     pw->col_sum[p * PANEL + c] = sum[c];
 }
 
+typedef struct
+{
+  ClipPackedWeight *pw;
+  const float *w;
+  int n_panel;
+} PackJob;
+
+static void
+pack_part (void *arg, int t, int T)
+{
+  const PackJob *job = arg;
+  for (int p = job->n_panel * t / T; p < job->n_panel * (t + 1) / T; p++)
+    pack_panel (job->pw, job->w, p);
+}
+
 /* Memory for converted weights: 2 MB aligned when large, with transparent
  * huge pages asked for, since a first touch costs ~10 us per 4 KB page in
  * the VMs measured (a ViT-B/32 in bf16 is 175 MB: 0.4 s of faults). */
@@ -223,9 +235,8 @@ cle_packed_weight_init (ClipPackedWeight *pw, const float *w, int n_out,
   const uintptr_t a1 = (uintptr_t) (w + (size_t) n_out * n_in);
   madvise ((void *) a0, a1 - a0, MADV_POPULATE_READ);
 #endif
-#pragma omp parallel for num_threads(cle_threads_resolve (n_threads)) schedule(static)
-  for (int p = 0; p < n_panel; p++)
-    pack_panel (pw, w, p);
+  PackJob job = { pw, w, n_panel };
+  cle_parallel (n_threads, pack_part, &job);
   return CLE_OK;
 }
 
@@ -374,6 +385,45 @@ cle_linear_quantized_naive (float *y, const float *x,
   free (xq);
 }
 
+typedef struct
+{
+  float *const *y;
+  const float *x;
+  const ClipPackedWeight *const *w;
+  const float *const *b;
+  int n, ldx, ldy;
+  uint8_t *xq;
+  float *sx;
+  int simd, n_panel, n_work;
+} QuantizedJob;
+
+static void
+convert_part (void *arg, int t, int T)
+{
+  const QuantizedJob *job = arg;
+  const int n = job->n;
+  /* the last thread converts the padding of the last tile too */
+  const int n_padded = (n + MR - 1) / MR * MR;
+  convert_rows (job->xq, job->sx, job->x, job->ldx, job->w[0], n,
+      (int) ((long) n * t / T),
+      t + 1 == T ? n_padded : (int) ((long) n * (t + 1) / T), job->simd);
+}
+
+static void
+multiply_part (void *arg, int t, int T)
+{
+  const QuantizedJob *job = arg;
+  const int n_panel = job->n_panel;
+  const int q1 = (int) ((long) job->n_work * (t + 1) / T);
+  for (int q = (int) ((long) job->n_work * t / T); q < q1;) {
+    const int p = q / n_panel, first = q % n_panel;
+    const int last = first + (q1 - q) < n_panel ? first + (q1 - q) : n_panel;
+    block (job->y[p], job->xq, job->sx, job->w[p], job->b[p], job->n, first,
+        last, job->ldy, job->simd);
+    q += last - first;
+  }
+}
+
 void
 cle_linear_quantized (float *const *y, const float *x,
     const ClipPackedWeight *const *w, const float *const *b, int n_proj,
@@ -401,30 +451,14 @@ cle_linear_quantized (float *const *y, const float *x,
   const int n_work = n_panel * n_proj;
   const double flops = 2.0 * n * w0->n_in * w0->n_out * n_proj;
   const int nt = cle_threads_resolve (n_threads);
-  const int use = flops < 2e5 ? 1 : nt < n_work ? nt : n_work;
+  QuantizedJob job = { y, x, w, b, n, ldx, ldy, xq, sx, simd, n_panel,
+    n_work
+  };
 
-  /* Each thread converts its share of the rows, then (after the one
-   * barrier) multiplies all rows by its share of the panels, which it
-   * reads once. */
-#pragma omp parallel num_threads(use) if (use > 1)
-  {
-#ifdef _OPENMP
-    const int t = omp_get_thread_num (), T = omp_get_num_threads ();
-#else
-    const int t = 0, T = 1;
-#endif
-    /* thread t converts rows [r0, r1), the last one the padding too */
-    const int n_padded = (n + MR - 1) / MR * MR;
-    convert_rows (xq, sx, x, ldx, w0, n, (int) ((long) n * t / T),
-        t + 1 == T ? n_padded : (int) ((long) n * (t + 1) / T), simd);
-#pragma omp barrier
-    const int q1 = (int) ((long) n_work * (t + 1) / T);
-    for (int q = (int) ((long) n_work * t / T); q < q1;) {
-      const int p = q / n_panel, first = q % n_panel;
-      const int last = first + (q1 - q) < n_panel ? first + (q1 - q)
-          : n_panel;
-      block (y[p], xq, sx, w[p], b[p], n, first, last, ldy, simd);
-      q += last - first;
-    }
-  }
+  /* The threads convert their shares of the rows, then (once all are
+   * converted) multiply all rows by their shares of the panels, each read
+   * once. */
+  const int use = flops < 2e5 ? 1 : nt < n_work ? nt : n_work;
+  cle_parallel (use, convert_part, &job);
+  cle_parallel (use, multiply_part, &job);
 }

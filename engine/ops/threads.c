@@ -1,17 +1,260 @@
-/* threads.c - what "n_threads = 0" means (the OpenMP default, never a
- * process-wide setting changed behind the caller's back), and the kernels'
- * per-thread scratch buffers. */
+/* threads.c - the kernels' threads: what "n_threads = 0" means (the OpenMP
+ * default, never a process-wide setting changed behind the caller's back),
+ * a small pool that runs one function on T threads, and per-thread scratch
+ * buffers.
+ *
+ * Why not OpenMP's parallel regions: libgomp's threads spin up to ~300,000
+ * iterations (milliseconds) at the end of every region before they sleep.
+ * On a machine with other work (a decoder, a second pipeline) a spinning
+ * thread keeps the core that the thread it waits for needs; a forward pass
+ * has ~150 such joins and ran 10-20x slower (docs/benchmarks.md). Here
+ * threads spin at most SPIN_NS, then sleep on a condition variable. */
 #include <omp.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "ops.h"
+
+/* Long enough to bridge the gaps between the kernels of a forward pass on
+ * an idle machine, short enough that a descheduled partner costs little. */
+#define SPIN_NS 50000
 
 int
 cle_threads_resolve (int n_threads)
 {
   return n_threads > 0 ? n_threads : omp_get_max_threads ();
 }
+
+/* --------------------------------------------------------------- pool -- */
+
+/* One pool per calling thread (so that contexts used from different
+ * threads never wait for each other); its workers live until that thread
+ * exits. Worker w (1-based) runs fn (arg, w, T) for w < T. */
+typedef struct
+{
+  int n_workers;
+  pthread_t *workers;
+  pthread_mutex_t lock;
+  pthread_cond_t wake, done;
+  /* the job, published by bumping generation */
+  ClipParallelFn fn;
+  void *arg;
+  int T;
+  unsigned generation;
+  int pending;                  /* workers still in the current job */
+  int sleepers;                 /* workers waiting on wake */
+  int caller_sleeping;
+  int quit;
+} Pool;
+
+typedef struct
+{
+  Pool *pool;
+  int index;
+  unsigned generation;          /* the last job before this worker */
+} WorkerArg;
+
+static int64_t
+now_ns (void)
+{
+  struct timespec ts;
+  clock_gettime (CLOCK_MONOTONIC, &ts);
+  return (int64_t) ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void
+cpu_relax (void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause ();
+#endif
+}
+
+/* Spins until *p != value or SPIN_NS pass; returns whether it changed. */
+static int
+spin_while_equal (const unsigned *p, unsigned value)
+{
+  const int64_t end = now_ns () + SPIN_NS;
+  for (int i = 0;; i++) {
+    if (__atomic_load_n (p, __ATOMIC_ACQUIRE) != value)
+      return 1;
+    if ((i & 63) == 63 && now_ns () > end)
+      return 0;
+    cpu_relax ();
+  }
+}
+
+static void *
+worker_main (void *p)
+{
+  WorkerArg *wa = p;
+  Pool *pool = wa->pool;
+  const int index = wa->index;
+  unsigned seen = wa->generation;
+  free (wa);
+  for (;;) {
+    if (!spin_while_equal (&pool->generation, seen)) {
+      pthread_mutex_lock (&pool->lock);
+      __atomic_add_fetch (&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+      while (__atomic_load_n (&pool->generation, __ATOMIC_SEQ_CST) == seen)
+        pthread_cond_wait (&pool->wake, &pool->lock);
+      __atomic_sub_fetch (&pool->sleepers, 1, __ATOMIC_SEQ_CST);
+      pthread_mutex_unlock (&pool->lock);
+    }
+    seen = __atomic_load_n (&pool->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_load_n (&pool->quit, __ATOMIC_ACQUIRE))
+      return NULL;
+    if (index < pool->T)
+      pool->fn (pool->arg, index, pool->T);
+    if (__atomic_sub_fetch (&pool->pending, 1, __ATOMIC_SEQ_CST) == 0
+        && __atomic_load_n (&pool->caller_sleeping, __ATOMIC_SEQ_CST)) {
+      pthread_mutex_lock (&pool->lock);
+      pthread_cond_signal (&pool->done);
+      pthread_mutex_unlock (&pool->lock);
+    }
+  }
+}
+
+/* Publishes the current job (or quit) to every worker. */
+static void
+pool_start (Pool *pool)
+{
+  __atomic_store_n (&pool->pending, pool->n_workers, __ATOMIC_SEQ_CST);
+  __atomic_add_fetch (&pool->generation, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n (&pool->sleepers, __ATOMIC_SEQ_CST) > 0) {
+    pthread_mutex_lock (&pool->lock);
+    pthread_cond_broadcast (&pool->wake);
+    pthread_mutex_unlock (&pool->lock);
+  }
+}
+
+static void
+pool_wait (Pool *pool)
+{
+  const int64_t end = now_ns () + SPIN_NS;
+  for (int i = 0; __atomic_load_n (&pool->pending, __ATOMIC_ACQUIRE); i++) {
+    if ((i & 63) == 63 && now_ns () > end) {
+      pthread_mutex_lock (&pool->lock);
+      __atomic_store_n (&pool->caller_sleeping, 1, __ATOMIC_SEQ_CST);
+      while (__atomic_load_n (&pool->pending, __ATOMIC_SEQ_CST))
+        pthread_cond_wait (&pool->done, &pool->lock);
+      __atomic_store_n (&pool->caller_sleeping, 0, __ATOMIC_SEQ_CST);
+      pthread_mutex_unlock (&pool->lock);
+      return;
+    }
+    cpu_relax ();
+  }
+}
+
+static void
+pool_stop (Pool *pool)
+{
+  if (pool->n_workers > 0) {
+    __atomic_store_n (&pool->quit, 1, __ATOMIC_RELEASE);
+    pool_start (pool);
+    for (int i = 0; i < pool->n_workers; i++)
+      pthread_join (pool->workers[i], NULL);
+  }
+  free (pool->workers);
+  pthread_mutex_destroy (&pool->lock);
+  pthread_cond_destroy (&pool->wake);
+  pthread_cond_destroy (&pool->done);
+  free (pool);
+}
+
+/* Replaces pool's workers by n of them; 0 when threads cannot be made. */
+static int
+pool_resize (Pool *pool, int n)
+{
+  if (pool->n_workers > 0) {
+    __atomic_store_n (&pool->quit, 1, __ATOMIC_RELEASE);
+    pool_start (pool);
+    for (int i = 0; i < pool->n_workers; i++)
+      pthread_join (pool->workers[i], NULL);
+    __atomic_store_n (&pool->quit, 0, __ATOMIC_RELEASE);
+  }
+  pool->n_workers = 0;
+  pthread_t *w = realloc (pool->workers, (size_t) n * sizeof *w);
+  if (!w)
+    return 0;
+  pool->workers = w;
+  for (int i = 0; i < n; i++) {
+    WorkerArg *wa = malloc (sizeof *wa);
+    if (!wa)
+      break;
+    wa->pool = pool;
+    wa->index = i + 1;
+    wa->generation = __atomic_load_n (&pool->generation, __ATOMIC_ACQUIRE);
+    if (pthread_create (&pool->workers[i], NULL, worker_main, wa) != 0) {
+      free (wa);
+      break;
+    }
+    pool->n_workers++;
+  }
+  return pool->n_workers;
+}
+
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+static int pool_key_ok;
+
+static void
+pool_key_destroy (void *p)
+{
+  pool_stop (p);
+}
+
+static void
+pool_key_create (void)
+{
+  pool_key_ok = pthread_key_create (&pool_key, pool_key_destroy) == 0;
+}
+
+/* The calling thread's pool with at least n - 1 workers, or NULL. */
+static Pool *
+pool_get (int n)
+{
+  pthread_once (&pool_once, pool_key_create);
+  if (!pool_key_ok)
+    return NULL;
+  Pool *pool = pthread_getspecific (pool_key);
+  if (!pool) {
+    if (!(pool = calloc (1, sizeof *pool)))
+      return NULL;
+    pthread_mutex_init (&pool->lock, NULL);
+    pthread_cond_init (&pool->wake, NULL);
+    pthread_cond_init (&pool->done, NULL);
+    if (pthread_setspecific (pool_key, pool) != 0) {
+      pool_stop (pool);
+      return NULL;
+    }
+  }
+  if (pool->n_workers < n - 1)
+    pool_resize (pool, n - 1);
+  return pool;
+}
+
+void
+cle_parallel (int n_threads, ClipParallelFn fn, void *arg)
+{
+  int T = cle_threads_resolve (n_threads);
+  Pool *pool = T > 1 ? pool_get (T) : NULL;
+  if (pool && pool->n_workers + 1 < T)
+    T = pool->n_workers + 1;    /* fewer threads could be made */
+  if (!pool || T <= 1) {
+    fn (arg, 0, 1);
+    return;
+  }
+  pool->fn = fn;
+  pool->arg = arg;
+  pool->T = T;
+  pool_start (pool);
+  fn (arg, 0, T);
+  pool_wait (pool);
+}
+
+/* ------------------------------------------------------------ buffers -- */
 
 /* One thread's buffers, one per slot, grown on demand. */
 typedef struct

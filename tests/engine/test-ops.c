@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <glib.h>
+
 #include "ops/ops.h"
 #include "test-util.h"
 
@@ -207,9 +209,58 @@ test_activation (ClipActivation act, const char *name)
   free (ref);
 }
 
+/* cle_parallel: every t of [0, T) runs once per call, T as asked, over
+ * many calls in a row (a lost wake-up would hang or skip one), from two
+ * threads at once (each has its own workers) and with a pause between
+ * calls long enough for the workers to fall asleep. */
+typedef struct
+{
+  int calls[8];
+  int T_seen;
+} ParallelCount;
+
+static void
+count_part (void *arg, int t, int T)
+{
+  ParallelCount *c = arg;
+  __atomic_add_fetch (&c->calls[t], 1, __ATOMIC_RELAXED);
+  __atomic_store_n (&c->T_seen, T, __ATOMIC_RELAXED);
+}
+
+static void *
+parallel_rounds (void *arg)
+{
+  int *bad = arg;
+  for (int round = 0; round < 20000; round++) {
+    const int T = 1 + round % 4;
+    ParallelCount c = { { 0 }, 0 };
+    cle_parallel (T, count_part, &c);
+    int ok = c.T_seen == T;
+    for (int t = 0; t < 8; t++)
+      ok &= c.calls[t] == (t < T);
+    if (!ok)
+      __atomic_add_fetch (bad, 1, __ATOMIC_RELAXED);
+    if (round % 5000 == 0)
+      g_usleep (2000);          /* workers go to sleep */
+  }
+  return NULL;
+}
+
+static void
+test_parallel (void)
+{
+  int bad = 0;
+  GThread *other = g_thread_new ("parallel", parallel_rounds, &bad);
+  parallel_rounds (&bad);
+  g_thread_join (other);
+  test_expect (bad == 0, "cle_parallel: 2 threads x 20,000 calls of 1-4 "
+      "threads, each part run once: %d bad calls", bad);
+}
+
 int
 main (void)
 {
+  test_parallel ();
   test_linear_shapes ();
   test_linear_multi (50, 768, 768, 2);
   test_linear_multi (3, 64, 40, 3);
