@@ -5,6 +5,11 @@ x 80 templates). Labels are whole words taken from a CLIP vocab.json (every
 k-th alphabetic token of 4+ letters), so the prompts have typical lengths.
 
   python3 bench/make_prompts.py MODEL/vocab.json [LABELS=1000] > prompts.txt
+  python3 bench/make_prompts.py MODEL/vocab.json 1000 --labels > labels.txt
+  python3 bench/make_prompts.py MODEL/vocab.json 1000 --templates > templates.txt
+
+The last two are clipclassify's labels-file and templates-file for the same
+80,000 prompts (the element averages the 80 templates of each label).
 """
 import json
 import sys
@@ -51,10 +56,17 @@ assert len(TEMPLATES) == 80
 def main():
     vocab = json.load(open(sys.argv[1]))
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
+    what = sys.argv[3] if len(sys.argv) > 3 else "--prompts"
     words = sorted(t[:-4] for t in vocab
                    if t.endswith("</w>") and t[:-4].isalpha() and len(t) >= 8)
     step = max(1, len(words) // n)
     labels = words[::step][:n]
+    if what == "--labels":
+        print("\n".join(labels))
+        return
+    if what == "--templates":
+        print("\n".join(TEMPLATES))
+        return
     for label in labels:
         for t in TEMPLATES:
             print(t.format(label))
