@@ -1319,6 +1319,338 @@ GST_START_TEST (test_async_state_cycles)
 
 GST_END_TEST;
 
+/* Async mode, EOS with several results in flight and a flush between two
+ * runs: with batch-size 8 and 8 frames nothing is dropped, so every frame
+ * is classified and its result arrives exactly once, on a later frame or
+ * (post-messages) on the bus at EOS; results of frames from before the
+ * flush never show after it. */
+static void
+collect_results (GstBus * bus, GHashTable * seen)
+{
+  GstMessage *msg;
+
+  while ((msg = pop_element_message (bus, "clip-classification", 0))) {
+    guint64 ts;
+
+    fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+            "timestamp", &ts));
+    fail_if (g_hash_table_contains (seen, GSIZE_TO_POINTER (ts)),
+        "result for %" GST_TIME_FORMAT " posted twice", GST_TIME_ARGS (ts));
+    g_hash_table_add (seen, GSIZE_TO_POINTER (ts));
+    gst_message_unref (msg);
+  }
+}
+
+static void
+push_async_run (GstHarness * h, GstBuffer * in, guint first, guint n,
+    GHashTable * on_frames)
+{
+  guint i;
+
+  for (i = first; i < first + n; i++) {
+    GstBuffer *out = push_pull (h, in, i);
+    GstClipClassificationMeta *meta =
+        gst_buffer_get_clip_classification_meta (out);
+
+    if (meta) {
+      fail_unless (meta->scored_pts >= first * FRAME_DURATION &&
+          meta->scored_pts <= i * FRAME_DURATION,
+          "frame %u carries the result of %" GST_TIME_FORMAT, i,
+          GST_TIME_ARGS (meta->scored_pts));
+      fail_if (g_hash_table_contains (on_frames,
+              GSIZE_TO_POINTER (meta->scored_pts)));
+      g_hash_table_add (on_frames, GSIZE_TO_POINTER (meta->scored_pts));
+    }
+    gst_buffer_unref (out);
+  }
+}
+
+static void
+check_all_results (GHashTable * posted, GHashTable * on_frames, guint first,
+    guint n)
+{
+  GHashTableIter it;
+  gpointer key;
+  guint i;
+
+  fail_unless_equals_int (g_hash_table_size (posted), n);
+  for (i = first; i < first + n; i++)
+    fail_unless (g_hash_table_contains (posted,
+            GSIZE_TO_POINTER (i * FRAME_DURATION)), "no result for frame %u",
+        i);
+  /* a result that rode on a frame was posted then too */
+  g_hash_table_iter_init (&it, on_frames);
+  while (g_hash_table_iter_next (&it, &key, NULL))
+    fail_unless (g_hash_table_contains (posted, key));
+}
+
+GST_START_TEST (test_async_flush_and_eos)
+{
+  GstElement *e = new_classify ();
+  GstBus *bus = gst_bus_new ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps);
+  GHashTable *posted = g_hash_table_new (NULL, NULL);
+  GHashTable *on_frames = g_hash_table_new (NULL, NULL);
+  GstHarness *h;
+  GstSegment seg;
+
+  gst_element_set_bus (e, bus);
+  gst_util_set_object_arg (G_OBJECT (e), "mode", "async");
+  g_object_set (e, "batch-size", 8, "post-messages", TRUE, NULL);
+  h = harness_for (e, caps);
+
+  /* 8 frames, then a flush with results still queued or being computed */
+  push_async_run (h, in, 0, 8, on_frames);
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  collect_results (bus, posted);
+  /* what was posted before the flush rode on frames before it */
+  fail_unless_equals_int (g_hash_table_size (posted),
+      g_hash_table_size (on_frames));
+  g_hash_table_remove_all (posted);
+  g_hash_table_remove_all (on_frames);
+
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  seg.start = seg.time = 250 * FRAME_DURATION;
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  push_async_run (h, in, 250, 8, on_frames);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  fail_unless (got_eos (h));
+  collect_results (bus, posted);
+  check_all_results (posted, on_frames, 250, 8);
+
+  g_hash_table_unref (posted);
+  g_hash_table_unref (on_frames);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+/* Flushing seeks while frames are being classified: a real pipeline in
+ * PLAYING, 20 seeks back and forth in 0..9 s at random moments, then one to
+ * 1000 s that stops 20 frames later. A probe behind clipclassify checks
+ * every frame: in sync mode each carries its own result; in async mode a
+ * result belongs to the current segment and to a frame at or before the one
+ * carrying it (nothing from before a flush). From the last seek on, every
+ * frame is classified (batch-size 32 > 20 frames: none dropped) and each
+ * result arrives exactly once, the last ones at EOS on the bus. */
+#define STORM_SEEKS 20
+#define STORM_FINAL (1000 * GST_SECOND)
+#define STORM_FINAL_FRAMES 20
+
+typedef struct
+{
+  GMutex lock;
+  gboolean sync_mode;
+  gboolean have_segment;
+  GstSegment segment;
+  guint n_buffers, n_final_buffers;
+  GHashTable *final_metas;      /* scored PTS of metas from the last seek on */
+  GHashTable *final_posted;     /* timestamps of messages from then on */
+  gint n_problems;
+  gchar *error;                 /* the first violation */
+} Storm;
+
+static void
+storm_fail (Storm * st, gchar * what)
+{
+  GST_ERROR ("%s", what);
+  if (!st->error)
+    st->error = what;
+  else
+    g_free (what);
+}
+
+static GstPadProbeReturn
+storm_probe (GstPad * pad, GstPadProbeInfo * info, gpointer data)
+{
+  Storm *st = data;
+
+  g_mutex_lock (&st->lock);
+  if (GST_PAD_PROBE_INFO_TYPE (info) & GST_PAD_PROBE_TYPE_BUFFER) {
+    GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER (info);
+    GstClipClassificationMeta *meta =
+        gst_buffer_get_clip_classification_meta (buf);
+    GstClockTime pts = GST_BUFFER_PTS (buf);
+
+    st->n_buffers++;
+    if (!st->have_segment)
+      storm_fail (st, g_strdup ("a buffer after a flush before a segment"));
+    if (st->sync_mode && (!meta || meta->scored_pts != pts))
+      storm_fail (st, g_strdup_printf ("sync: frame %" GST_TIME_FORMAT
+              " carries %s %" GST_TIME_FORMAT, GST_TIME_ARGS (pts),
+              meta ? "the result of" : "no result",
+              GST_TIME_ARGS (meta ? meta->scored_pts : GST_CLOCK_TIME_NONE)));
+    if (meta && (meta->scored_pts > pts ||
+            meta->scored_pts < st->segment.start))
+      storm_fail (st, g_strdup_printf ("frame %" GST_TIME_FORMAT " in a "
+              "segment from %" GST_TIME_FORMAT " carries the result of %"
+              GST_TIME_FORMAT, GST_TIME_ARGS (pts),
+              GST_TIME_ARGS (st->segment.start),
+              GST_TIME_ARGS (meta->scored_pts)));
+    if (pts >= STORM_FINAL) {
+      st->n_final_buffers++;
+      if (meta) {
+        gpointer key = GSIZE_TO_POINTER (meta->scored_pts);
+
+        if (g_hash_table_contains (st->final_metas, key))
+          storm_fail (st, g_strdup ("a result attached twice"));
+        g_hash_table_add (st->final_metas, key);
+      }
+    }
+  } else {
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT (info);
+
+    if (GST_EVENT_TYPE (ev) == GST_EVENT_FLUSH_STOP) {
+      st->have_segment = FALSE;
+    } else if (GST_EVENT_TYPE (ev) == GST_EVENT_SEGMENT) {
+      gst_event_copy_segment (ev, &st->segment);
+      st->have_segment = TRUE;
+    }
+  }
+  g_mutex_unlock (&st->lock);
+  return GST_PAD_PROBE_OK;
+}
+
+static GstBusSyncReply
+storm_bus (GstBus * bus, GstMessage * msg, gpointer data)
+{
+  Storm *st = data;
+  guint64 ts;
+
+  switch (GST_MESSAGE_TYPE (msg)) {
+    case GST_MESSAGE_ERROR:
+    case GST_MESSAGE_WARNING:
+      GST_ERROR ("unexpected: %" GST_PTR_FORMAT, msg);
+      g_atomic_int_inc (&st->n_problems);
+      return GST_BUS_PASS;
+    case GST_MESSAGE_ELEMENT:
+      if (!gst_message_has_name (msg, "clip-classification"))
+        return GST_BUS_PASS;
+      fail_unless (gst_structure_get_uint64 (gst_message_get_structure (msg),
+              "timestamp", &ts));
+      /* posted by the streaming thread, after the segment of its frame
+       * went by the probe (or at EOS, after all of them) */
+      g_mutex_lock (&st->lock);
+      if (st->have_segment && ts < st->segment.start)
+        storm_fail (st, g_strdup_printf ("result for %" GST_TIME_FORMAT
+                " posted in a segment from %" GST_TIME_FORMAT,
+                GST_TIME_ARGS (ts), GST_TIME_ARGS (st->segment.start)));
+      if (ts >= STORM_FINAL) {
+        if (g_hash_table_contains (st->final_posted, GSIZE_TO_POINTER (ts)))
+          storm_fail (st, g_strdup ("a result posted twice"));
+        g_hash_table_add (st->final_posted, GSIZE_TO_POINTER (ts));
+      }
+      g_mutex_unlock (&st->lock);
+      return GST_BUS_DROP;
+    default:
+      return GST_BUS_PASS;
+  }
+}
+
+static void
+run_seek_storm (const gchar * mode)
+{
+  GstElement *pipeline, *classify;
+  GstPad *pad;
+  GstBus *bus;
+  GstMessage *msg;
+  Storm st = { 0, };
+  gchar *desc;
+  guint i;
+
+  g_mutex_init (&st.lock);
+  st.sync_mode = g_str_equal (mode, "sync");
+  st.final_metas = g_hash_table_new (NULL, NULL);
+  st.final_posted = g_hash_table_new (NULL, NULL);
+
+  desc = g_strdup_printf ("videotestsrc pattern=ball ! video/x-raw,"
+      "format=RGB,width=64,height=48,framerate=25/1 ! clipclassify name=c "
+      "model=\"%s\" labels=\"%s\" threads=1 mode=%s batch-size=32 "
+      "post-messages=true ! fakesink sync=false", model_dir (), LABELS, mode);
+  pipeline = parse_pipeline (desc);
+  classify = gst_bin_get_by_name (GST_BIN (pipeline), "c");
+  pad = gst_element_get_static_pad (classify, "src");
+  gst_pad_add_probe (pad, GST_PAD_PROBE_TYPE_BUFFER |
+      GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH,
+      storm_probe, &st, NULL);
+  bus = gst_element_get_bus (pipeline);
+  gst_bus_set_sync_handler (bus, storm_bus, &st, NULL);
+
+  fail_if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE);
+  fail_unless_equals_int (gst_element_get_state (pipeline, NULL, NULL,
+          GST_CLOCK_TIME_NONE), GST_STATE_CHANGE_SUCCESS);
+
+  for (i = 0; i < STORM_SEEKS; i++) {
+    g_usleep (g_random_int_range (0, 20000));
+    /* 0, 7, 4, 1, 8, ...: at least 3 s from the previous target */
+    fail_unless (gst_element_seek_simple (pipeline, GST_FORMAT_TIME,
+            GST_SEEK_FLAG_FLUSH, (i * 7 % 10) * GST_SECOND), "seek %u", i);
+  }
+  g_usleep (g_random_int_range (0, 20000));
+  fail_unless (gst_element_seek (pipeline, 1.0, GST_FORMAT_TIME,
+          GST_SEEK_FLAG_FLUSH, GST_SEEK_TYPE_SET, STORM_FINAL,
+          GST_SEEK_TYPE_SET, STORM_FINAL + STORM_FINAL_FRAMES * FRAME_DURATION));
+
+  msg = gst_bus_timed_pop_filtered (bus, 120 * GST_SECOND,
+      GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+  fail_unless (msg != NULL, "no EOS after the last seek");
+  fail_unless_equals_int (GST_MESSAGE_TYPE (msg), GST_MESSAGE_EOS);
+  gst_message_unref (msg);
+  fail_unless_equals_int (gst_element_set_state (pipeline, GST_STATE_NULL),
+      GST_STATE_CHANGE_SUCCESS);
+
+  GST_INFO ("%s: %u frames, %u after the last seek, %u results on them",
+      mode, st.n_buffers, st.n_final_buffers,
+      g_hash_table_size (st.final_metas));
+  fail_unless (st.error == NULL, "%s", st.error);
+  fail_unless_equals_int (g_atomic_int_get (&st.n_problems), 0);
+  fail_unless_equals_int (st.n_final_buffers, STORM_FINAL_FRAMES);
+  for (i = 0; i < STORM_FINAL_FRAMES; i++) {
+    gpointer key = GSIZE_TO_POINTER (STORM_FINAL + i * FRAME_DURATION);
+
+    fail_unless (g_hash_table_contains (st.final_posted, key),
+        "%s: no result for frame %u after the last seek", mode, i);
+    if (st.sync_mode)
+      fail_unless (g_hash_table_contains (st.final_metas, key));
+  }
+  fail_unless_equals_int (g_hash_table_size (st.final_posted),
+      STORM_FINAL_FRAMES);
+  /* in async mode the last result has no frame left to ride on */
+  fail_unless (g_hash_table_size (st.final_metas) <
+      STORM_FINAL_FRAMES || st.sync_mode);
+
+  gst_bus_set_sync_handler (bus, NULL, NULL, NULL);
+  gst_object_unref (bus);
+  gst_object_unref (pad);
+  gst_object_unref (classify);
+  gst_object_unref (pipeline);
+  g_hash_table_unref (st.final_metas);
+  g_hash_table_unref (st.final_posted);
+  g_mutex_clear (&st.lock);
+  g_free (desc);
+}
+
+GST_START_TEST (test_seek_storm_sync)
+{
+  run_seek_storm ("sync");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_seek_storm_async)
+{
+  run_seek_storm ("async");
+}
+
+GST_END_TEST;
+
 /* -------------------------------------------------------------- errors -- */
 
 /* Starts a standalone element and returns the error it posted. */
@@ -1569,6 +1901,9 @@ clipclassify_suite (void)
   tcase_add_test (tc_state, test_async_mode);
   tcase_add_test (tc_state, test_async_eos_drain);
   tcase_add_test (tc_state, test_async_state_cycles);
+  tcase_add_test (tc_state, test_async_flush_and_eos);
+  tcase_add_test (tc_state, test_seek_storm_sync);
+  tcase_add_test (tc_state, test_seek_storm_async);
 
   suite_add_tcase (s, tc_errors);
   tcase_add_test (tc_errors, test_error_no_model);
