@@ -4,6 +4,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "gemm-kernels.h"
 #include "ops.h"
 #include "vector-math.h"
 
@@ -14,7 +15,21 @@ size_t
 cle_attention_scratch_size (int max_len, int max_d_head, int n_threads)
 {
   return (size_t) cle_threads_resolve (n_threads) * (size_t) max_len
-      * (size_t) (max_d_head + 1);
+      * (size_t) (max_len + max_d_head + 1);
+}
+
+/* The single-threaded y = x w^T block of the best GEMM path this CPU has
+ * (the attention products are small: one head of one sequence). */
+static GemmNT
+gemm_nt_block (void)
+{
+#ifdef CLE_GEMM_HAVE_X86
+  if (cle_gemm_path_supported (CLE_GEMM_AVX512))
+    return cle_gemm_nt_avx512;
+  if (cle_gemm_path_supported (CLE_GEMM_AVX2))
+    return cle_gemm_nt_avx2;
+#endif
+  return cle_gemm_nt_c;
 }
 
 /* kt: (d_head, len) = the head's columns of k: (len, d) */
@@ -66,6 +81,41 @@ attend_row (float *out, const float *q, const float *kt, const float *v,
   }
 }
 
+/* All query rows of a sequence (q, k, v, out at its first row) for head h,
+ * as two products: scores S = Q K^T (len x len), softmax per row (the
+ * causal mask zeroes j > i), then out = P V. s: len * len floats, vt:
+ * d_head * len. */
+static inline __attribute__ ((always_inline)) void
+attend_head (float *out, const float *q, const float *k, const float *v,
+    int len, int causal, int d, int d_head, int h, float *s, float *vt,
+    GemmNT nt)
+{
+  const float scale = 1.0f / sqrtf ((float) d_head);
+  const size_t off = (size_t) h * d_head;
+  nt (s, q + off, k + off, NULL, len, d_head, len, d, d, len);
+  for (int i = 0; i < len; i++) {
+    float *p = s + (size_t) i * len;
+    const int n = causal ? i + 1 : len;
+    float max = -INFINITY;
+    for (int j = 0; j < n; j++) {
+      p[j] *= scale;
+      max = p[j] > max ? p[j] : max;
+    }
+    for (int j = 0; j < n; j++)   /* vectorized: no sum in this loop */
+      p[j] = cle_exp (p[j] - max);
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++)
+      sum += p[j];
+    const float inv = 1.0f / sum;
+    for (int j = 0; j < n; j++)
+      p[j] *= inv;
+    for (int j = n; j < len; j++)
+      p[j] = 0.0f;
+  }
+  transpose_head (vt, v, len, d, d_head, h);
+  nt (out + off, s, vt, NULL, len, len, d_head, len, len, d);
+}
+
 typedef struct
 {
   float *out;
@@ -73,6 +123,7 @@ typedef struct
   const int *seq_start, *seq_len;
   int n_seq, n_head, d_head, causal, n_rows, max_len;
   float *scratch;
+  GemmNT nt;
   int next_task;                /* (sequence, head) pairs handed out */
 } AttentionJob;
 
@@ -84,8 +135,10 @@ attention_part (void *arg, int t, int T)
   AttentionJob *job = arg;
   const int n_head = job->n_head, d_head = job->d_head, d = n_head * d_head;
   const int n_rows = job->n_rows, n_tasks = job->n_seq * n_head;
-  float *p = job->scratch + (size_t) t * job->max_len * (d_head + 1);
-  float *kt = p + job->max_len;
+  const int max_len = job->max_len;
+  float *p = job->scratch + (size_t) t * max_len * (max_len + d_head + 1);
+  float *kt = p + max_len;      /* also V^T of attend_head */
+  float *scores = kt + (size_t) d_head * max_len;
   (void) T;
   for (;;) {
     const int task = __atomic_fetch_add (&job->next_task, 1,
@@ -95,6 +148,11 @@ attention_part (void *arg, int t, int T)
     const int s = task / n_head, h = task % n_head, len = job->seq_len[s];
     const size_t row = (size_t) job->seq_start[s] * d;
     const int rows = n_rows > 0 && n_rows < len ? n_rows : len;
+    if (n_rows == 0) {
+      attend_head (job->out + row, job->q + row, job->k + row, job->v + row,
+          len, job->causal, d, d_head, h, scores, kt, job->nt);
+      continue;
+    }
     transpose_head (kt, job->k + row, len, d, d_head, h);
     if (n_rows < 0) {
       attend_row (job->out + (size_t) s * d, job->q + (size_t) s * d, kt,
@@ -118,7 +176,7 @@ attention_rows (float *out, const float *q, const float *k, const float *v,
   for (int s = 0; s < n_seq; s++)
     max_len = seq_len[s] > max_len ? seq_len[s] : max_len;
   AttentionJob job = { out, q, k, v, seq_start, seq_len, n_seq, n_head,
-    d_head, causal, n_rows, max_len, scratch, 0
+    d_head, causal, n_rows, max_len, scratch, gemm_nt_block (), 0
   };
   /* the scratch has room for cle_threads_resolve (n_threads) threads */
   cle_parallel (n_threads, attention_part, &job);

@@ -10,6 +10,8 @@
 
 void cle_gemm_nt_c (float *y, const float *x, const float *w, const float *b,
     int m, int k, int n, int ldx, int ldw, int ldy);
+typedef void (*GemmNT) (float *y, const float *x, const float *w,
+    const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
 
 #if defined(__x86_64__) || defined(__i386__)
 #define CLE_GEMM_HAVE_X86 1

@@ -147,8 +147,6 @@ linear_openblas (float *y, const float *x, const float *w, const float *b,
       x, ldx, w, n_in, beta, y, ldy);
 }
 
-typedef void (*GemmBlock) (float *y, const float *x, const float *w,
-    const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
 typedef void (*GemmPack) (float *ap, const float *x, int ldx, int k, int p0,
     int p1);
 typedef void (*GemmPacked) (float *y, const float *ap, size_t ld_panel,
@@ -172,7 +170,7 @@ typedef struct
   GemmPacked packed;
   int panel;
   /* the split (linear_run) */
-  GemmBlock block;
+  GemmNT block;
   int by_rows, n_panel, n_total;
 } LinearJob;
 
@@ -264,7 +262,7 @@ linear_run (float *const *y, const float *x, const float *const *w,
   LinearJob job = { y, x, w, b, n_proj, n, n_in, n_out, ldx, ldy,
     NULL, NULL, 0, NULL, 0, 0, 0
   };
-  GemmBlock block = cle_gemm_nt_c;
+  GemmNT block = cle_gemm_nt_c;
   switch (path) {
     case CLE_GEMM_OPENBLAS:
       /* OpenBLAS runs its own pthreads pool here, not ours. */
