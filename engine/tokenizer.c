@@ -6,8 +6,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -98,6 +101,30 @@ merge_insert (ClipTokenizer *tok, int32_t left, int32_t right, int32_t rank,
   tok->merges[i].id = id;
 }
 
+/* Memory for the hash tables. A first touch costs a page fault per 4 KB
+ * page, 10-20 us each in the VMs measured: 7-15 ms for one 2 MB table,
+ * more than all the parsing. From 2 MB on, ask for transparent huge pages
+ * (as ops/quantized.c does for weights) and map the pages in one call (a
+ * no-op error before Linux 5.14): 0.1-1.2 ms. */
+static void *
+table_alloc (size_t bytes)
+{
+  const size_t huge = (size_t) 2 << 20;
+  if (bytes < huge)
+    return malloc (bytes);
+  size_t rounded = (bytes + huge - 1) & ~(huge - 1);
+  void *p = aligned_alloc (huge, rounded);
+#ifdef MADV_HUGEPAGE
+  if (p)
+    madvise (p, rounded, MADV_HUGEPAGE);
+#endif
+#ifdef MADV_POPULATE_WRITE
+  if (p)
+    madvise (p, rounded, MADV_POPULATE_WRITE);
+#endif
+  return p;
+}
+
 static int
 merge_table_alloc (ClipTokenizer *tok, size_t n_max)
 {
@@ -105,7 +132,7 @@ merge_table_alloc (ClipTokenizer *tok, size_t n_max)
   while (((size_t) 1 << bits) < 2 * n_max)
     bits++;
   size_t n_slots = (size_t) 1 << bits;
-  tok->merges = malloc (n_slots * sizeof *tok->merges);
+  tok->merges = table_alloc (n_slots * sizeof *tok->merges);
   if (!tok->merges)
     return 0;
   for (size_t i = 0; i < n_slots; i++)
@@ -115,84 +142,127 @@ merge_table_alloc (ClipTokenizer *tok, size_t n_max)
   return 1;
 }
 
-#include <time.h>
-static gint64 cpu_us (void) { struct timespec t; clock_gettime (CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec * 1000000 + t.tv_nsec / 1000; }
-/* ---------------------------------------------------------------- load -- */
+/* -------------------------------------------------------------- files -- */
+
+/* A file's bytes, read-only: a regular file is mapped (no copy, and its
+ * page-cache pages come in one call instead of a fault each), anything else
+ * (a pipe; a directory, for its read error) is read. */
+typedef struct {
+  char *data;
+  size_t size;
+  GMappedFile *map;             /* NULL: data is malloc'd */
+} FileText;
 
 static int
-read_file (const char *path, const char *what, char **data, size_t *size,
-    ClipError *err)
+read_fd (int fd, const char *path, const char *what, FileText *t,
+    size_t size_hint, ClipError *err)
 {
-  FILE *f = fopen (path, "rb");
   char *buf = NULL;
-  size_t n = 0, cap;
-  struct stat st;
-
-  if (!f)
-    return cle_error_set (err, CLE_ERROR_IO, "%s '%s': %s", what, path,
-        strerror (errno));
-  /* a regular file takes one buffer of its size and one read; anything else
-   * (a pipe, a file that grows meanwhile) doubles the buffer as it goes */
-  if (fstat (fileno (f), &st) == 0 && S_ISREG (st.st_mode) && st.st_size > 0
-      && (uintmax_t) st.st_size < SIZE_MAX / 4)
-    cap = (size_t) st.st_size + 1;
-  else
-    cap = 1 << 16;
+  size_t n = 0, cap = size_hint > 0 && size_hint < SIZE_MAX / 4 ?
+      size_hint + 1 : 1 << 16;
   for (;;) {
     if (!buf || n == cap) {
       size_t new_cap = buf ? 2 * cap : cap;
       char *grown = new_cap < SIZE_MAX / 2 ? realloc (buf, new_cap + 1) : NULL;
       if (!grown) {
         free (buf);
-        fclose (f);
         return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
             "%s '%s': out of memory after %zu bytes", what, path, n);
       }
       buf = grown;
       cap = new_cap;
     }
-    size_t want = cap - n, got = fread (buf + n, 1, want, f);
-    n += got;
-    if (got < want)             /* end of file or an error */
+    ssize_t got = read (fd, buf + n, cap - n);
+    if (got < 0 && errno == EINTR)
+      continue;
+    if (got < 0) {
+      int e = errno;
+      free (buf);
+      return cle_error_set (err, CLE_ERROR_IO, "%s '%s': read error: %s",
+          what, path, strerror (e));
+    }
+    if (got == 0)
       break;
+    n += (size_t) got;
   }
-  if (ferror (f)) {
-    int e = errno;
-    free (buf);
-    fclose (f);
-    return cle_error_set (err, CLE_ERROR_IO, "%s '%s': read error: %s", what,
-        path, strerror (e));
-  }
-  fclose (f);
   buf[n] = '\0';
-  *data = buf;
-  *size = n;
+  t->data = buf;
+  t->size = n;
   return CLE_OK;
+}
+
+static int
+file_text_open (FileText *t, const char *path, const char *what,
+    ClipError *err)
+{
+  memset (t, 0, sizeof *t);
+  int fd = open (path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cle_error_set (err, CLE_ERROR_IO, "%s '%s': %s", what, path,
+        strerror (errno));
+  struct stat st;
+  int have_stat = fstat (fd, &st) == 0;
+  if (have_stat && S_ISREG (st.st_mode) && st.st_size > 0
+      && (t->map = g_mapped_file_new_from_fd (fd, FALSE, NULL))) {
+    close (fd);
+    t->data = g_mapped_file_get_contents (t->map);
+    t->size = g_mapped_file_get_length (t->map);
+#ifdef MADV_POPULATE_READ
+    if (t->size > 0)
+      madvise (t->data, t->size, MADV_POPULATE_READ);
+#endif
+    return CLE_OK;
+  }
+  int ret = read_fd (fd, path, what, t,
+      have_stat && st.st_size > 0 ? (size_t) st.st_size : 0, err);
+  close (fd);
+  return ret;
+}
+
+static void
+file_text_clear (FileText *t)
+{
+  if (t->map)
+    g_mapped_file_unref (t->map);
+  else
+    free (t->data);
+  memset (t, 0, sizeof *t);
 }
 
 /* ---------------------------------------------------------- vocabulary -- */
 
 /* vocab.json as token -> id, needed while loading only: open addressing
- * (load factor <= 1/2) over slots that point into one buffer holding every
- * token, so that the 49,408 tokens cost no allocation each. */
+ * (load factor <= 1/2) over slots that point at the tokens where they are:
+ * in the mapped text if spelled without escapes, else in one arena (all of
+ * them there when json-glib read the file). No allocation per token. */
 typedef struct {
-  uint32_t hash;                /* high half of the token's hash */
+  uint32_t hash;
   int32_t id;                   /* -1: an empty slot */
-  uint32_t off, len;            /* the token is keys[off, off + len) */
+  uint32_t off, len;            /* the token, see vocab_key () */
 } VocabSlot;
 
 typedef struct {
-  char *keys;                   /* owned: the file read in place, or a copy */
+  FileText text;
+  char *arena;
+  size_t arena_len, arena_cap;
   VocabSlot *slots;
-  size_t mask;
-  int shift;
+  size_t mask, n;
+  int bits;
   int max_id;
 } Vocab;
 
-#define HASH_SEED 0xCBF29CE484222325ull
+/* Offsets below text.size are in the text, the others in the arena. */
+static inline const char *
+vocab_key (const Vocab *v, uint32_t off)
+{
+  return off < v->text.size ? v->text.data + off :
+      v->arena + (off - v->text.size);
+}
 
 /* FNV-1a, which goes on over a second piece: merges.txt looks up "left" +
  * "right" without joining them. */
+#define HASH_SEED 0xCBF29CE484222325ull
+
 static inline uint64_t
 hash_bytes (uint64_t h, const char *s, size_t n)
 {
@@ -201,29 +271,72 @@ hash_bytes (uint64_t h, const char *s, size_t n)
   return h;
 }
 
-static int
-vocab_alloc (Vocab *v, size_t n_max)
+static inline uint32_t
+hash_fold (uint64_t h)
 {
-  int bits = 4;
-  while (((size_t) 1 << bits) < 2 * n_max)
-    bits++;
-  size_t n_slots = (size_t) 1 << bits;
-  v->slots = malloc (n_slots * sizeof *v->slots);
-  if (!v->slots)
-    return 0;
-  memset (v->slots, 0xFF, n_slots * sizeof *v->slots);  /* id -1 */
-  v->mask = n_slots - 1;
-  v->shift = 64 - bits;
+  return (uint32_t) (h ^ (h >> 32));
+}
+
+static inline size_t
+vocab_index (const Vocab *v, uint32_t hash)
+{
+  return (size_t) ((hash * 0x9E3779B9u) >> (32 - v->bits));
+}
+
+static void
+vocab_init (Vocab *v)
+{
+  memset (v, 0, sizeof *v);
   v->max_id = -1;
-  return 1;
+}
+
+/* Empties the table (the text stays). */
+static void
+vocab_reset (Vocab *v)
+{
+  FileText text = v->text;
+  free (v->arena);
+  free (v->slots);
+  vocab_init (v);
+  v->text = text;
 }
 
 static void
 vocab_clear (Vocab *v)
 {
-  free (v->keys);
-  free (v->slots);
-  memset (v, 0, sizeof *v);
+  file_text_clear (&v->text);
+  vocab_reset (v);
+}
+
+/* Room for n_max tokens (the ones in the table move over); 0 if out of
+ * memory. */
+static int
+vocab_alloc (Vocab *v, size_t n_max)
+{
+  int bits = 4;
+  while (((size_t) 1 << bits) < 2 * n_max && bits < 32)
+    bits++;
+  if (((size_t) 1 << bits) < 2 * n_max)
+    return 0;
+  size_t n_slots = (size_t) 1 << bits;
+  VocabSlot *slots = table_alloc (n_slots * sizeof *slots);
+  if (!slots)
+    return 0;
+  memset (slots, 0xFF, n_slots * sizeof *slots);        /* id -1 */
+  VocabSlot *old = v->slots;
+  size_t old_n_slots = old ? v->mask + 1 : 0;
+  v->slots = slots;
+  v->mask = n_slots - 1;
+  v->bits = bits;
+  for (size_t i = 0; i < old_n_slots; i++)
+    if (old[i].id >= 0) {
+      size_t j = vocab_index (v, old[i].hash);
+      while (slots[j].id >= 0)
+        j = (j + 1) & v->mask;
+      slots[j] = old[i];
+    }
+  free (old);
+  return 1;
 }
 
 /* Finds a + b (b may be empty): 1 with *id, or 0. */
@@ -231,18 +344,18 @@ static int
 vocab_find2 (const Vocab *v, const char *a, size_t na, const char *b,
     size_t nb, int32_t *id)
 {
-  uint64_t h = hash_bytes (hash_bytes (HASH_SEED, a, na), b, nb);
-  uint32_t h32 = (uint32_t) (h >> 32);
-  for (size_t i = (size_t) ((h * 0x9E3779B97F4A7C15ull) >> v->shift);;
-      i = (i + 1) & v->mask) {
+  uint32_t hash = hash_fold (hash_bytes (hash_bytes (HASH_SEED, a, na), b,
+          nb));
+  for (size_t i = vocab_index (v, hash);; i = (i + 1) & v->mask) {
     const VocabSlot *s = &v->slots[i];
     if (s->id < 0)
       return 0;
-    if (s->hash == h32 && s->len == na + nb
-        && memcmp (v->keys + s->off, a, na) == 0
-        && memcmp (v->keys + s->off + na, b, nb) == 0) {
-      *id = s->id;
-      return 1;
+    if (s->hash == hash && s->len == na + nb) {
+      const char *key = vocab_key (v, s->off);
+      if (memcmp (key, a, na) == 0 && memcmp (key + na, b, nb) == 0) {
+        *id = s->id;
+        return 1;
+      }
     }
   }
 }
@@ -253,59 +366,73 @@ vocab_find (const Vocab *v, const char *token, int32_t *id)
   return vocab_find2 (v, token, strlen (token), "", 0, id);
 }
 
-/* Sets keys[off, off + len) -> id. Returns 0 if the token was there (its id
- * replaced), 1 if new. */
+/* Sets the token at off (len bytes) -> id, growing the table past a load of
+ * 1/2. Returns 1 if the token is new, 0 if it was there (its id replaced),
+ * -1 if out of memory. */
 static int
 vocab_insert (Vocab *v, uint32_t off, uint32_t len, int32_t id)
 {
-  const char *key = v->keys + off;
-  uint64_t h = hash_bytes (HASH_SEED, key, len);
-  uint32_t h32 = (uint32_t) (h >> 32);
-  size_t i = (size_t) ((h * 0x9E3779B97F4A7C15ull) >> v->shift);
+  if (2 * (v->n + 1) > v->mask + 1 && !vocab_alloc (v, 2 * (v->n + 1)))
+    return -1;
+  const char *key = vocab_key (v, off);
+  uint32_t hash = hash_fold (hash_bytes (HASH_SEED, key, len));
+  size_t i = vocab_index (v, hash);
   int is_new = 1;
   for (;; i = (i + 1) & v->mask) {
     VocabSlot *s = &v->slots[i];
     if (s->id < 0)
       break;
-    if (s->hash == h32 && s->len == len
-        && memcmp (v->keys + s->off, key, len) == 0) {
+    if (s->hash == hash && s->len == len
+        && memcmp (vocab_key (v, s->off), key, len) == 0) {
       is_new = 0;
       break;
     }
   }
-  v->slots[i] = (VocabSlot) { h32, id, off, len };
+  v->slots[i] = (VocabSlot) { hash, id, off, len };
+  v->n += is_new;
   if (id > v->max_id)
     v->max_id = id;
   return is_new;
 }
 
+/* Room for n more bytes in the arena; 0 if out of memory. */
+static int
+vocab_arena_reserve (Vocab *v, size_t n)
+{
+  if (v->arena_cap - v->arena_len >= n)
+    return 1;
+  size_t cap = MAX (MAX (v->arena_cap * 2, v->arena_len + n), 1 << 16);
+  char *grown = realloc (v->arena, cap);
+  if (!grown)
+    return 0;
+  v->arena = grown;
+  v->arena_cap = cap;
+  return 1;
+}
+
 /* -- vocab.json, the flat reader --
  *
- * A real vocab.json is one flat object {"token": id, ...}. json-glib builds
- * a JsonNode per member and the old GHashTable a hash per lookup: measured
- * on CLIP's vocab.json (49,408 tokens, 862 KB, warm page cache, -O2, one
- * core of a shared 2-core VM) json_parser_load_from_data alone took 28-30
- * ms (min of 20; 70+ ms the first time in a process), the GHashTable 9 ms
- * and freeing both 5 ms, ~72 ms for the whole tokenizer. This reader decodes
- * the tokens in place in the file's buffer and the whole tokenizer now loads
- * in ~5 ms (see the commit that added it for the numbers).
+ * A real vocab.json is one flat object {"token": id, ...}, which json-glib
+ * reads as a JsonNode per member (and a GHashTable a hash per lookup).
+ * Measured on CLIP's vocab.json and merges.txt (49,408 tokens in 1.0 MB,
+ * 2,387 of them with escapes; 48,894 merges; warm page cache, -O2, a shared
+ * 2-core VM, minimum of 20 loads): json_parser_load_from_data alone took
+ * 28-30 ms, building the GHashTable 9 ms, freeing both 5 ms; the whole
+ * tokenizer 53-59 ms CPU (90-115 ms the first time in a process, 3,500
+ * page faults). With this reader, the mapped files and the tables above:
+ * 7.1-7.3 ms (10-18 ms the first time, 210 page faults).
  *
  * It takes strict RFC 8259 only: the object, '"' strings with the escapes
  * \" \\ \/ \b \f \n \r \t \uXXXX (a surrogate pair \uD83D\uDE00 is one code
  * point), raw UTF-8 as g_utf8_validate accepts it, ids 0..CLE_MAX_ID in
  * plain decimal, each token once. Anything else (a syntax error, a
  * duplicate token, \u0000, a lone surrogate, a raw control character, a
- * negative, fractional or huge id, a byte-order mark, json-glib's own
- * extensions like comments) is handed to json-glib as it was before, which
- * then accepts it the same way as before or rejects it with the same
- * message naming the file, line and column. So every text this reader
- * accepts, json-glib reads the same (fuzz-vocab checks that on every input),
- * and every text it declines gets exactly the former result. */
-
-typedef struct {
-  uint32_t off, len;
-  int32_t id;
-} FlatEntry;
+ * negative, fractional or too large id, a byte-order mark, json-glib's
+ * extensions such as comments) is handed to json-glib as it was before,
+ * which accepts it the same way as before or rejects it with the same
+ * message naming the file, line and column. So json-glib reads every text
+ * this reader takes the same way (fuzz-vocab checks it on each input), and
+ * a text it declines gets the former result. */
 
 static inline gboolean
 is_json_space (char c)
@@ -331,13 +458,17 @@ hex4 (const char *p, const char *end, uint32_t *out)
   return 1;
 }
 
-/* Decodes the string that starts at *pp (after its opening quote) in place:
- * the token is written over its own spelling, which is never shorter.
- * Returns 1 with *len and *pp past the closing quote; 0 to decline. */
+/* Reads the string that starts at *pp (after its opening quote): a token
+ * spelled without escapes stays in the text, one with escapes is decoded
+ * into the arena (never longer than its spelling: \uXXXX gives at most 3
+ * bytes, a surrogate pair 4 for 12). Returns 1 with the token's *off, *len
+ * and *pp past the closing quote; 0 to decline; -1 if out of memory. */
 static int
-flat_string (char **pp, const char *end, size_t *len)
+flat_string (Vocab *v, const char **pp, const char *end, uint32_t *off,
+    uint32_t *len)
 {
-  char *r = *pp, *w = r;
+  const char *start = *pp, *r = start;
+  char *w = NULL;               /* the arena, from the first escape on */
   for (;;) {
     if (r == end)
       return 0;
@@ -345,7 +476,9 @@ flat_string (char **pp, const char *end, size_t *len)
     if (c == '"')
       break;
     if (c >= 0x20 && c < 0x80 && c != '\\') {
-      *w++ = *r++;
+      if (w)
+        *w++ = (char) c;
+      r++;
       continue;
     }
     if (c >= 0x80) {
@@ -356,12 +489,26 @@ flat_string (char **pp, const char *end, size_t *len)
         r++;
       if (!g_utf8_validate_len (run, (gsize) (r - run), NULL))
         return 0;
-      memmove (w, run, (size_t) (r - run));
-      w += r - run;
+      if (w) {
+        memcpy (w, run, (size_t) (r - run));
+        w += r - run;
+      }
       continue;
     }
     if (c != '\\' || end - r < 2)       /* a raw control character */
       return 0;
+    if (!w) {
+      const char *q = r;
+      while (q < end && *q != '"')
+        q += *q == '\\' ? 2 : 1;
+      if (q >= end)
+        return 0;
+      if (!vocab_arena_reserve (v, (size_t) (q - start)))
+        return -1;
+      w = v->arena + v->arena_len;
+      memcpy (w, start, (size_t) (r - start));
+      w += r - start;
+    }
     char e = r[1];
     r += 2;
     switch (e) {
@@ -397,7 +544,6 @@ flat_string (char **pp, const char *end, size_t *len)
           r += 6;
           cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
         }
-        /* at most 4 bytes for the 6 or 12 read */
         w += g_unichar_to_utf8 (cp, w);
         break;
       }
@@ -405,46 +551,51 @@ flat_string (char **pp, const char *end, size_t *len)
         return 0;
     }
   }
-  *len = (size_t) (w - *pp);
+  if (w) {
+    const char *token = v->arena + v->arena_len;
+    *off = (uint32_t) (v->text.size + v->arena_len);
+    *len = (uint32_t) (w - token);
+    v->arena_len += *len;
+  } else {
+    *off = (uint32_t) (start - v->text.data);
+    *len = (uint32_t) (r - start);
+  }
   *pp = r + 1;
   return 1;
 }
 
-/* Reads data[0, size) (NUL-terminated; modified in place) as a flat
- * vocab.json into v, which then owns data. Returns 0 to decline, with data
- * in an unspecified state and v cleared; -1 if out of memory. */
+/* Reads v->text as a flat vocab.json into v. Returns 1, 0 to decline (the
+ * table then in any state), or -1 if out of memory. */
 static int
-vocab_read_flat (Vocab *v, char *data, size_t size)
+vocab_read_flat (Vocab *v)
 {
-  if (size >= UINT32_MAX)
+  const char *p = v->text.data, *end = p + v->text.size;
+  if (v->text.size >= UINT32_MAX / 2)   /* text + arena offsets */
     return 0;
-  char *p = data, *end = data + size;
-  size_t n = 0, cap = size / 16 + 16;   /* ~17.5 bytes a member in CLIP's */
-  FlatEntry *entries = malloc (cap * sizeof *entries);
-  if (!entries)
+  /* CLIP's vocab.json spends ~20 bytes a token: no growth for it */
+  if (!vocab_alloc (v, MIN (v->text.size / 16 + 16, 65536)))
     return -1;
-  int ret = 0;
 
 #define SKIP_SPACE() while (p < end && is_json_space (*p)) p++
   SKIP_SPACE ();
   if (p == end || *p++ != '{')
-    goto done;
+    return 0;
   SKIP_SPACE ();
   for (;;) {
     if (p == end || *p++ != '"')
-      goto done;                /* '}' right after '{' too: "no tokens" */
-    char *token = p;
-    size_t len;
-    if (!flat_string (&p, end, &len))
-      goto done;
+      return 0;                 /* '}' right after '{' too: "no tokens" */
+    uint32_t off, len;
+    int ret = flat_string (v, &p, end, &off, &len);
+    if (ret <= 0)
+      return ret;
     SKIP_SPACE ();
     if (p == end || *p++ != ':')
-      goto done;
+      return 0;
     SKIP_SPACE ();
-    /* 0 or [1-9][0-9]*, up to CLE_MAX_ID; a '-', '.', 'e' or 'x' is left to
-     * json-glib (it is followed by neither space, ',' nor '}') */
+    /* 0 or [1-9][0-9]* up to CLE_MAX_ID; after a '-', '.', 'e' or 'x' comes
+     * neither space, ',' nor '}' */
     if (p == end || *p < '0' || *p > '9')
-      goto done;
+      return 0;
     int32_t id = 0;
     if (*p == '0')
       p++;
@@ -452,71 +603,39 @@ vocab_read_flat (Vocab *v, char *data, size_t size)
       for (; p < end && *p >= '0' && *p <= '9'; p++) {
         int d = *p - '0';
         if (id > (CLE_MAX_ID - d) / 10)
-          goto done;
+          return 0;
         id = id * 10 + d;
       }
-    if (n == cap) {
-      FlatEntry *grown = realloc (entries, 2 * cap * sizeof *entries);
-      if (!grown) {
-        ret = -1;
-        goto done;
-      }
-      entries = grown;
-      cap *= 2;
-    }
-    entries[n++] = (FlatEntry) { (uint32_t) (token - data), (uint32_t) len,
-      id };
+    /* a duplicate (0) is json-glib's: it keeps the last, and only that id
+     * counts toward the vocabulary size */
+    ret = vocab_insert (v, off, len, id);
+    if (ret <= 0)
+      return ret;
     SKIP_SPACE ();
     if (p == end)
-      goto done;
+      return 0;
     if (*p == '}')
       break;
     if (*p++ != ',')
-      goto done;
+      return 0;
     SKIP_SPACE ();
   }
   p++;
   SKIP_SPACE ();
 #undef SKIP_SPACE
-  if (p != end)
-    goto done;
-
-  if (!vocab_alloc (v, n)) {
-    ret = -1;
-    goto done;
-  }
-  v->keys = data;
-  for (size_t i = 0; i < n; i++)
-    if (!vocab_insert (v, entries[i].off, entries[i].len, entries[i].id)) {
-      /* a duplicate: json-glib keeps the last, and only its id counts
-       * toward the vocabulary size */
-      free (v->slots);
-      memset (v, 0, sizeof *v);
-      goto done;
-    }
-  ret = 1;
-
-done:
-  free (entries);
-  return ret;
+  return p == end;
 }
 
 /* -- vocab.json through json-glib: whatever the flat reader declines. The
- * tokens are copied into one buffer, a repeated one keeps its last id. */
+ * tokens are copied into the arena; a repeated one keeps its last id. */
 static int
 vocab_read_json_glib (Vocab *v, const char *path, ClipError *err)
 {
-  char *data;
-  size_t size;
   GError *gerr = NULL;
-  int ret = read_file (path, "vocab", &data, &size, err);
-  if (ret < 0)
-    return ret;
-
   JsonParser *parser = json_parser_new ();
-  gboolean parsed = json_parser_load_from_data (parser, data, size, &gerr);
-  free (data);
-  if (!parsed) {
+  int ret;
+  if (!json_parser_load_from_data (parser, v->text.data,
+          (gssize) v->text.size, &gerr)) {
     /* json-glib says "<data>:LINE:COLUMN: Parse error: ..." */
     unsigned line, column;
     int skip = 0;
@@ -550,19 +669,17 @@ vocab_read_json_glib (Vocab *v, const char *path, ClipError *err)
     n++;
     total += strlen (name);
   }
-  if (total >= UINT32_MAX) {
+  if (v->text.size + total >= UINT32_MAX) {
     g_object_unref (parser);
     return cle_error_set (err, CLE_ERROR_FORMAT,
         "vocab '%s': the tokens take %zu bytes, more than 4 GiB", path,
         total);
   }
-  v->keys = malloc (total + 1);
-  if (!v->keys || !vocab_alloc (v, n)) {
+  if (!vocab_arena_reserve (v, total + 1) || !vocab_alloc (v, n)) {
     g_object_unref (parser);
     return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
         "vocab '%s': out of memory for %zu tokens", path, n);
   }
-  size_t off = 0;
   ret = CLE_OK;
   json_object_iter_init (&iter, object);
   while (json_object_iter_next (&iter, &name, &node)) {
@@ -576,11 +693,15 @@ vocab_read_json_glib (Vocab *v, const char *path, ClipError *err)
       break;
     }
     size_t len = strlen (name);
-    memcpy (v->keys + off, name, len);
-    vocab_insert (v, (uint32_t) off, (uint32_t) len, (int32_t) id);
-    off += len;
+    memcpy (v->arena + v->arena_len, name, len);
+    vocab_insert (v, (uint32_t) (v->text.size + v->arena_len),
+        (uint32_t) len, (int32_t) id);
+    v->arena_len += len;
   }
   g_object_unref (parser);
+  if (ret == CLE_OK && v->max_id < 0)
+    ret = cle_error_set (err, CLE_ERROR_FORMAT, "vocab '%s': no tokens",
+        path);
   return ret;
 }
 
@@ -589,27 +710,17 @@ vocab_read_json_glib (Vocab *v, const char *path, ClipError *err)
 static int
 vocab_load (Vocab *v, const char *path, gboolean fast, ClipError *err)
 {
-  if (fast) {
-    char *data;
-    size_t size;
-    int ret = read_file (path, "vocab", &data, &size, err);
-    if (ret < 0)
-      return ret;
-    gint64 A = cpu_us ();
-    ret = vocab_read_flat (v, data, size);
-    if (getenv ("TKT")) fprintf (stderr, "  flat %.2f ", (cpu_us ()-A)/1e3);
-    if (ret > 0)
-      return CLE_OK;
-    free (data);
-    if (ret < 0)
-      return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
-          "vocab '%s': out of memory for %zu bytes", path, size);
-  }
-  int ret = vocab_read_json_glib (v, path, err);
-  if (ret == CLE_OK && v->max_id < 0)
-    ret = cle_error_set (err, CLE_ERROR_FORMAT, "vocab '%s': no tokens",
-        path);
-  return ret;
+  int ret = file_text_open (&v->text, path, "vocab", err);
+  if (ret < 0 || !fast)
+    return ret < 0 ? ret : vocab_read_json_glib (v, path, err);
+  ret = vocab_read_flat (v);
+  if (ret > 0)
+    return CLE_OK;
+  vocab_reset (v);
+  if (ret < 0)
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "vocab '%s': out of memory for %zu bytes", path, v->text.size);
+  return vocab_read_json_glib (v, path, err);
 }
 
 /* ------------------------------------------------------ symbols, merges -- */
@@ -667,18 +778,19 @@ static int
 merges_load (ClipTokenizer *tok, const Vocab *vocab, const char *path,
     const char *vocab_path, ClipError *err)
 {
-  char *data;
-  size_t size;
-  int ret = read_file (path, "merges", &data, &size, err);
+  FileText text;
+  int ret = file_text_open (&text, path, "merges", err);
   if (ret < 0)
     return ret;
+  const char *data = text.data;
+  size_t size = text.size;
 
   size_t n_lines = 1;
   for (const char *q = data, *end = data + size;
       (q = memchr (q, '\n', (size_t) (end - q))); q++)
     n_lines++;
   if (!merge_table_alloc (tok, MIN (n_lines, (size_t) CLE_MAX_MERGES))) {
-    free (data);
+    file_text_clear (&text);
     return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
         "merges '%s': out of memory for %zu merges", path, n_lines);
   }
@@ -750,7 +862,7 @@ merges_load (ClipTokenizer *tok, const Vocab *vocab, const char *path,
     tok->n_merges++;
     p = eol;
   }
-  free (data);
+  file_text_clear (&text);
   return ret;
 }
 
@@ -768,19 +880,17 @@ tokenizer_load (ClipTokenizer **out, const char *vocab_path,
     return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY, "tokenizer: %s",
         strerror (ENOMEM));
 
-  Vocab vocab = { 0 };
-  gint64 T0 = cpu_us ();
+  Vocab vocab;
+  vocab_init (&vocab);
   int ret = vocab_load (&vocab, vocab_path, fast, err);
-  gint64 T1 = cpu_us ();
   if (ret == CLE_OK) {
     tok->vocab_size = vocab.max_id + 1;
     ret = tokenizer_init_symbols (tok, &vocab, vocab_path, err);
   }
   if (ret == CLE_OK)
     ret = merges_load (tok, &vocab, merges_path, vocab_path, err);
-  gint64 T2 = cpu_us ();
+
   vocab_clear (&vocab);
-  if (getenv ("TKT")) fprintf (stderr, "vocab %.2f merges %.2f free %.2f\n", (T1-T0)/1e3, (T2-T1)/1e3, (cpu_us ()-T2)/1e3);
   if (ret < 0) {
     cle_tokenizer_free (tok);
     return ret;
