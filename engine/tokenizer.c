@@ -916,13 +916,20 @@ cle_tokenizer_load_json_glib (ClipTokenizer **out, const char *vocab_path,
 int
 cle_tokenizer_equal (const ClipTokenizer *a, const ClipTokenizer *b)
 {
-  return a->vocab_size == b->vocab_size && a->start_id == b->start_id
-      && a->end_id == b->end_id && a->n_merges == b->n_merges
-      && a->slot_mask == b->slot_mask
-      && memcmp (a->byte_ids, b->byte_ids, sizeof a->byte_ids) == 0
-      && memcmp (a->byte_end_ids, b->byte_end_ids, sizeof a->byte_end_ids) == 0
-      && memcmp (a->merges, b->merges, (a->slot_mask + 1) * sizeof *a->merges)
-      == 0;
+  if (a->vocab_size != b->vocab_size || a->start_id != b->start_id
+      || a->end_id != b->end_id || a->n_merges != b->n_merges
+      || a->slot_mask != b->slot_mask
+      || memcmp (a->byte_ids, b->byte_ids, sizeof a->byte_ids) != 0
+      || memcmp (a->byte_end_ids, b->byte_end_ids, sizeof a->byte_end_ids))
+    return 0;
+  /* the same merges inserted in the same order: the same slots */
+  for (size_t i = 0; i <= a->slot_mask; i++) {
+    const ClipMerge *x = &a->merges[i], *y = &b->merges[i];
+    if (x->key != y->key
+        || (x->key != EMPTY_KEY && (x->rank != y->rank || x->id != y->id)))
+      return 0;
+  }
+  return 1;
 }
 
 void

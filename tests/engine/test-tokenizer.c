@@ -1,7 +1,8 @@
 /* test-tokenizer.c - tokenizer.c against the ids of openai's simple_tokenizer
  * (tests/data/tokenizer/golden.jsonl: 200 strings, truncated to 77 and full),
- * Python-checked edge cases, truncation, concurrent use from threads, and the
- * errors of load (missing and malformed files) and encode (invalid UTF-8). */
+ * Python-checked edge cases, truncation, concurrent use from threads, the
+ * errors of load (missing and malformed files) and encode (invalid UTF-8),
+ * and vocab.json's flat reader against json-glib on escapes. */
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -424,6 +425,187 @@ test_load_errors (const char *vocab_path, const char *merges_path)
   g_free (dir);
 }
 
+/* Appends token as a JSON string: every code point as \uXXXX (astral ones
+ * as a surrogate pair, hex case alternating) if escape_all, else raw UTF-8
+ * with only '"', '\' and control characters escaped. */
+static void
+append_json_string (GString *s, const char *token, gboolean escape_all)
+{
+  g_string_append_c (s, '"');
+  int k = 0;
+  for (const char *p = token; *p; p = g_utf8_next_char (p), k++) {
+    gunichar c = g_utf8_get_char (p);
+    const char *fmt = k % 2 ? "\\u%04X" : "\\u%04x";
+    if (escape_all && c >= 0x10000) {
+      g_string_append_printf (s, fmt, 0xD800 + ((c - 0x10000) >> 10));
+      g_string_append_printf (s, fmt, 0xDC00 + ((c - 0x10000) & 0x3FF));
+    } else if (escape_all || c < 0x20)
+      g_string_append_printf (s, fmt, c);
+    else if (c == '"' || c == '\\')
+      g_string_append_printf (s, "\\%c", (char) c);
+    else
+      g_string_append_len (s, p, g_utf8_next_char (p) - p);
+  }
+  g_string_append_c (s, '"');
+}
+
+/* The same vocabulary spelled three ways (every character \u-escaped, with
+ * surrogate pairs; raw UTF-8; the short escapes) loads into the same tables
+ * through the flat reader and through json-glib. Three tokens are added: an
+ * emoji, two of them (merged by an added first line of merges.txt, so the
+ * load fails unless the pair decodes to the raw token) and one spelled with
+ * every short escape. */
+static void
+test_vocab_spellings (const char *vocab_path, const char *merges_path)
+{
+  GError *gerr = NULL;
+  char *dir = g_dir_make_tmp ("cle-vocab-XXXXXX", &gerr);
+  JsonParser *parser = json_parser_new ();
+  gboolean ok = dir && json_parser_load_from_file (parser, vocab_path, &gerr);
+  test_expect (ok, "vocab spellings: setup: %s", ok ? "" : gerr->message);
+  if (!ok) {
+    g_clear_error (&gerr);
+    g_object_unref (parser);
+    g_free (dir);
+    return;
+  }
+  JsonObject *object = json_node_get_object (json_parser_get_root (parser));
+  GString *spelled[2] = { g_string_new ("{"), g_string_new ("{\r\n\t") };
+  JsonObjectIter iter;
+  const char *name;
+  JsonNode *node;
+  json_object_iter_init (&iter, object);
+  for (int i = 0; json_object_iter_next (&iter, &name, &node); i++)
+    for (int k = 0; k < 2; k++) {
+      if (i > 0)
+        g_string_append (spelled[k], k ? ",\r\n\t" : ", ");
+      append_json_string (spelled[k], name, k == 0);
+      g_string_append_printf (spelled[k], k ? " :\t%d" : ": %d",
+          (int) json_node_get_int (node));
+    }
+  g_string_append (spelled[0], ", \"\\ud83d\\ude00\": 49408, "
+      "\"\\uD83D\\uDE00\\ud83d\\uDe00\": 49409, "
+      "\"q\\\"\\\\\\/\\b\\f\\n\\r\\tq\": 49410}");
+  g_string_append (spelled[1], ",\r\n\t\"\360\237\230\200\": 49408, "
+      "\"\360\237\230\200\360\237\230\200\": 49409, "
+      "\"q\\\"\\\\/\\u0008\\u000c\\u000a\\u000D\\u0009q\": 49410\r\n}\r\n");
+  char *merges = test_read_file (merges_path, NULL);
+  char *rest = strchr (merges, '\n');
+  char *merges2 = g_strconcat ("#version: 0.2\n\360\237\230\200 "
+      "\360\237\230\200", rest, NULL);
+  char *paths[3] = {
+    write_tmp (dir, "escaped.json", spelled[0]->str),
+    write_tmp (dir, "raw.json", spelled[1]->str),
+    write_tmp (dir, "merges.txt", merges2),
+  };
+  ClipTokenizer *tok[4] = { NULL };
+  ClipError err[4];
+  int ret[4] = {
+    cle_tokenizer_load (&tok[0], paths[0], paths[2], &err[0]),
+    cle_tokenizer_load (&tok[1], paths[1], paths[2], &err[1]),
+    cle_tokenizer_load_json_glib (&tok[2], paths[0], paths[2], &err[2]),
+    cle_tokenizer_load_json_glib (&tok[3], paths[1], paths[2], &err[3]),
+  };
+  for (int k = 0; k < 4; k++)
+    test_expect (ret[k] == CLE_OK && cle_tokenizer_vocab_size (tok[k]) == 49411,
+        "vocab spelled %s, read by %s: %s", k % 2 ? "raw" : "escaped",
+        k < 2 ? "the flat reader" : "json-glib",
+        ret[k] ? err[k].message : "loads, 49,411 ids");
+  if (ret[0] == CLE_OK && ret[1] == CLE_OK && ret[2] == CLE_OK
+      && ret[3] == CLE_OK)
+    test_expect (cle_tokenizer_equal (tok[0], tok[1])
+        && cle_tokenizer_equal (tok[0], tok[2])
+        && cle_tokenizer_equal (tok[0], tok[3]),
+        "the four loads hold the same tables");
+  for (int k = 0; k < 4; k++)
+    cle_tokenizer_free (tok[k]);
+
+  /* what the flat reader leaves to json-glib: a repeated token keeps its
+   * last id (the first one does not count toward the size), and a lone
+   * surrogate is json-glib's parse error, naming the file */
+  char *body = strchr (spelled[1]->str, '{') + 1;
+  char *dup_path = g_build_filename (dir, "dup.json", NULL);
+  static const struct {
+    const char *head;
+    int size;
+  } dups[] = { { "{\"zzqq\": 5, \"zzqq\": 60000, ", 60001 },
+    { "{\"zzqq\": 60000, \"zzqq\": 5, ", 49411 } };
+  for (int k = 0; k < 2; k++) {
+    char *dup = g_strconcat (dups[k].head, body, NULL);
+    g_file_set_contents (dup_path, dup, -1, NULL);
+    ClipTokenizer *t = NULL;
+    int r = cle_tokenizer_load (&t, dup_path, paths[2], &err[0]);
+    test_expect (r == CLE_OK && cle_tokenizer_vocab_size (t) == dups[k].size,
+        "a token listed twice (%s...): %s, %d ids", dups[k].head,
+        r ? err[0].message : "loads", r ? 0 : cle_tokenizer_vocab_size (t));
+    cle_tokenizer_free (t);
+    g_free (dup);
+  }
+  /* each escape against other spellings of the same character (the raw
+   * one where JSON allows it), one pair a file: the flat reader must see a
+   * token repeated and leave the text to json-glib, where the last id wins.
+   * A mistaken decoding would make two tokens and the first id, 60,000,
+   * count. The vocabulary: the byte symbols and special tokens alone. */
+  static const char *const same[][3] = {
+    { "\\\"", "\\u0022", "\\u0022" }, { "\\\\", "\\u005c", "\\u005C" },
+    { "\\/", "\\u002f", "/" }, { "\\b", "\\u0008", "\\u0008" },
+    { "\\f", "\\u000c", "\\u000C" }, { "\\n", "\\u000a", "\\u000A" },
+    { "\\r", "\\u000d", "\\u000D" }, { "\\t", "\\u0009", "\\u0009" },
+    { "\\u00e9", "\\u00E9", "\303\251" },
+    { "\\ud83d\\ude00", "\\uD83D\\uDE00", "\360\237\230\200" } };
+  GString *small = g_string_new (NULL);
+  json_object_iter_init (&iter, object);
+  while (json_object_iter_next (&iter, &name, &node)) {
+    gint64 id = json_node_get_int (node);
+    if (id < 512 || id >= START_ID) {
+      g_string_append (small, ", ");
+      append_json_string (small, name, FALSE);
+      g_string_append_printf (small, ": %d", (int) id);
+    }
+  }
+  char *no_merges = write_tmp (dir, "no-merges.txt", "#version: 0.2\n");
+  int n_wrong = 0;
+  for (guint k = 0; k < G_N_ELEMENTS (same); k++)
+    for (int j = 1; j < 3; j++) {
+      char *twice = g_strdup_printf ("{\"q%sq\": 60000, \"q%sq\": 5%s}",
+          same[k][0], same[k][j], small->str);
+      g_file_set_contents (dup_path, twice, -1, NULL);
+      ClipTokenizer *t = NULL;
+      int r = cle_tokenizer_load (&t, dup_path, no_merges, &err[0]);
+      if (r != CLE_OK || cle_tokenizer_vocab_size (t) != END_ID + 1) {
+        n_wrong++;
+        printf ("%s: %s, %d ids\n", twice, r ? err[0].message : "loads",
+            r ? 0 : cle_tokenizer_vocab_size (t));
+      }
+      cle_tokenizer_free (t);
+      g_free (twice);
+    }
+  test_expect (n_wrong == 0, "each escape reads as its other spellings: %d "
+      "of %d differ", n_wrong, (int) G_N_ELEMENTS (same) * 2);
+  g_remove (no_merges);
+  g_free (no_merges);
+  g_string_free (small, TRUE);
+  char *lone = write_tmp (dir, "lone.json", "{\"a\": 1, \"\\ud83d\": 2}");
+  expect_load_error ("a lone surrogate", lone, paths[2], CLE_ERROR_FORMAT,
+      lone, "line 1, column");
+
+  g_remove (lone);
+  g_free (lone);
+  g_remove (dup_path);
+  g_free (dup_path);
+  for (int k = 0; k < 3; k++) {
+    g_remove (paths[k]);
+    g_free (paths[k]);
+  }
+  g_free (merges2);
+  g_free (merges);
+  g_string_free (spelled[0], TRUE);
+  g_string_free (spelled[1], TRUE);
+  g_object_unref (parser);
+  g_rmdir (dir);
+  g_free (dir);
+}
+
 int
 main (void)
 {
@@ -451,6 +633,7 @@ main (void)
   test_threads (tok, golden);
   report_speed (tok, golden);
   test_load_errors (vocab_path, merges_path);
+  test_vocab_spellings (vocab_path, merges_path);
 
   g_ptr_array_unref (golden);
   cle_tokenizer_free (tok);
