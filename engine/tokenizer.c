@@ -796,6 +796,7 @@ merges_load (ClipTokenizer *tok, const Vocab *vocab, const char *path,
   }
 
   const char *p = data, *end = data + size;
+  const char *nul = memchr (data, '\0', size);  /* the first NUL byte */
   int line = 0;
   ret = CLE_OK;
   for (; p < end && tok->n_merges < CLE_MAX_MERGES; p++) {
@@ -838,6 +839,16 @@ merges_load (ClipTokenizer *tok, const Vocab *vocab, const char *path,
       ret = cle_error_set (err, CLE_ERROR_FORMAT,
           "merges '%s': line %d: expected two symbols 'left right', got "
           "'%.*s'", path, line, shown, p);
+      break;
+    }
+    /* a symbol with a NUL byte is no token (the former C-string lookups
+     * read it up to the NUL) */
+    if (nul && nul < p)
+      nul = memchr (p, '\0', (size_t) (end - p));
+    if (nul && nul < eol) {
+      ret = cle_error_set (err, CLE_ERROR_FORMAT,
+          "merges '%s': line %d: a NUL byte at column %d", path, line,
+          (int) (nul - p) + 1);
       break;
     }
     /* left, right, then left + right, looked up without a copy */

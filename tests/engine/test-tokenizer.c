@@ -388,6 +388,14 @@ test_load_errors (const char *vocab_path, const char *merges_path)
   g_remove (bad);
   g_free (bad);
 
+  static const char with_nul[] = "#version: 0.2\nt h\nt\0x h\n";
+  bad = g_build_filename (dir, "nul.txt", NULL);
+  g_file_set_contents (bad, with_nul, sizeof with_nul - 1, NULL);
+  expect_load_error ("merges.txt with a NUL byte in a symbol", vocab_path,
+      bad, CLE_ERROR_FORMAT, bad, "line 3: a NUL byte at column 2");
+  g_remove (bad);
+  g_free (bad);
+
   bad = write_tmp (dir, "bad.json", "{\"a\": 1,\n \"b\": }\n");
   expect_load_error ("vocab.json with a syntax error", bad, merges_path,
       CLE_ERROR_FORMAT, bad, "line 2");
