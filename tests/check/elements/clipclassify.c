@@ -155,6 +155,13 @@ engine_ensure (void)
       CLE_OK, "%s", err.message);
 }
 
+static void
+engine_teardown (void)
+{
+  g_clear_pointer (&engine_ctx, cle_context_free);
+  g_clear_pointer (&engine_model, cle_model_free);
+}
+
 /* What the element should report for @frame with the default template. */
 static void
 engine_expected (const ClipFrame * frame, Expected * exp)
@@ -1663,6 +1670,392 @@ GST_START_TEST (test_seek_storm_async)
 
 GST_END_TEST;
 
+/* --------------------------------------------------------- threads -- */
+
+/* The whole-file mappings of @path in this process: /proc/self/maps lines
+ * naming it at file offset 0 (a mapping split by the kernel shows as
+ * several lines, only the first at offset 0). */
+static guint
+count_mappings (const gchar * path)
+{
+  gchar *real = realpath (path, NULL), *maps, **lines;
+  guint i, n = 0;
+
+  fail_unless (real != NULL, "%s", path);
+  fail_unless (g_file_get_contents ("/proc/self/maps", &maps, NULL, NULL));
+  lines = g_strsplit (maps, "\n", -1);
+  for (i = 0; lines[i]; i++) {
+    unsigned long long offset;
+    gint name = 0;
+
+    if (sscanf (lines[i], "%*s %*s %llx %*s %*s %n", &offset, &name) == 1 &&
+        name > 0 && offset == 0 && g_str_equal (lines[i] + name, real))
+      n++;
+  }
+  g_strfreev (lines);
+  g_free (maps);
+  free (real);
+  return n;
+}
+
+/* Both threads wait here with their pipeline PLAYING until the test has
+ * looked at the process. */
+typedef struct
+{
+  GMutex lock;
+  GCond cond;
+  guint n_arrived;
+  gboolean go;
+} Rendezvous;
+
+typedef struct
+{
+  Rendezvous *rv;
+  gchar *model;                 /* this pipeline's spelling of the directory */
+  const gchar *caps;
+  GstBuffer *frame;             /* pushed n_frames times */
+  guint n_frames;
+  GPtrArray *out;               /* the buffers that came out */
+  gchar *error;                 /* what went wrong, checked by the test */
+  gboolean arrived;
+} PipelineRun;
+
+static void
+rendezvous (PipelineRun * run)
+{
+  Rendezvous *rv = run->rv;
+
+  if (run->arrived)
+    return;
+  run->arrived = TRUE;
+  g_mutex_lock (&rv->lock);
+  rv->n_arrived++;
+  g_cond_broadcast (&rv->cond);
+  while (!rv->go)
+    g_cond_wait (&rv->cond, &rv->lock);
+  g_mutex_unlock (&rv->lock);
+}
+
+/* appsrc ! clipclassify ! appsink, driven from its own thread; no check
+ * macros here (they are for the test's thread): problems go to run->error. */
+static gpointer
+run_pipeline (gpointer data)
+{
+  PipelineRun *run = data;
+  GstElement *pipeline, *src, *sink;
+  GstMessage *msg;
+  GstState state;
+  GError *err = NULL;
+  gchar *desc;
+  guint i;
+
+  desc = g_strdup_printf ("appsrc name=src format=time caps=\"%s\" ! "
+      "clipclassify model=\"%s\" labels=\"%s\" top-k=0 threads=1 ! "
+      "appsink name=sink sync=false", run->caps, run->model, LABELS);
+  pipeline = gst_parse_launch (desc, &err);
+  g_free (desc);
+  if (!pipeline) {
+    run->error = g_strdup_printf ("gst_parse_launch: %s", err->message);
+    g_error_free (err);
+    rendezvous (run);
+    return NULL;
+  }
+  src = gst_bin_get_by_name (GST_BIN (pipeline), "src");
+  sink = gst_bin_get_by_name (GST_BIN (pipeline), "sink");
+  if (gst_element_set_state (pipeline, GST_STATE_PLAYING) ==
+      GST_STATE_CHANGE_FAILURE)
+    run->error = g_strdup ("could not start");
+
+  for (i = 0; i < run->n_frames && !run->error; i++) {
+    GstBuffer *buf = gst_buffer_copy (run->frame);
+    GstFlowReturn flow;
+    GstSample *sample = NULL;
+
+    GST_BUFFER_PTS (buf) = i * FRAME_DURATION;
+    GST_BUFFER_DURATION (buf) = FRAME_DURATION;
+    g_signal_emit_by_name (src, "push-buffer", buf, &flow);
+    gst_buffer_unref (buf);
+    if (flow == GST_FLOW_OK)
+      g_signal_emit_by_name (sink, "try-pull-sample", 60 * GST_SECOND,
+          &sample);
+    if (!sample) {
+      run->error = g_strdup_printf ("frame %u: %s, no output", i,
+          gst_flow_get_name (flow));
+      break;
+    }
+    g_ptr_array_add (run->out, gst_buffer_ref (gst_sample_get_buffer
+            (sample)));
+    gst_sample_unref (sample);
+
+    if (i == 0) {
+      if (gst_element_get_state (pipeline, &state, NULL, 60 * GST_SECOND) !=
+          GST_STATE_CHANGE_SUCCESS || state != GST_STATE_PLAYING)
+        run->error = g_strdup ("not PLAYING after the first frame");
+      rendezvous (run);
+    }
+  }
+  rendezvous (run);
+
+  if (!run->error) {
+    GstFlowReturn flow;
+
+    g_signal_emit_by_name (src, "end-of-stream", &flow);
+    msg = gst_bus_timed_pop_filtered (GST_ELEMENT_BUS (pipeline),
+        60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    if (!msg || GST_MESSAGE_TYPE (msg) != GST_MESSAGE_EOS)
+      run->error = g_strdup_printf ("no EOS: %" GST_PTR_FORMAT, msg);
+    if (msg)
+      gst_message_unref (msg);
+  }
+  gst_element_set_state (pipeline, GST_STATE_NULL);
+  gst_object_unref (src);
+  gst_object_unref (sink);
+  gst_object_unref (pipeline);
+  return NULL;
+}
+
+/* Two pipelines on one model directory (spelled differently), each driven
+ * by its own thread, PLAYING at the same time: each frame gets the
+ * engine's numbers for its own picture, and the weights are mapped once. */
+#define N_PIPELINE_FRAMES 10
+
+GST_START_TEST (test_two_pipelines_one_model)
+{
+  gchar *weights = g_build_filename (model_dir (), "model.safetensors", NULL);
+  const gchar *caps[2] = {
+    "video/x-raw,format=RGB,width=97,height=61,framerate=25/1",
+    "video/x-raw,format=I420,width=224,height=224,framerate=25/1,"
+        "colorimetry=bt709",
+  };
+  const gchar *images[2] = { "img7_97x61.ppm", "img0_224x224.ppm" };
+  ClipPixelFormat formats[2] = { CLE_PIXEL_RGB, CLE_PIXEL_I420 };
+  ClipColorMatrix matrices[2] = { CLE_MATRIX_BT601, CLE_MATRIX_BT709 };
+  ClipColorRange ranges[2] = { CLE_RANGE_FULL, CLE_RANGE_LIMITED };
+  Rendezvous rv = { 0, };
+  PipelineRun runs[2];
+  GThread *threads[2];
+  Expected exp[2];
+  gint64 deadline;
+  guint p, i, n_maps;
+
+  memset (runs, 0, sizeof (runs));
+  for (p = 0; p < 2; p++) {
+    GstVideoInfo info;
+    guint8 *rgb;
+    gint w, hgt;
+
+    rgb = load_ppm (images[p], &w, &hgt);
+    runs[p].frame = make_frame (rgb, w, hgt, caps[p], 0, &info);
+    engine_expected_for_buffer (runs[p].frame, &info, formats[p],
+        matrices[p], ranges[p], &exp[p]);
+    g_free (rgb);
+    runs[p].rv = &rv;
+    runs[p].caps = caps[p];
+    runs[p].n_frames = N_PIPELINE_FRAMES;
+    runs[p].out = g_ptr_array_new_with_free_func ((GDestroyNotify)
+        gst_buffer_unref);
+  }
+  runs[0].model = g_strdup (model_dir ());
+  runs[1].model = g_strconcat (model_dir (), "/./", NULL);
+  /* the test's own copy of the model is not the plugin's business */
+  engine_teardown ();
+  fail_unless_equals_int (count_mappings (weights), 0);
+
+  g_mutex_init (&rv.lock);
+  g_cond_init (&rv.cond);
+  for (p = 0; p < 2; p++)
+    threads[p] = g_thread_new ("pipeline", run_pipeline, &runs[p]);
+
+  /* both PLAYING, each past its first frame */
+  deadline = g_get_monotonic_time () + 120 * G_TIME_SPAN_SECOND;
+  g_mutex_lock (&rv.lock);
+  while (rv.n_arrived < 2)
+    if (!g_cond_wait_until (&rv.cond, &rv.lock, deadline))
+      break;
+  n_maps = count_mappings (weights);
+  rv.go = TRUE;
+  g_cond_broadcast (&rv.cond);
+  g_mutex_unlock (&rv.lock);
+  for (p = 0; p < 2; p++)
+    g_thread_join (threads[p]);
+
+  for (p = 0; p < 2; p++)
+    fail_unless (runs[p].error == NULL, "pipeline %u: %s", p, runs[p].error);
+  fail_unless_equals_int (n_maps, 1);
+  /* stopped: the last reference let the weights go */
+  fail_unless_equals_int (count_mappings (weights), 0);
+
+  for (p = 0; p < 2; p++) {
+    fail_unless_equals_int (runs[p].out->len, N_PIPELINE_FRAMES);
+    for (i = 0; i < runs[p].out->len; i++) {
+      GstClipClassificationMeta *meta =
+          gst_buffer_get_clip_classification_meta (g_ptr_array_index
+          (runs[p].out, i));
+
+      check_meta_all (meta, &exp[p]);
+      fail_unless_equals_uint64 (meta->scored_pts, i * FRAME_DURATION);
+    }
+    g_ptr_array_unref (runs[p].out);
+    gst_buffer_unref (runs[p].frame);
+    g_free (runs[p].model);
+    g_free (runs[p].error);
+  }
+  g_mutex_clear (&rv.lock);
+  g_cond_clear (&rv.cond);
+  g_free (weights);
+}
+
+GST_END_TEST;
+
+/* 'labels' set 200 times from another thread while frames are classified
+ * (sync and async): every label set is a prefix of churn_words, 2 to 7
+ * long while churning and 8 at the end, so a meta's size names its set and
+ * its labels must match it. After the last change the final set takes over
+ * and stays. */
+static const gchar *churn_words[] = {
+  "a cat", "a dog", "a red car", "a tree", "a house", "a boat", "a bird",
+  "a lamp"
+};
+
+#define N_LABEL_CHANGES 200
+
+typedef struct
+{
+  GstElement *e;
+  gint done;
+} Churn;
+
+static gchar *
+churn_labels (guint n)
+{
+  GString *s = g_string_new (NULL);
+  guint i;
+
+  for (i = 0; i < n; i++)
+    g_string_append_printf (s, "%s%s", i ? "," : "", churn_words[i]);
+  return g_string_free (s, FALSE);
+}
+
+static gpointer
+churn_thread (gpointer data)
+{
+  Churn *churn = data;
+  guint i;
+
+  for (i = 0; i < N_LABEL_CHANGES; i++) {
+    gchar *labels = churn_labels (i == N_LABEL_CHANGES - 1 ?
+        G_N_ELEMENTS (churn_words) : 2 + i % 6);
+
+    g_object_set (churn->e, "labels", labels, NULL);
+    g_free (labels);
+    g_usleep (g_random_int_range (0, 3000));
+  }
+  g_atomic_int_set (&churn->done, 1);
+  return NULL;
+}
+
+/* The meta's label count, after checking it against its set. */
+static guint
+check_churn_meta (GstClipClassificationMeta * meta)
+{
+  gdouble sum = 0;
+  guint i;
+
+  fail_unless (meta->n_labels_total >= 2 &&
+      meta->n_labels_total <= G_N_ELEMENTS (churn_words), "%u labels",
+      meta->n_labels_total);
+  fail_unless_equals_int (meta->n_classifications, meta->n_labels_total);
+  for (i = 0; i < meta->n_classifications; i++) {
+    const GstClipClassification *c = &meta->classifications[i];
+
+    fail_unless (c->index < meta->n_labels_total);
+    fail_unless_equals_string (c->label, churn_words[c->index]);
+    sum += c->probability;
+  }
+  /* the softmax ran over this set's embeddings */
+  fail_unless (fabs (sum - 1.0) < 1e-4, "probabilities sum to %g", sum);
+  return meta->n_labels_total;
+}
+
+static void
+run_label_churn (const gchar * mode)
+{
+  GstElement *e = new_classify ();
+  GstBus *bus = gst_bus_new ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstClipClassificationMeta *meta;
+  GstHarness *h;
+  GstMessage *msg;
+  GThread *thread;
+  Churn churn = { e, 0 };
+  gint64 deadline;
+  guint n = 0, n_meta = 0, n_final = 0, sizes_seen = 0;
+
+  gst_element_set_bus (e, bus);
+  gst_util_set_object_arg (G_OBJECT (e), "mode", mode);
+  /* no text cache: every set is really encoded, in parallel with frames */
+  g_object_set (e, "text-cache", "", NULL);
+  h = harness_for (e, caps);
+  out = push_pull (h, in, n++);
+  gst_buffer_unref (out);
+
+  thread = g_thread_new ("churn", churn_thread, &churn);
+  while (!g_atomic_int_get (&churn.done)) {
+    out = push_pull (h, in, n++);
+    if ((meta = gst_buffer_get_clip_classification_meta (out))) {
+      sizes_seen |= 1u << check_churn_meta (meta);
+      n_meta++;
+    }
+    gst_buffer_unref (out);
+  }
+  g_thread_join (thread);
+
+  /* the final set within 30 s, then on every result */
+  deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  while (n_final < 5) {
+    fail_unless (g_get_monotonic_time () < deadline,
+        "the last labels never took over");
+    out = push_pull (h, in, n++);
+    if ((meta = gst_buffer_get_clip_classification_meta (out))) {
+      guint size = check_churn_meta (meta);
+
+      n_meta++;
+      if (size == G_N_ELEMENTS (churn_words))
+        n_final++;
+      else
+        fail_unless (n_final == 0, "back to %u labels after the last set",
+            size);
+    }
+    gst_buffer_unref (out);
+    g_usleep (2000);
+  }
+  GST_INFO ("%s: %u frames, %u results, label counts seen while changing: "
+      "%#x (bit n: n labels)", mode, n, n_meta, sizes_seen);
+
+  msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR | GST_MESSAGE_WARNING);
+  fail_unless (msg == NULL, "%" GST_PTR_FORMAT, msg);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+GST_START_TEST (test_labels_churn_sync)
+{
+  run_label_churn ("sync");
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_labels_churn_async)
+{
+  run_label_churn ("async");
+}
+
+GST_END_TEST;
+
 /* -------------------------------------------------------------- errors -- */
 
 /* Starts a standalone element and returns the error it posted. */
@@ -1867,13 +2260,6 @@ GST_START_TEST (test_error_then_recover)
 
 GST_END_TEST;
 
-static void
-engine_teardown (void)
-{
-  g_clear_pointer (&engine_ctx, cle_context_free);
-  g_clear_pointer (&engine_model, cle_model_free);
-}
-
 static Suite *
 clipclassify_suite (void)
 {
@@ -1916,6 +2302,9 @@ clipclassify_suite (void)
   tcase_add_test (tc_state, test_async_flush_and_eos);
   tcase_add_test (tc_state, test_seek_storm_sync);
   tcase_add_test (tc_state, test_seek_storm_async);
+  tcase_add_test (tc_state, test_two_pipelines_one_model);
+  tcase_add_test (tc_state, test_labels_churn_sync);
+  tcase_add_test (tc_state, test_labels_churn_async);
 
   suite_add_tcase (s, tc_errors);
   tcase_add_test (tc_errors, test_error_no_model);
