@@ -1,6 +1,7 @@
 /* test-model.c - loading whole model directories: every bad model the
  * catalogue lists gives its error (status and the words that name the file,
- * tensor or value) and never crashes; bad calls on a good model too. */
+ * tensor or value) and never crashes; bad calls on a good model too; one
+ * model shared by threads that each have a context. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -381,6 +382,155 @@ disappearing_dir (void)
   g_free (d);
 }
 
+/* One model, N_SHARE_THREADS threads at once, each with its own context of
+ * 2 OpenMP threads, encoding prompts and frames: every result equals what
+ * one context computes alone. clip.h promises a model read-only after load;
+ * scripts/check.sh tsan runs this under ThreadSanitizer (with Archer for
+ * the OpenMP regions), where any unsynchronized write to shared state is
+ * reported even when the numbers come out right. */
+#define N_SHARE_THREADS 4
+#define N_SHARE_FRAMES 3
+
+static const char *share_prompts[] = { "a photo of a cat",
+  "a photo of a dog", "a diagram of a red car", "", "Café crème brûlée" };
+#define N_SHARE_PROMPTS (int) G_N_ELEMENTS (share_prompts)
+
+typedef struct {
+  const ClipModel *model;
+  const ClipFrame *frames;
+  const float *ref_text, *ref_image;
+  int dim, n_rounds;
+  double worst;                 /* max |got - ref| / max |ref| seen */
+  int n_errors;
+} ShareJob;
+
+static double
+rel_diff (const float *got, const float *ref, size_t n)
+{
+  TestCompare c = test_compare (got, ref, n);
+  return c.max_abs_ref > 0 ? c.max_abs_diff / c.max_abs_ref : c.max_abs_diff;
+}
+
+static gpointer
+share_thread (gpointer data)
+{
+  ShareJob *job = data;
+  ClipContextParams cp;
+  ClipContext *ctx;
+  ClipError err;
+  float *text = g_new (float, (size_t) N_SHARE_PROMPTS * job->dim);
+  float *image = g_new (float, (size_t) N_SHARE_FRAMES * job->dim);
+
+  cle_context_params_init (&cp);
+  cp.n_threads = 2;
+  cp.max_batch_images = 2;      /* 3 frames: two engine batches */
+  if (cle_context_new (&ctx, job->model, &cp, &err) != CLE_OK) {
+    job->n_errors++;
+    goto out;
+  }
+  for (int r = 0; r < job->n_rounds; r++) {
+    if (cle_encode_texts (ctx, share_prompts, N_SHARE_PROMPTS, text,
+            (size_t) N_SHARE_PROMPTS * job->dim, &err) != CLE_OK
+        || cle_encode_frames (ctx, job->frames, N_SHARE_FRAMES, image,
+            (size_t) N_SHARE_FRAMES * job->dim, &err) != CLE_OK) {
+      job->n_errors++;
+      break;
+    }
+    job->worst = MAX (job->worst, rel_diff (text, job->ref_text,
+            (size_t) N_SHARE_PROMPTS * job->dim));
+    job->worst = MAX (job->worst, rel_diff (image, job->ref_image,
+            (size_t) N_SHARE_FRAMES * job->dim));
+  }
+  cle_context_free (ctx);
+out:
+  g_free (text);
+  g_free (image);
+  return NULL;
+}
+
+static void
+shared_model (void)
+{
+  ClipModel *m;
+  ClipContext *ctx;
+  ClipModelInfo info;
+  ClipError err;
+  if (cle_model_load (&m, fixture, NULL, &err) != CLE_OK) {
+    test_expect (0, "load for the shared-model test: %s", err.message);
+    return;
+  }
+  cle_model_get_info (m, &info);
+  const int dim = info.projection_dim;
+
+  /* three frames: RGB, GRAY8 and I420 of different sizes */
+  static const int w[N_SHARE_FRAMES] = { 64, 97, 300 },
+      h[N_SHARE_FRAMES] = { 48, 61, 200 };
+  uint8_t *pix[N_SHARE_FRAMES];
+  ClipFrame frames[N_SHARE_FRAMES];
+  memset (frames, 0, sizeof frames);
+  for (int f = 0; f < N_SHARE_FRAMES; f++) {
+    size_t n = (size_t) w[f] * h[f] * 3;
+    pix[f] = g_malloc (n);
+    for (size_t i = 0; i < n; i++)
+      pix[f][i] = (uint8_t) ((i * (7 + f)) ^ (i >> 5));
+    frames[f].width = w[f];
+    frames[f].height = h[f];
+    frames[f].planes[0] = pix[f];
+  }
+  frames[0].format = CLE_PIXEL_RGB;
+  frames[0].strides[0] = w[0] * 3;
+  frames[1].format = CLE_PIXEL_GRAY8;
+  frames[1].strides[0] = w[1];
+  frames[2].format = CLE_PIXEL_I420;
+  frames[2].strides[0] = w[2];
+  frames[2].planes[1] = pix[2] + (size_t) w[2] * h[2];
+  frames[2].planes[2] = frames[2].planes[1] + (size_t) (w[2] / 2) * (h[2] / 2);
+  frames[2].strides[1] = frames[2].strides[2] = w[2] / 2;
+
+  float *ref_text = g_new (float, (size_t) N_SHARE_PROMPTS * dim);
+  float *ref_image = g_new (float, (size_t) N_SHARE_FRAMES * dim);
+  ClipContextParams cp;
+  cle_context_params_init (&cp);
+  cp.n_threads = 2;
+  cp.max_batch_images = 2;
+  cle_context_new (&ctx, m, &cp, &err);
+  int r = cle_encode_texts (ctx, share_prompts, N_SHARE_PROMPTS, ref_text,
+      (size_t) N_SHARE_PROMPTS * dim, &err);
+  if (r == CLE_OK)
+    r = cle_encode_frames (ctx, frames, N_SHARE_FRAMES, ref_image,
+        (size_t) N_SHARE_FRAMES * dim, &err);
+  cle_context_free (ctx);
+  test_expect (r == CLE_OK, "shared model: reference encodes (%s)",
+      r ? err.message : "ok");
+
+  /* under valgrind (CLE_TEST_QUICK) two threads, one round */
+  const int quick = getenv ("CLE_TEST_QUICK") != NULL;
+  const int n_threads = quick ? 2 : N_SHARE_THREADS, n_rounds = quick ? 1 : 3;
+  ShareJob jobs[N_SHARE_THREADS];
+  GThread *threads[N_SHARE_THREADS];
+  for (int t = 0; t < n_threads; t++) {
+    jobs[t] = (ShareJob) { m, frames, ref_text, ref_image, dim, n_rounds, 0,
+      0 };
+    threads[t] = g_thread_new ("share", share_thread, &jobs[t]);
+  }
+  double worst = 0;
+  int n_errors = 0;
+  for (int t = 0; t < n_threads; t++) {
+    g_thread_join (threads[t]);
+    worst = MAX (worst, jobs[t].worst);
+    n_errors += jobs[t].n_errors;
+  }
+  test_expect (n_errors == 0 && worst <= 1e-6, "%d threads x %d rounds on "
+      "one model, own contexts: %d errors, max|d| = %.3g of max|ref|",
+      n_threads, n_rounds, n_errors, worst);
+
+  for (int f = 0; f < N_SHARE_FRAMES; f++)
+    g_free (pix[f]);
+  g_free (ref_text);
+  g_free (ref_image);
+  cle_model_free (m);
+}
+
 int
 main (void)
 {
@@ -389,6 +539,7 @@ main (void)
   catalogue ();
   bad_calls ();
   disappearing_dir ();
+  shared_model ();
   char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_root);
   if (system (cmd) != 0)
     fprintf (stderr, "could not remove %s\n", tmp_root);

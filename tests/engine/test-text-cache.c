@@ -1,6 +1,7 @@
 /* test-text-cache.c - the on-disk text-embedding cache: a restart encodes
  * nothing, hits equal fresh encodes bit for bit, a torn tail is dropped, the
- * fingerprint separates models, a foreign file is refused. */
+ * fingerprint separates models, a foreign file is refused, threads
+ * appending at once all read back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,114 @@ only_file (const char *dir)
   if (d)
     g_dir_close (d);
   return path;
+}
+
+/* Threads of one process appending to one cache file at once, each
+ * through its own ClipTextCache and context (the cache is per thread, the
+ * file shared): every record lands whole and reads back. */
+#define N_CACHE_THREADS 4
+#define N_OWN 6
+
+typedef struct {
+  const ClipModel *model;
+  const char *dir;
+  int t, n_errors;
+} CacheJob;
+
+static gpointer
+cache_thread (gpointer data)
+{
+  CacheJob *job = data;
+  ClipContextParams cp;
+  ClipContext *ctx = NULL;
+  ClipTextCache *cache = NULL;
+  ClipError err;
+  float got[(N_PROMPTS + N_OWN) * P];
+  const char *texts[N_PROMPTS + N_OWN];
+  char *own[N_OWN];
+
+  for (int i = 0; i < N_PROMPTS; i++)
+    texts[i] = prompts[i];
+  for (int i = 0; i < N_OWN; i++)
+    texts[N_PROMPTS + i] = own[i] = g_strdup_printf ("thread %d, prompt %d",
+        job->t, i);
+  cle_context_params_init (&cp);
+  cp.n_threads = 2;
+  if (cle_context_new (&ctx, job->model, &cp, &err) != CLE_OK
+      || cle_text_cache_open (&cache, job->model, job->dir, &err) != CLE_OK)
+    job->n_errors++;
+  /* twice: the second time from the cache of this thread or another's */
+  for (int r = 0; r < 2 && !job->n_errors; r++)
+    if (cle_encode_texts_cached (ctx, cache, texts, N_PROMPTS + N_OWN, got,
+            (N_PROMPTS + N_OWN) * P, NULL, &err) != CLE_OK)
+      job->n_errors++;
+  if (cache)
+    cle_text_cache_free (cache);
+  if (ctx)
+    cle_context_free (ctx);
+  for (int i = 0; i < N_OWN; i++)
+    g_free (own[i]);
+  return NULL;
+}
+
+static void
+concurrent_appends (const ClipModel *model, ClipContext *ctx)
+{
+  char *dir = g_dir_make_tmp ("cle-text-cache-XXXXXX", NULL);
+  CacheJob jobs[N_CACHE_THREADS];
+  GThread *threads[N_CACHE_THREADS];
+  int n_errors = 0;
+  for (int t = 0; t < N_CACHE_THREADS; t++) {
+    jobs[t] = (CacheJob) { model, dir, t, 0 };
+    threads[t] = g_thread_new ("cache", cache_thread, &jobs[t]);
+  }
+  for (int t = 0; t < N_CACHE_THREADS; t++) {
+    g_thread_join (threads[t]);
+    n_errors += jobs[t].n_errors;
+  }
+
+  /* everything reads back, equal to a fresh encode */
+  ClipTextCache *cache = NULL;
+  ClipError err;
+  int n_texts = N_PROMPTS + N_CACHE_THREADS * N_OWN, n_encoded = -1;
+  const char **texts = g_new (const char *, n_texts);
+  char **owned = g_new0 (char *, n_texts);
+  for (int i = 0; i < n_texts; i++)
+    texts[i] = i < N_PROMPTS ? prompts[i] : (owned[i] = g_strdup_printf
+        ("thread %d, prompt %d", (i - N_PROMPTS) / N_OWN,
+            (i - N_PROMPTS) % N_OWN));
+  float *cached = g_new (float, (size_t) n_texts * P);
+  float *fresh = g_new (float, (size_t) n_texts * P);
+  int r = cle_text_cache_open (&cache, model, dir, &err);
+  int size = r == CLE_OK ? cle_text_cache_size (cache) : -1;
+  if (r == CLE_OK)
+    r = cle_encode_texts_cached (ctx, cache, texts, n_texts, cached,
+        (size_t) n_texts * P, &n_encoded, &err);
+  if (r == CLE_OK)
+    r = cle_encode_texts (ctx, texts, n_texts, fresh, (size_t) n_texts * P,
+        &err);
+  /* fresh encodes batch the prompts otherwise: equal to rounding */
+  TestCompare c = test_compare (cached, fresh, (size_t) n_texts * P);
+  test_expect (n_errors == 0 && r == CLE_OK && size == n_texts
+      && n_encoded == 0 && c.max_abs_diff <= 1e-6 * c.max_abs_ref,
+      "%d threads appending at once: %d errors, %d of %d prompts cached, "
+      "%d encoded again, max|d| = %.3g of max|ref| from fresh encodes",
+      N_CACHE_THREADS, n_errors, size, n_texts, n_encoded,
+      c.max_abs_ref > 0 ? c.max_abs_diff / c.max_abs_ref : 0.0);
+  if (cache)
+    cle_text_cache_free (cache);
+
+  for (int i = 0; i < n_texts; i++)
+    g_free (owned[i]);
+  g_free (owned);
+  g_free (texts);
+  g_free (cached);
+  g_free (fresh);
+  char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
+  if (system (cmd) != 0)
+    fprintf (stderr, "cannot remove %s\n", dir);
+  g_free (cmd);
+  g_free (dir);
 }
 
 int
@@ -117,6 +226,7 @@ main (void)
       && cache == NULL, "a foreign file: %s", err.message);
 
   g_free (path);
+  concurrent_appends (model, ctx);
   cle_context_free (ctx);
   cle_model_free (model);
   char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
