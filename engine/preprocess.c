@@ -48,17 +48,10 @@
  * block (3 * LANES bytes a column) stays in L1 while LANES rows fill it. */
 #define CONVERT_STRIP 128
 
-/* The two passes are plain C written for the auto-vectorizer; on x86-64 an
- * AVX2 clone (8 int32 multiplies at once instead of SSE2's emulated 4) is
- * picked at load time. The result is the same integer arithmetic either way. */
-#if defined(__x86_64__) && defined(__GLIBC__) && defined(__has_attribute)
-#if __has_attribute (target_clones)
-#define CLE_CLONES __attribute__ ((target_clones ("avx512f", "avx2", "default")))
-#endif
-#endif
-#ifndef CLE_CLONES
-#define CLE_CLONES
-#endif
+/* The two passes are plain C written for the auto-vectorizer, cloned per
+ * ISA (CLE_CLONES: AVX-512, AVX2, baseline; picked at load time). The
+ * result is the same integer arithmetic either way. */
+#include "ops/vector-math.h"
 
 void
 cle_preprocess_config_init (ClipPreprocessConfig *cfg)
@@ -466,7 +459,7 @@ convert_row (const ClipPreprocessScratch *s, const ClipFrame *f, int y,
     return;
   }
 
-  int ro, go, bo;
+  int ro = 0, go = 0, bo = 0;
   int bpp = packed_layout (f->format, &ro, &go, &bo);
   const uint8_t *p = row + (size_t) cx0 * bpp;
   if (bpp == 3 && ro == 0) {
@@ -749,7 +742,7 @@ validate_frame (const ClipFrame *f, ClipError *err)
   int n_planes = 1;
   int row_bytes[3] = { 0 };
   int cw = (f->width + 1) / 2;
-  int ro, go, bo;
+  int ro = 0, go = 0, bo = 0;
   if (f->format == CLE_PIXEL_I420) {
     n_planes = 3;
     row_bytes[0] = f->width;

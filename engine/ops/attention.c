@@ -43,6 +43,25 @@ transpose_head (float *kt, const float *k, int len, int d, int d_head, int h)
   }
 }
 
+/* p[0..n) = softmax (p * scale), in place. */
+static inline __attribute__ ((always_inline)) void
+softmax (float *p, int n, float scale)
+{
+  float max = -INFINITY;
+  for (int j = 0; j < n; j++) {
+    p[j] *= scale;
+    max = p[j] > max ? p[j] : max;
+  }
+  for (int j = 0; j < n; j++)   /* vectorized: no sum in this loop */
+    p[j] = cle_exp (p[j] - max);
+  float sum = 0.0f;
+  for (int j = 0; j < n; j++)
+    sum += p[j];
+  const float inv = 1.0f / sum;
+  for (int j = 0; j < n; j++)
+    p[j] *= inv;
+}
+
 /* One query row i of a sequence (q, v at its first row; kt its transposed
  * keys) and head h; p: len floats of scratch. */
 static inline __attribute__ ((always_inline)) void
@@ -59,23 +78,13 @@ attend_row (float *out, const float *q, const float *kt, const float *v,
     for (int j = 0; j < n; j++)
       p[j] += qt * kt_t[j];
   }
-  float max = -INFINITY;
-  for (int j = 0; j < n; j++) {
-    p[j] *= scale;
-    max = p[j] > max ? p[j] : max;
-  }
-  for (int j = 0; j < n; j++)   /* vectorized: no sum in this loop */
-    p[j] = cle_exp (p[j] - max);
-  float sum = 0.0f;
-  for (int j = 0; j < n; j++)
-    sum += p[j];
+  softmax (p, n, scale);
   float *oi = out + (size_t) i * d + h * d_head;
   for (int t = 0; t < d_head; t++)
     oi[t] = 0.0f;
-  const float inv = 1.0f / sum;
   for (int j = 0; j < n; j++) {
     const float *vj = v + (size_t) j * d + h * d_head;
-    const float pj = p[j] * inv;
+    const float pj = p[j];
     for (int t = 0; t < d_head; t++)
       oi[t] += pj * vj[t];
   }
@@ -96,19 +105,7 @@ attend_head (float *out, const float *q, const float *k, const float *v,
   for (int i = 0; i < len; i++) {
     float *p = s + (size_t) i * len;
     const int n = causal ? i + 1 : len;
-    float max = -INFINITY;
-    for (int j = 0; j < n; j++) {
-      p[j] *= scale;
-      max = p[j] > max ? p[j] : max;
-    }
-    for (int j = 0; j < n; j++)   /* vectorized: no sum in this loop */
-      p[j] = cle_exp (p[j] - max);
-    float sum = 0.0f;
-    for (int j = 0; j < n; j++)
-      sum += p[j];
-    const float inv = 1.0f / sum;
-    for (int j = 0; j < n; j++)
-      p[j] *= inv;
+    softmax (p, n, scale);
     for (int j = n; j < len; j++)
       p[j] = 0.0f;
   }
