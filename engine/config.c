@@ -198,8 +198,14 @@ cle_config_load (ClipConfig *cfg, const char *path, unsigned towers,
   if (code)
     goto out;
 
+  /* NULL when the member is there but not a string */
   const char *model_type = json_object_get_string_member_with_default (root,
       "model_type", "clip");
+  if (!model_type) {
+    code = cle_error_set (err, CLE_ERROR_FORMAT,
+        "'%s': model_type must be a string", path);
+    goto out;
+  }
   JsonObject *vision = NULL, *text = NULL;
   unsigned available = 0;
   if (strcmp (model_type, "clip_vision_model") == 0) {

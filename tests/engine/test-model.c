@@ -169,6 +169,11 @@ catalogue (void)
   expect_load_error ("a string where a number belongs", d, CLE_TOWER_BOTH,
       CLE_ERROR_FORMAT, "'patch_size' must be an integer");
   g_free (d);
+  /* found by fuzz-config (corpus/config/regression-model-type-not-string) */
+  d = make_model_dir ("\"model_type\": \"clip\"", "\"model_type\": true");
+  expect_load_error ("model_type that is not a string", d, CLE_TOWER_BOTH,
+      CLE_ERROR_FORMAT, "model_type must be a string");
+  g_free (d);
   d = make_model_dir ("\"patch_size\": 16", "\"patch_size\": 15");
   expect_load_error ("patch size does not divide the image", d,
       CLE_TOWER_BOTH, CLE_ERROR_FORMAT, "image_size 224 is not a multiple");
