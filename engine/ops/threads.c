@@ -147,15 +147,24 @@ pool_wait (Pool *pool)
   }
 }
 
+/* Tells every worker to quit and waits for them. */
 static void
-pool_stop (Pool *pool)
+workers_join (Pool *pool)
 {
   if (pool->n_workers > 0) {
     __atomic_store_n (&pool->quit, 1, __ATOMIC_RELEASE);
     pool_start (pool);
     for (int i = 0; i < pool->n_workers; i++)
       pthread_join (pool->workers[i], NULL);
+    __atomic_store_n (&pool->quit, 0, __ATOMIC_RELEASE);
   }
+  pool->n_workers = 0;
+}
+
+static void
+pool_free (Pool *pool)
+{
+  workers_join (pool);
   free (pool->workers);
   pthread_mutex_destroy (&pool->lock);
   pthread_cond_destroy (&pool->wake);
@@ -167,14 +176,7 @@ pool_stop (Pool *pool)
 static int
 pool_resize (Pool *pool, int n)
 {
-  if (pool->n_workers > 0) {
-    __atomic_store_n (&pool->quit, 1, __ATOMIC_RELEASE);
-    pool_start (pool);
-    for (int i = 0; i < pool->n_workers; i++)
-      pthread_join (pool->workers[i], NULL);
-    __atomic_store_n (&pool->quit, 0, __ATOMIC_RELEASE);
-  }
-  pool->n_workers = 0;
+  workers_join (pool);
   pthread_t *w = realloc (pool->workers, (size_t) n * sizeof *w);
   if (!w)
     return 0;
@@ -195,40 +197,70 @@ pool_resize (Pool *pool, int n)
   return pool->n_workers;
 }
 
-static pthread_key_t pool_key;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-static int pool_key_ok;
+/* What each calling thread keeps between kernel calls: its pool and its
+ * scratch buffers (one per slot, grown on demand), freed when it exits. */
+typedef struct
+{
+  Pool *pool;
+  void *data[CLE_N_BUFFERS];
+  size_t cap[CLE_N_BUFFERS];
+} ThreadState;
+
+static pthread_key_t state_key;
+static pthread_once_t state_once = PTHREAD_ONCE_INIT;
+static int state_key_ok;
 
 static void
-pool_key_destroy (void *p)
+thread_state_free (void *p)
 {
-  pool_stop (p);
+  ThreadState *ts = p;
+  if (ts->pool)
+    pool_free (ts->pool);
+  for (int i = 0; i < CLE_N_BUFFERS; i++)
+    free (ts->data[i]);
+  free (ts);
 }
 
 static void
-pool_key_create (void)
+state_key_create (void)
 {
-  pool_key_ok = pthread_key_create (&pool_key, pool_key_destroy) == 0;
+  state_key_ok = pthread_key_create (&state_key, thread_state_free) == 0;
+}
+
+/* The calling thread's state, made on first use; NULL if it cannot be. */
+static ThreadState *
+thread_state (void)
+{
+  pthread_once (&state_once, state_key_create);
+  if (!state_key_ok)
+    return NULL;
+  ThreadState *ts = pthread_getspecific (state_key);
+  if (!ts) {
+    if (!(ts = calloc (1, sizeof *ts)))
+      return NULL;
+    if (pthread_setspecific (state_key, ts) != 0) {
+      free (ts);
+      return NULL;
+    }
+  }
+  return ts;
 }
 
 /* The calling thread's pool with at least n - 1 workers, or NULL. */
 static Pool *
 pool_get (int n)
 {
-  pthread_once (&pool_once, pool_key_create);
-  if (!pool_key_ok)
+  ThreadState *ts = thread_state ();
+  if (!ts)
     return NULL;
-  Pool *pool = pthread_getspecific (pool_key);
+  Pool *pool = ts->pool;
   if (!pool) {
     if (!(pool = calloc (1, sizeof *pool)))
       return NULL;
     pthread_mutex_init (&pool->lock, NULL);
     pthread_cond_init (&pool->wake, NULL);
     pthread_cond_init (&pool->done, NULL);
-    if (pthread_setspecific (pool_key, pool) != 0) {
-      pool_stop (pool);
-      return NULL;
-    }
+    ts->pool = pool;
   }
   if (pool->n_workers < n - 1)
     pool_resize (pool, n - 1);
@@ -256,57 +288,21 @@ cle_parallel (int n_threads, ClipParallelFn fn, void *arg)
 
 /* ------------------------------------------------------------ buffers -- */
 
-/* One thread's buffers, one per slot, grown on demand. */
-typedef struct
-{
-  void *data[CLE_N_BUFFERS];
-  size_t cap[CLE_N_BUFFERS];
-} ThreadBuffers;
-
-static pthread_key_t buffers_key;
-static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
-static int buffers_key_ok;
-
-static void
-thread_buffers_free (void *p)
-{
-  ThreadBuffers *tb = p;
-  for (int i = 0; i < CLE_N_BUFFERS; i++)
-    free (tb->data[i]);
-  free (tb);
-}
-
-static void
-buffers_key_create (void)
-{
-  buffers_key_ok = pthread_key_create (&buffers_key, thread_buffers_free)
-      == 0;
-}
-
 void *
 cle_thread_buffer (ClipThreadBufferSlot slot, size_t bytes)
 {
-  pthread_once (&buffers_once, buffers_key_create);
-  if (!buffers_key_ok)
+  ThreadState *ts = thread_state ();
+  if (!ts)
     return NULL;
-  ThreadBuffers *tb = pthread_getspecific (buffers_key);
-  if (!tb) {
-    if (!(tb = calloc (1, sizeof *tb)))
-      return NULL;
-    if (pthread_setspecific (buffers_key, tb) != 0) {
-      free (tb);
-      return NULL;
-    }
-  }
-  if (tb->cap[slot] < bytes) {
+  if (ts->cap[slot] < bytes) {
     /* a quarter more, so slowly growing batches do not reallocate often */
     size_t cap = (bytes + bytes / 4 + 63) & ~(size_t) 63;
     void *data = aligned_alloc (64, cap);
     if (!data)
       return NULL;
-    free (tb->data[slot]);
-    tb->data[slot] = data;
-    tb->cap[slot] = cap;
+    free (ts->data[slot]);
+    ts->data[slot] = data;
+    ts->cap[slot] = cap;
   }
-  return tb->data[slot];
+  return ts->data[slot];
 }
