@@ -373,9 +373,7 @@ disappearing_dir (void)
   ClipError err;
   test_expect (cle_model_load (&m, d, NULL, &err) == CLE_OK, "load the copy");
   cle_context_new (&ctx, m, NULL, &err);
-  cmd = g_strdup_printf ("rm -rf '%s'", d);
-  test_expect (system (cmd) == 0, "remove it");
-  g_free (cmd);
+  test_expect (test_remove_dir (d), "remove it");
   const char *text[1] = { "a photo of a cat" };
   float e[32];
   test_expect (cle_encode_texts (ctx, text, 1, e, 32, &err) == CLE_OK,
@@ -545,10 +543,7 @@ main (void)
   bad_calls ();
   disappearing_dir ();
   shared_model ();
-  char *cmd = g_strdup_printf ("rm -rf '%s'", tmp_root);
-  if (system (cmd) != 0)
-    fprintf (stderr, "could not remove %s\n", tmp_root);
-  g_free (cmd);
+  test_remove_dir (tmp_root);
   g_free (tmp_root);
   g_free (fixture);
   return test_finish ();

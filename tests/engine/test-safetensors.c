@@ -225,10 +225,7 @@ main (void)
 
   g_free (path);
   g_free (original);
-  char *rm = g_strdup_printf ("rm -rf '%s'", tmp_dir);
-  if (system (rm) != 0)
-    fprintf (stderr, "could not remove %s\n", tmp_dir);
-  g_free (rm);
+  test_remove_dir (tmp_dir);
   g_free (tmp_dir);
   return test_finish ();
 }

@@ -129,10 +129,7 @@ concurrent_appends (const ClipModel *model, ClipContext *ctx)
   g_free (texts);
   g_free (cached);
   g_free (fresh);
-  char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
-  if (system (cmd) != 0)
-    fprintf (stderr, "cannot remove %s\n", dir);
-  g_free (cmd);
+  test_remove_dir (dir);
   g_free (dir);
 }
 
@@ -229,10 +226,7 @@ main (void)
   concurrent_appends (model, ctx);
   cle_context_free (ctx);
   cle_model_free (model);
-  char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
-  if (system (cmd) != 0)
-    fprintf (stderr, "cannot remove %s\n", dir);
-  g_free (cmd);
+  test_remove_dir (dir);
   g_free (dir);
   g_free (model_dir);
   return test_finish ();

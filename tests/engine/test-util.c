@@ -98,3 +98,14 @@ test_finish (void)
   printf ("%d passed, %d failed\n", n_passed, n_failed);
   return n_failed ? 1 : 0;
 }
+
+int
+test_remove_dir (const char *dir)
+{
+  char *cmd = g_strdup_printf ("rm -rf '%s'", dir);
+  int ok = system (cmd) == 0;
+  if (!ok)
+    fprintf (stderr, "could not remove %s\n", dir);
+  g_free (cmd);
+  return ok;
+}

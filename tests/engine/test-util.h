@@ -9,6 +9,10 @@
 /* $CLE_TEST_DATA/rel (the tests/data folder; set by meson). Caller frees. */
 char *test_data_path (const char *rel);
 
+/* rm -rf dir (a test's temporary folder); prints why on failure. Returns 1
+ * when it is gone. */
+int test_remove_dir (const char *dir);
+
 /* Reads a whole file; aborts the test with a message when it can't. */
 void *test_read_file (const char *path, size_t *size);
 
