@@ -8,17 +8,15 @@
 #include "encoder.h"
 #include "ops/ops.h"
 
-/* y = x @ w^T + b in the model's precision (packed: its converted copy). */
-static void
-linear (ClipContext *ctx, float *y, const float *x, const float *w,
-    const ClipPackedWeight *packed, const float *b, int n, int n_in,
-    int n_out, int ldx, int ldy)
+void
+cle_encoder_linear (ClipContext *ctx, float *y, const float *x,
+    const float *w, const ClipPackedWeight *packed, const float *b, int n,
+    int n_in, int n_out)
 {
   if (packed)
-    cle_linear_quantized (&y, x, &packed, &b, 1, n, ldx, ldy,
-        ctx->n_threads);
+    cle_linear_quantized (&y, x, &packed, &b, 1, n, 0, 0, ctx->n_threads);
   else
-    cle_linear (y, x, w, b, n, n_in, n_out, ldx, ldy, ctx->n_threads);
+    cle_linear (y, x, w, b, n, n_in, n_out, 0, 0, ctx->n_threads);
 }
 
 /* n_proj projections of the same x (q, k, v), dense. */
@@ -72,20 +70,21 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
       ctx->seq_len, n_seq, c->n_head, D / c->n_head, causal,
       ctx->attn_scratch, nt);
-  linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, rows, D, D, 0, 0);
+  cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, rows, D,
+      D);
   add_inplace (ctx->x, ctx->h, n, nt);
 
   /* h = ln2(x) -> mlp: (rows, M) -> h: (rows, D) */
   cle_layer_norm (ctx->h, ctx->x, w->ln2_w, w->ln2_b, rows, D, c->eps, nt);
-  linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b, rows, D, M,
-      0, 0);
+  cle_encoder_linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b,
+      rows, D, M);
   cle_activation (ctx->mlp, (size_t) rows * M, c->act, nt);
-  linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b, rows, M, D,
-      0, 0);
+  cle_encoder_linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b,
+      rows, M, D);
   add_inplace (ctx->x, ctx->h, n, nt);
 }
 
-/* rows pooled[s] of src into row s of dst (or back: scatter) */
+/* rows pooled[s] of src into row s of dst */
 static void
 gather_rows (float *dst, const float *src, const int *pooled, int n_seq,
     int D)
@@ -118,18 +117,20 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
   const float *const kv_b[2] = { w->k_b, w->v_b };
   linear_multi (ctx, kv, ctx->h, kv_w, kv_p, kv_b, 2, rows, D, D);
   gather_rows (ctx->att, ctx->h, pooled, n_seq, D);
-  linear (ctx, ctx->q, ctx->att, w->q_w, w->q_p, w->q_b, n_seq, D, D, 0, 0);
+  cle_encoder_linear (ctx, ctx->q, ctx->att, w->q_w, w->q_p, w->q_b, n_seq,
+      D, D);
   cle_attention_pooled (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
       ctx->seq_len, n_seq, c->n_head, D / c->n_head, ctx->attn_scratch, nt);
-  linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, n_seq, D, D, 0, 0);
+  cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, n_seq,
+      D, D);
   add_rows (ctx->x, ctx->h, pooled, n_seq, D);
 
   gather_rows (ctx->att, ctx->x, pooled, n_seq, D);
   cle_layer_norm (ctx->h, ctx->att, w->ln2_w, w->ln2_b, n_seq, D, c->eps, nt);
-  linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b, n_seq, D, M,
-      0, 0);
+  cle_encoder_linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b,
+      n_seq, D, M);
   cle_activation (ctx->mlp, (size_t) n_seq * M, c->act, nt);
-  linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b, n_seq, M, D,
-      0, 0);
+  cle_encoder_linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b,
+      n_seq, M, D);
   add_rows (ctx->x, ctx->h, pooled, n_seq, D);
 }

@@ -4,6 +4,12 @@
 
 #include "context.h"
 
+/* y = x @ w^T + b (y: (n, n_out), x: (n, n_in), dense) in the model's
+ * precision: packed, its converted copy of w, when the model has one. */
+void cle_encoder_linear (ClipContext *ctx, float *y, const float *x,
+    const float *w, const ClipPackedWeight *packed, const float *b, int n,
+    int n_in, int n_out);
+
 /* Runs one layer on ctx->x: (rows, width), n_seq sequences described by
  * ctx->seq_start / ctx->seq_len; uses ctx->h, q, k, v, att, mlp as scratch. */
 void cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,

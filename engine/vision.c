@@ -41,13 +41,8 @@ cle_vision_forward (ClipContext *ctx, const float *pixel_values,
   for (int b = 0; b < n_images; b++) {
     float *xb = ctx->x + (size_t) b * T * D;
     im2col (ctx->patches, pixel_values + (size_t) b * C * S * S, C, S, P);
-    if (w->patch_p) {
-      float *y = xb + D;
-      const float *no_bias = NULL;
-      cle_linear_quantized (&y, ctx->patches, &w->patch_p, &no_bias, 1, N,
-          0, 0, nt);
-    } else
-      cle_linear (xb + D, ctx->patches, w->patch_w, NULL, N, K, D, 0, 0, nt);
+    cle_encoder_linear (ctx, xb + D, ctx->patches, w->patch_w, w->patch_p,
+        NULL, N, K, D);
     memcpy (xb, w->class_emb, D * sizeof (float));
     for (size_t i = 0; i < (size_t) T * D; i++)
       xb[i] += w->pos_emb[i];
