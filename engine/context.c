@@ -32,6 +32,11 @@ cle_context_free (ClipContext *ctx)
   g_free (ctx->pixels);
   g_free (ctx->seq_start);
   g_free (ctx->seq_len);
+  g_free (ctx->first_query);
+  g_free (ctx->row_of);
+  g_free (ctx->order);
+  g_free (ctx->pool_start);
+  g_free (ctx->pool_len);
   g_free (ctx->pooled);
   if (ctx->preprocess)
     cle_preprocess_scratch_free (ctx->preprocess);
@@ -81,6 +86,7 @@ cle_context_new (ClipContext **out, const ClipModel *model,
   const ClipConfig *c = &model->config;
   size_t act = 0, mlp = 0, patches = 0, pixels = 0;
   int max_len = 1, max_seq = 1, max_d_head = 1;
+  size_t max_positions = 1;
   if (c->towers & CLE_TOWER_VISION) {
     const ClipTowerConfig *v = &c->vision;
     int G = v->image_size / v->patch_size, T = G * G + 1;
@@ -101,6 +107,7 @@ cle_context_new (ClipContext **out, const ClipModel *model,
     max_len = MAX (max_len, t->context_length);
     max_d_head = MAX (max_d_head, t->width / t->n_head);
     max_seq = MAX (max_seq, ctx->max_texts);
+    max_positions = rows;
   }
   /* The projection's input (n, D) and output live in h; make room. */
   act = MAX (act, (size_t) max_seq * c->projection_dim);
@@ -119,10 +126,16 @@ cle_context_new (ClipContext **out, const ClipModel *model,
           max_d_head, ctx->n_threads), &ok);
   ctx->seq_start = g_try_new (int, max_seq);
   ctx->seq_len = g_try_new (int, max_seq);
+  ctx->first_query = g_try_new (int, max_seq);
+  ctx->row_of = g_try_new (int, max_positions);
+  ctx->order = g_try_new (int, max_seq);
+  ctx->pool_start = g_try_new (int, max_seq);
+  ctx->pool_len = g_try_new (int, max_seq);
   ctx->pooled = g_try_new (int, max_seq);
   ctx->preprocess = cle_preprocess_scratch_new ();
-  if (!ok || !ctx->seq_start || !ctx->seq_len || !ctx->pooled
-      || !ctx->preprocess) {
+  if (!ok || !ctx->seq_start || !ctx->seq_len || !ctx->first_query
+      || !ctx->row_of || !ctx->order || !ctx->pool_start || !ctx->pool_len
+      || !ctx->pooled || !ctx->preprocess) {
     cle_context_free (ctx);
     return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
         "cannot allocate the context's scratch memory (%zu + %zu floats per "

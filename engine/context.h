@@ -19,8 +19,13 @@ struct ClipContext {
   float *patches;               /* (n_patch, C*P*P) of one image */
   float *attn_scratch;
   float *pixels;                /* (max_images, 3, S, S) for encode_frames */
-  int *seq_start, *seq_len;     /* per sequence of a batch */
-  int *pooled;                  /* per sequence: its pooled row of x */
+  /* Per sequence of a batch: its positions (see ClipSequences). */
+  int *seq_start, *seq_len, *first_query;
+  int *row_of;                  /* per position: its row of x */
+  int *order;                   /* text: the batch's prompts sorted */
+  /* The sequences whose pooled row is their own, and those rows. */
+  int *pool_start, *pool_len;
+  int *pooled;
   ClipPreprocessScratch *preprocess;
 
   int keep_states;

@@ -55,7 +55,8 @@ add_inplace (float *x, const float *y, size_t n, int n_threads)
 
 void
 cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
-    const ClipTowerConfig *c, int rows, int n_seq, int causal)
+    const ClipTowerConfig *c, int rows, const ClipSequences *seqs,
+    int causal)
 {
   const int D = c->width, M = c->mlp, nt = ctx->n_threads;
   const size_t n = (size_t) rows * D;
@@ -67,9 +68,8 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   const ClipPackedWeight *const qkv_p[3] = { w->q_p, w->k_p, w->v_p };
   const float *const qkv_b[3] = { w->q_b, w->k_b, w->v_b };
   linear_multi (ctx, qkv, ctx->h, qkv_w, qkv_p, qkv_b, 3, rows, D, D);
-  cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
-      ctx->seq_len, n_seq, c->n_head, D / c->n_head, causal,
-      ctx->attn_scratch, nt);
+  cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
+      D / c->n_head, causal, ctx->attn_scratch, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, rows, D,
       D);
   add_inplace (ctx->x, ctx->h, n, nt);
@@ -103,9 +103,11 @@ add_rows (float *x, const float *h, const int *pooled, int n_seq, int D)
 
 void
 cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
-    const ClipTowerConfig *c, int rows, int n_seq, const int *pooled)
+    const ClipTowerConfig *c, int rows, const ClipSequences *seqs,
+    const int *pooled)
 {
   const int D = c->width, M = c->mlp, nt = ctx->n_threads;
+  const int n_seq = seqs->n_seq;
 
   /* Keys and values of every token; the query of the pooled ones only.
    * From q on, (n_seq, D) buffers: q, att (the gathered rows, then the
@@ -119,8 +121,8 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
   gather_rows (ctx->att, ctx->h, pooled, n_seq, D);
   cle_encoder_linear (ctx, ctx->q, ctx->att, w->q_w, w->q_p, w->q_b, n_seq,
       D, D);
-  cle_attention_pooled (ctx->att, ctx->q, ctx->k, ctx->v, ctx->seq_start,
-      ctx->seq_len, n_seq, c->n_head, D / c->n_head, ctx->attn_scratch, nt);
+  cle_attention_pooled (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
+      D / c->n_head, ctx->attn_scratch, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, n_seq,
       D, D);
   add_rows (ctx->x, ctx->h, pooled, n_seq, D);

@@ -3,6 +3,7 @@
 #define CLE_ENCODER_H
 
 #include "context.h"
+#include "ops/ops.h"
 
 /* y = x @ w^T + b (y: (n, n_out), x: (n, n_in), dense) in the model's
  * precision: packed, its converted copy of w, when the model has one. */
@@ -10,16 +11,18 @@ void cle_encoder_linear (ClipContext *ctx, float *y, const float *x,
     const float *w, const ClipPackedWeight *packed, const float *b, int n,
     int n_in, int n_out);
 
-/* Runs one layer on ctx->x: (rows, width), n_seq sequences described by
- * ctx->seq_start / ctx->seq_len; uses ctx->h, q, k, v, att, mlp as scratch. */
+/* Runs one layer on ctx->x: (rows, width), the rows of the sequences seqs;
+ * uses ctx->h, q, k, v, att, mlp as scratch. */
 void cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
-    const ClipTowerConfig *c, int rows, int n_seq, int causal);
+    const ClipTowerConfig *c, int rows, const ClipSequences *seqs,
+    int causal);
 
 /* The same layer for one row of each sequence only, pooled[s] (a row of
- * ctx->x): what the last layer of a tower needs for its pooled token (the
- * vision class token, the text end token, which is last in its sequence).
- * The other rows of ctx->x are left stale. */
+ * ctx->x, distinct for each s): what the last layer of a tower needs for
+ * its pooled token (the vision class token, the text end token, which is
+ * last in its sequence). The other rows of ctx->x are left stale. */
 void cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
-    const ClipTowerConfig *c, int rows, int n_seq, const int *pooled);
+    const ClipTowerConfig *c, int rows, const ClipSequences *seqs,
+    const int *pooled);
 
 #endif

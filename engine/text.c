@@ -1,6 +1,10 @@
 /* text.c - the text tower (HF CLIPTextTransformer + text_projection). Each
  * prompt is computed only up to its pooled (end) token: the mask is causal,
- * so later positions cannot change it. Prompts are packed row after row. */
+ * so later positions cannot change it. For the same reason a position
+ * depends only on the tokens up to it, so prompts that begin alike (the
+ * "a photo of a" of a template) share those rows: the batch is sorted, each
+ * prompt shares the prefix it has in common with the one before it, and
+ * only its remaining tokens get rows of their own. */
 #include <string.h>
 
 #include "context.h"
@@ -25,6 +29,91 @@ pool_index (const ClipTowerConfig *c, const int32_t *ids, int n)
   return best;
 }
 
+typedef struct
+{
+  const int32_t *const *ids;
+  const int *len;
+} Prompts;
+
+/* Lexicographic order of the prompts' ids up to their end token. */
+static gint
+compare_prompts (gconstpointer a, gconstpointer b, gpointer data)
+{
+  const Prompts *p = data;
+  const int s = *(const int *) a, t = *(const int *) b;
+  const int n = MIN (p->len[s], p->len[t]);
+  for (int i = 0; i < n; i++)
+    if (p->ids[s][i] != p->ids[t][i])
+      return p->ids[s][i] < p->ids[t][i] ? -1 : 1;
+  return p->len[s] - p->len[t];
+}
+
+static int
+common_prefix (const int32_t *a, int len_a, const int32_t *b, int len_b)
+{
+  int n = 0;
+  while (n < len_a && n < len_b && a[n] == b[n])
+    n++;
+  return n;
+}
+
+/* Lays the batch out in ctx: positions, the rows they map to, the token +
+ * position embedding of each row in ctx->x, and the *n_pool sequences that
+ * own their pooled row. Returns the number of rows. When hidden states are
+ * recorded nothing is shared, so the first prompt has rows 0..len-1. */
+static int
+layout (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
+    int n_texts, int *n_pool)
+{
+  const ClipTowerConfig *c = &ctx->model->config.text;
+  const ClipTextWeights *w = &ctx->model->text;
+  const int D = c->width;
+  int positions = 0;
+  for (int s = 0; s < n_texts; s++) {
+    ctx->seq_start[s] = positions;
+    ctx->seq_len[s] = pool_index (c, ids[s], n_ids[s]) + 1;
+    positions += ctx->seq_len[s];
+    ctx->order[s] = s;
+  }
+  const Prompts prompts = { ids, ctx->seq_len };
+  if (!ctx->recording)
+    g_qsort_with_data (ctx->order, n_texts, sizeof (int), compare_prompts,
+        (gpointer) & prompts);
+
+  int rows = 0, prev = -1;
+  for (int k = 0; k < n_texts; k++) {
+    const int s = ctx->order[k], len = ctx->seq_len[s];
+    int *row_of = ctx->row_of + ctx->seq_start[s];
+    int shared = 0;
+    if (prev >= 0 && !ctx->recording) {
+      shared = common_prefix (ids[prev], ctx->seq_len[prev], ids[s], len);
+      memcpy (row_of, ctx->row_of + ctx->seq_start[prev],
+          shared * sizeof (int));
+    }
+    ctx->first_query[s] = shared;
+    for (int i = shared; i < len; i++) {
+      row_of[i] = rows;
+      float *xr = ctx->x + (size_t) rows++ * D;
+      const float *tok = w->tok_emb + (size_t) ids[s][i] * D;
+      const float *pos = w->pos_emb + (size_t) i * D;
+      for (int j = 0; j < D; j++)
+        xr[j] = tok[j] + pos[j];
+    }
+    prev = s;
+  }
+
+  /* A prompt whose end row is shared is a duplicate of an earlier one. */
+  int n = 0;
+  for (int s = 0; s < n_texts; s++)
+    if (ctx->first_query[s] < ctx->seq_len[s]) {
+      ctx->pool_start[n] = ctx->seq_start[s];
+      ctx->pool_len[n] = ctx->seq_len[s];
+      ctx->pooled[n++] = ctx->row_of[ctx->seq_start[s] + ctx->seq_len[s] - 1];
+    }
+  *n_pool = n;
+  return rows;
+}
+
 void
 cle_text_forward (ClipContext *ctx, const int32_t *const *ids,
     const int *n_ids, int n_texts, float *embeds)
@@ -34,37 +123,27 @@ cle_text_forward (ClipContext *ctx, const int32_t *const *ids,
   const ClipTextWeights *w = &m->text;
   const int D = c->width, nt = ctx->n_threads;
 
-  /* x: (sum of lengths, D) = token + position embeddings */
-  int rows = 0;
-  for (int s = 0; s < n_texts; s++) {
-    int len = pool_index (c, ids[s], n_ids[s]) + 1;
-    ctx->seq_start[s] = rows;
-    ctx->seq_len[s] = len;
-    for (int i = 0; i < len; i++) {
-      float *xi = ctx->x + (size_t) (rows + i) * D;
-      const float *tok = w->tok_emb + (size_t) ids[s][i] * D;
-      const float *pos = w->pos_emb + (size_t) i * D;
-      for (int j = 0; j < D; j++)
-        xi[j] = tok[j] + pos[j];
-    }
-    rows += len;
-  }
+  /* x: (rows, D) = token + position embeddings */
+  int n_pool;
+  const int rows = layout (ctx, ids, n_ids, n_texts, &n_pool);
   const size_t first = (size_t) ctx->seq_len[0] * D;
   cle_context_keep (ctx, "text_hidden_0", ctx->x, first);
 
-  /* the end tokens: the last row of each prompt */
-  int *pooled = ctx->pooled;
-  for (int s = 0; s < n_texts; s++)
-    pooled[s] = ctx->seq_start[s] + ctx->seq_len[s] - 1;
+  const ClipSequences seqs = { n_texts, ctx->seq_start, ctx->seq_len,
+    ctx->row_of, ctx->first_query
+  };
+  const ClipSequences pool_seqs = { n_pool, ctx->pool_start, ctx->pool_len,
+    ctx->row_of, NULL
+  };
   for (int l = 0; l < c->n_layer; l++) {
     /* Only the end tokens of the last layer are pooled (unless hidden
      * states are being recorded). */
     if (l == c->n_layer - 1 && !ctx->recording) {
-      cle_encoder_layer_pooled (ctx, &w->layers[l], c, rows, n_texts,
-          pooled);
+      cle_encoder_layer_pooled (ctx, &w->layers[l], c, rows, &pool_seqs,
+          ctx->pooled);
       break;
     }
-    cle_encoder_layer (ctx, &w->layers[l], c, rows, n_texts, 1);
+    cle_encoder_layer (ctx, &w->layers[l], c, rows, &seqs, 1);
     char name[32];
     g_snprintf (name, sizeof name, "text_hidden_%d", l + 1);
     cle_context_keep (ctx, name, ctx->x, first);
@@ -77,8 +156,8 @@ cle_text_forward (ClipContext *ctx, const int32_t *const *ids,
   }
   /* pooled: (n_texts, D) = final_layer_norm of each end token */
   for (int s = 0; s < n_texts; s++)
-    cle_layer_norm (ctx->h + (size_t) s * D,
-        ctx->x + (size_t) (ctx->seq_start[s] + ctx->seq_len[s] - 1) * D,
+    cle_layer_norm (ctx->h + (size_t) s * D, ctx->x
+        + (size_t) ctx->row_of[ctx->seq_start[s] + ctx->seq_len[s] - 1] * D,
         w->final_ln_w, w->final_ln_b, 1, D, c->eps, 1);
   cle_context_keep (ctx, "text_pooled", ctx->h, D);
   cle_linear (embeds, ctx->h, w->proj, NULL, n_texts, D,

@@ -54,15 +54,18 @@ cle_vision_forward (ClipContext *ctx, const float *pixel_values,
       nt);
   cle_context_keep (ctx, "vision_hidden_0", ctx->x, (size_t) T * D);
 
+  const ClipSequences seqs = { n_images, ctx->seq_start, ctx->seq_len,
+    NULL, NULL
+  };
   for (int l = 0; l < c->n_layer; l++) {
     /* Only the class token of the last layer is pooled: skip the others'
      * queries and MLP (unless hidden states are being recorded). */
     if (l == c->n_layer - 1 && !ctx->recording) {
-      cle_encoder_layer_pooled (ctx, &w->layers[l], c, rows, n_images,
+      cle_encoder_layer_pooled (ctx, &w->layers[l], c, rows, &seqs,
           ctx->seq_start);
       break;
     }
-    cle_encoder_layer (ctx, &w->layers[l], c, rows, n_images, 0);
+    cle_encoder_layer (ctx, &w->layers[l], c, rows, &seqs, 0);
     char name[32];
     g_snprintf (name, sizeof name, "vision_hidden_%d", l + 1);
     cle_context_keep (ctx, name, ctx->x, (size_t) T * D);

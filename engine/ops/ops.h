@@ -62,22 +62,36 @@ void cle_layer_norm (float *y, const float *x, const float *g, const float *b,
 /* x = act(x) elementwise. x: (n) */
 void cle_activation (float *x, size_t n, ClipActivation act, int n_threads);
 
-/* Multi-head scaled dot-product attention of n_seq sequences packed one
- * after another (sequence s has seq_len[s] rows starting at row
- * seq_start[s]).
+/* The sequences of a batch as attention sees them. Sequence s is positions
+ * [start[s], start[s] + len[s]), and position p is row row_of[p] of q, k,
+ * v and out (row_of NULL: row p). Prompts that begin with the same tokens
+ * map those positions to the same rows, computed once (the causal mask
+ * makes a position depend on the positions before it only): sequence s
+ * computes the outputs of its positions from first_query[s] on, the rows
+ * before are another sequence's (first_query NULL: all its own). */
+typedef struct
+{
+  int n_seq;
+  const int *start, *len;
+  const int *row_of, *first_query;
+} ClipSequences;
+
+/* Multi-head scaled dot-product attention of the sequences.
  * out, q, k, v: (rows, d) with head h in columns [h*d_head, (h+1)*d_head).
  * causal: position i attends to positions <= i only (the text tower).
  * scratch: cle_attention_scratch_size (longest sequence, d_head, n_threads)
  * floats. */
 void cle_attention (float *out, const float *q, const float *k,
-    const float *v, const int *seq_start, const int *seq_len, int n_seq,
-    int n_head, int d_head, int causal, float *scratch, int n_threads);
+    const float *v, const ClipSequences *seqs, int n_head, int d_head,
+    int causal, float *scratch, int n_threads);
 /* One query per sequence that attends to all of it (the pooled token: the
  * vision class token, first; the text end token, last, which the causal
  * mask lets see everything): q and out are dense, row s for sequence s. */
 void cle_attention_pooled (float *out, const float *q, const float *k,
-    const float *v, const int *seq_start, const int *seq_len, int n_seq,
-    int n_head, int d_head, float *scratch, int n_threads);
+    const float *v, const ClipSequences *seqs, int n_head, int d_head,
+    float *scratch, int n_threads);
+/* The reference: plain loops in double, sequences packed one after
+ * another (sequence s has seq_len[s] rows from row seq_start[s]). */
 void cle_attention_naive (float *out, const float *q, const float *k,
     const float *v, const int *seq_start, const int *seq_len, int n_seq,
     int n_head, int d_head, int causal);

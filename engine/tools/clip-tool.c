@@ -1554,15 +1554,19 @@ cmd_bench (int argc, char **argv)
       code = fail_clip (&err, status, NULL);
       goto out;
     }
-    ids = g_new (int32_t, tokens);
-    ids[0] = ends[0];
-    for (i = 1; i < tokens - 1; i++)
-      ids[i] = 256 + (i * 7919) % 40000;
-    ids[tokens - 1] = ends[1];
+    /* Distinct prompts that share only the start token: the encoder
+     * computes a shared prefix or a duplicate prompt once, which would
+     * flatter a batch of copies. */
+    ids = g_new (int32_t, (size_t) batch * tokens);
     id_ptrs = g_new (const int32_t *, batch);
     n_ids = g_new (int, batch);
     for (i = 0; i < batch; i++) {
-      id_ptrs[i] = ids;
+      int32_t *p = ids + (size_t) i * tokens;
+      p[0] = ends[0];
+      for (int j = 1; j < tokens - 1; j++)
+        p[j] = 256 + (int) (((guint) (i * 131 + j) * 7919u) % 40000u);
+      p[tokens - 1] = ends[1];
+      id_ptrs[i] = p;
       n_ids[i] = tokens;
     }
   }

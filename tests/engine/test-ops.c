@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <glib.h>
 
@@ -140,8 +141,8 @@ test_attention (int n_seq, int n_head, int d_head, int causal)
   float *v = random_floats (n, &seed);
   float *out = calloc (n, sizeof (float)), *ref = calloc (n, sizeof (float));
   float *scratch = malloc (cle_attention_scratch_size (64, 64, 2) * sizeof (float));
-  cle_attention (out, q, k, v, starts, lens, n_seq, n_head, d_head, causal,
-      scratch, 2);
+  const ClipSequences seqs = { n_seq, starts, lens, NULL, NULL };
+  cle_attention (out, q, k, v, &seqs, n_head, d_head, causal, scratch, 2);
   cle_attention_naive (ref, q, k, v, starts, lens, n_seq, n_head, d_head,
       causal);
   char name[96];
@@ -154,6 +155,98 @@ test_attention (int n_seq, int n_head, int d_head, int causal)
   free (out);
   free (ref);
   free (scratch);
+}
+
+/* rows[p] = src[row_of[p]] for p < n: the positions of a shared layout
+ * written out one row each. */
+static float *
+expand_rows (const float *src, const int *row_of, int n, int d)
+{
+  float *out = malloc ((size_t) n * d * sizeof (float));
+  for (int p = 0; p < n; p++)
+    memcpy (out + (size_t) p * d, src + (size_t) row_of[p] * d,
+        d * sizeof (float));
+  return out;
+}
+
+/* Causal attention of prompts that share prefixes (each shares a random
+ * prefix of the one before it, duplicates included), against the naive
+ * attention of the same prompts written out without sharing: every
+ * position's output (the rows its owner computed) and the pooled query of
+ * each prompt's last position. */
+static void
+test_attention_shared (int n_seq, int n_head, int d_head)
+{
+  const int d = n_head * d_head;
+  unsigned seed = 1234 + n_seq;
+  int starts[64], lens[64], first[64], row_of[64 * 40], pos = 0, rows = 0;
+  for (int s = 0; s < n_seq; s++) {
+    seed = seed * 1103515245u + 12345u;
+    lens[s] = 1 + (seed >> 8) % 30;
+    int shared = 0;
+    if (s > 0) {
+      seed = seed * 1103515245u + 12345u;
+      shared = MIN ((int) ((seed >> 8) % (lens[s - 1] + 1)), lens[s]);
+      if (s % 7 == 3) {         /* a duplicate of the one before */
+        lens[s] = lens[s - 1];
+        shared = lens[s];
+      }
+    }
+    starts[s] = pos;
+    first[s] = shared;
+    for (int i = 0; i < lens[s]; i++)
+      row_of[pos + i] = i < shared ? row_of[starts[s - 1] + i] : rows++;
+    pos += lens[s];
+  }
+  float *q = random_floats ((size_t) rows * d, &seed);
+  float *k = random_floats ((size_t) rows * d, &seed);
+  float *v = random_floats ((size_t) rows * d, &seed);
+  float *out = calloc ((size_t) rows * d, sizeof (float));
+  float *scratch = malloc (cle_attention_scratch_size (64, 64, 2)
+      * sizeof (float));
+  const ClipSequences seqs = { n_seq, starts, lens, row_of, first };
+  cle_attention (out, q, k, v, &seqs, n_head, d_head, 1, scratch, 2);
+
+  float *qe = expand_rows (q, row_of, pos, d);
+  float *ke = expand_rows (k, row_of, pos, d);
+  float *ve = expand_rows (v, row_of, pos, d);
+  float *ref = calloc ((size_t) pos * d, sizeof (float));
+  cle_attention_naive (ref, qe, ke, ve, starts, lens, n_seq, n_head, d_head,
+      1);
+  float *got = expand_rows (out, row_of, pos, d);
+  char name[96];
+  snprintf (name, sizeof name, "attention, %d prompts sharing prefixes "
+      "(%d rows for %d positions)", n_seq, rows, pos);
+  test_check_close (name, got, ref, (size_t) pos * d, 1e-5, 0.9999999);
+
+  /* the pooled form: one query per prompt, its last position */
+  int last[64];
+  for (int s = 0; s < n_seq; s++)
+    last[s] = row_of[starts[s] + lens[s] - 1];
+  float *qp = expand_rows (q, last, n_seq, d);
+  float *pooled = calloc ((size_t) n_seq * d, sizeof (float));
+  const ClipSequences all = { n_seq, starts, lens, row_of, NULL };
+  cle_attention_pooled (pooled, qp, k, v, &all, n_head, d_head, scratch, 2);
+  for (int s = 0; s < n_seq; s++)
+    last[s] = starts[s] + lens[s] - 1;
+  float *ref_pooled = expand_rows (ref, last, n_seq, d);
+  snprintf (name, sizeof name, "pooled attention, %d prompts sharing "
+      "prefixes", n_seq);
+  test_check_close (name, pooled, ref_pooled, (size_t) n_seq * d, 1e-5,
+      0.9999999);
+  free (q);
+  free (k);
+  free (v);
+  free (out);
+  free (scratch);
+  free (qe);
+  free (ke);
+  free (ve);
+  free (ref);
+  free (got);
+  free (qp);
+  free (pooled);
+  free (ref_pooled);
 }
 
 static void
@@ -269,6 +362,8 @@ main (void)
   test_attention (1, 4, 16, 0);
   test_attention (5, 3, 16, 0);
   test_attention (7, 8, 8, 1);
+  test_attention_shared (1, 2, 8);
+  test_attention_shared (40, 4, 16);
   test_layer_norm (1, 64);
   test_layer_norm (37, 768);
   test_activation (CLE_ACT_QUICK_GELU, "quick_gelu");

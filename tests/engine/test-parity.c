@@ -246,6 +246,36 @@ run_case (const Case *c)
     if (code == CLE_OK)
       test_check_close ("  text_embeds from strings", from_text, want,
           (size_t) n_texts * P, EMBED_TOL, EMBED_COS);
+
+    /* All prompts twice in one batch, the second time in reverse order:
+     * duplicates and shared prefixes computed once, the same embeddings. */
+    ClipContextParams cp2;
+    cle_context_params_init (&cp2);
+    cp2.max_batch_texts = 2 * n_texts;
+    ClipContext *ctx2 = NULL;
+    const char **twice = calloc (2 * n_texts, sizeof *twice);
+    for (int t = 0; t < n_texts; t++)
+      twice[t] = twice[2 * n_texts - 1 - t] = texts[t];
+    float *shared = malloc ((size_t) 2 * n_texts * P * sizeof (float));
+    code = cle_context_new (&ctx2, model, &cp2, &err);
+    if (code == CLE_OK)
+      code = cle_encode_texts (ctx2, twice, 2 * n_texts, shared,
+          (size_t) 2 * n_texts * P, &err);
+    test_expect (code == CLE_OK, "%s: encode %d prompts, each twice (%s)",
+        c->dir, n_texts, code ? err.message : "ok");
+    for (int t = 0; code == CLE_OK && t < n_texts; t++) {
+      char *label = g_strdup_printf ("  text_embeds[%d], batch of duplicates",
+          t);
+      test_check_close (label, shared + (size_t) t * P, want + t * P, P,
+          EMBED_TOL, EMBED_COS);
+      test_check_close (label, shared + (size_t) (2 * n_texts - 1 - t) * P,
+          want + t * P, P, EMBED_TOL, EMBED_COS);
+      g_free (label);
+    }
+    cle_context_free (ctx2);
+    free (twice);
+    free (shared);
+
     for (int t = 0; t < n_texts; t++)
       free (id[t]);
     free (id);
