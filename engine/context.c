@@ -303,12 +303,39 @@ cle_encode_token_ids (ClipContext *ctx, const int32_t *const *ids,
             "prompt %d: token id %d at position %d is outside 0..%d", s,
             ids[s][i], i, c->vocab_size - 1);
   }
+  if (n_texts <= ctx->max_texts || ctx->keep_states) {
+    for (int done = 0; done < n_texts; done += ctx->max_texts) {
+      int n = MIN (ctx->max_texts, n_texts - done);
+      ctx->recording = ctx->keep_states && done == 0;
+      cle_text_forward (ctx, ids + done, n_ids + done, n,
+          embeds + (size_t) done * P);
+    }
+    return CLE_OK;
+  }
+
+  /* More prompts than a chunk: chunks of the sorted prompts, so that those
+   * that begin alike (one template's) meet in a chunk and share rows. */
+  ctx->recording = 0;
+  int *order = g_new (int, n_texts);
+  const int32_t **chunk_ids = g_new (const int32_t *, ctx->max_texts);
+  int *chunk_n = g_new (int, ctx->max_texts);
+  float *chunk_embeds = g_new (float, (size_t) ctx->max_texts * P);
+  cle_text_sort (ids, n_ids, n_texts, order);
   for (int done = 0; done < n_texts; done += ctx->max_texts) {
     int n = MIN (ctx->max_texts, n_texts - done);
-    ctx->recording = ctx->keep_states && done == 0;
-    cle_text_forward (ctx, ids + done, n_ids + done, n,
-        embeds + (size_t) done * P);
+    for (int i = 0; i < n; i++) {
+      chunk_ids[i] = ids[order[done + i]];
+      chunk_n[i] = n_ids[order[done + i]];
+    }
+    cle_text_forward (ctx, chunk_ids, chunk_n, n, chunk_embeds);
+    for (int i = 0; i < n; i++)
+      memcpy (embeds + (size_t) order[done + i] * P,
+          chunk_embeds + (size_t) i * P, P * sizeof (float));
   }
+  g_free (order);
+  g_free (chunk_ids);
+  g_free (chunk_n);
+  g_free (chunk_embeds);
   return CLE_OK;
 }
 
@@ -325,34 +352,38 @@ cle_encode_texts (ClipContext *ctx, const char *const *texts, int n_texts,
   const int P = ctx->model->config.projection_dim;
   if (code || (code = check_output (n_embeds, n_texts, P, err)))
     return code;
-  /* Tokenize one chunk at a time into a buffer of max_texts * L ids. */
-  int32_t *buf = g_new (int32_t, (size_t) ctx->max_texts * L);
-  const int32_t **ids = g_new (const int32_t *, ctx->max_texts);
-  int *n_ids = g_new (int, ctx->max_texts);
-  for (int done = 0; done < n_texts && code == CLE_OK;
-      done += ctx->max_texts) {
-    int n = MIN (ctx->max_texts, n_texts - done);
-    for (int i = 0; i < n && code == CLE_OK; i++) {
-      if (!texts[done + i]) {
-        code = cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
-            "prompt %d is NULL", done + i);
-        break;
-      }
-      int r = cle_tokenize (ctx->model, texts[done + i], buf + (size_t) i * L,
-          L, err);
-      if (r < 0) {
-        code = r;
-        break;
-      }
-      ids[i] = buf + (size_t) i * L;
-      n_ids[i] = r;
+  /* Tokenize all prompts first (their ids end to end, ~10 per prompt), so
+   * that one call sees them all and can sort them across chunks. */
+  int32_t *one = g_new (int32_t, L);
+  GArray *all = g_array_new (FALSE, FALSE, sizeof (int32_t));
+  size_t *offset = g_new (size_t, MAX (n_texts, 1));
+  int *n_ids = g_new (int, MAX (n_texts, 1));
+  for (int i = 0; i < n_texts && code == CLE_OK; i++) {
+    if (!texts[i]) {
+      code = cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+          "prompt %d is NULL", i);
+      break;
     }
-    if (code == CLE_OK)
-      code = cle_encode_token_ids (ctx, ids, n_ids, n,
-          embeds + (size_t) done * P, n_embeds - (size_t) done * P, err);
+    int r = cle_tokenize (ctx->model, texts[i], one, L, err);
+    if (r < 0) {
+      code = r;
+      break;
+    }
+    offset[i] = all->len;
+    n_ids[i] = r;
+    g_array_append_vals (all, one, r);
   }
-  g_free (buf);
-  g_free (ids);
+  if (code == CLE_OK) {
+    const int32_t **ids = g_new (const int32_t *, MAX (n_texts, 1));
+    for (int i = 0; i < n_texts; i++)
+      ids[i] = (const int32_t *) (void *) all->data + offset[i];
+    code = cle_encode_token_ids (ctx, ids, n_ids, n_texts, embeds, n_embeds,
+        err);
+    g_free (ids);
+  }
+  g_free (one);
+  g_array_free (all, TRUE);
+  g_free (offset);
   g_free (n_ids);
   return code;
 }

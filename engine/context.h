@@ -43,4 +43,9 @@ void cle_vision_forward (ClipContext *ctx, const float *pixel_values,
 void cle_text_forward (ClipContext *ctx, const int32_t *const *ids,
     const int *n_ids, int n_texts, float *embeds);
 
+/* order[0..n) = the prompts' indices in lexicographic order of their ids
+ * (len[s] of prompt s), which brings prompts that begin alike together. */
+void cle_text_sort (const int32_t *const *ids, const int *len, int n,
+    int *order);
+
 #endif

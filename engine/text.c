@@ -35,7 +35,7 @@ typedef struct
   const int *len;
 } Prompts;
 
-/* Lexicographic order of the prompts' ids up to their end token. */
+/* Lexicographic order of the prompts' ids. */
 static gint
 compare_prompts (gconstpointer a, gconstpointer b, gpointer data)
 {
@@ -46,6 +46,16 @@ compare_prompts (gconstpointer a, gconstpointer b, gpointer data)
     if (p->ids[s][i] != p->ids[t][i])
       return p->ids[s][i] < p->ids[t][i] ? -1 : 1;
   return p->len[s] - p->len[t];
+}
+
+void
+cle_text_sort (const int32_t *const *ids, const int *len, int n, int *order)
+{
+  const Prompts prompts = { ids, len };
+  for (int s = 0; s < n; s++)
+    order[s] = s;
+  g_qsort_with_data (order, n, sizeof (int), compare_prompts,
+      (gpointer) & prompts);
 }
 
 static int
@@ -75,10 +85,8 @@ layout (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
     positions += ctx->seq_len[s];
     ctx->order[s] = s;
   }
-  const Prompts prompts = { ids, ctx->seq_len };
   if (!ctx->recording)
-    g_qsort_with_data (ctx->order, n_texts, sizeof (int), compare_prompts,
-        (gpointer) & prompts);
+    cle_text_sort (ids, ctx->seq_len, n_texts, ctx->order);
 
   int rows = 0, prev = -1;
   for (int k = 0; k < n_texts; k++) {
