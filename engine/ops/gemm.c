@@ -227,10 +227,15 @@ linear_part (void *arg, int t, int T)
   const int n = job->n, n_total = job->n_total, n_panel = job->n_panel;
   float *scratch = n_panel ? cle_thread_buffer (CLE_BUFFER_GEMM_PACK,
       (size_t) MC_PACKED * KC_PACKED * sizeof (float)) : NULL;
-  if (scratch && job->by_rows)
-    run_packed (job, scratch, n_panel * t / T * job->panel,
-        t + 1 == T ? n : n_panel * (t + 1) / T * job->panel, 0, n_total);
-  else if (scratch)
+  if (scratch && job->by_rows) {
+    /* the same number of whole panels each, then the rest (fewer than T
+     * panels and the rows below the last) by columns */
+    const int per = n_panel / T * job->panel, rest = per * T;
+    run_packed (job, scratch, per * t, per * (t + 1), 0, n_total);
+    if (rest < n)
+      run_packed (job, scratch, rest, n, (int) ((long) n_total * t / T),
+          (int) ((long) n_total * (t + 1) / T));
+  } else if (scratch)
     run_packed (job, scratch, 0, n, (int) ((long) n_total * t / T),
         (int) ((long) n_total * (t + 1) / T));
   else {
@@ -291,7 +296,9 @@ linear_run (float *const *y, const float *x, const float *const *w,
    * thread), with no synchronisation but the region's end:
    * - rows, when every thread gets at least a block of MC_PACKED: each
    *   packs its own rows and reads all of w, which each block reuses
-   *   MC_PACKED times;
+   *   MC_PACKED times. Threads get the same number of whole panels; the
+   *   rest (400 rows of ViT-B/32 at batch 8 are 25 panels) is shared by
+   *   columns, which made batch 8 5% faster than one more panel for one;
    * - otherwise columns (of all projections, in blocks of 8): each thread
    *   packs all of x (small then: fewer than n_threads * MC_PACKED rows)
    *   and reads its own rows of w once. Packing x twice costs ~1% of the
