@@ -499,6 +499,38 @@ GST_START_TEST (test_interval)
 
 GST_END_TEST;
 
+/* The element only reads the pixels: a frame whose memory another buffer
+ * shares (as after a tee) leaves with the same memory, not a copy, in
+ * either mode. */
+GST_START_TEST (test_frames_not_copied)
+{
+  static const gchar *modes[] = { "sync", "async" };
+  guint m, i;
+
+  for (m = 0; m < G_N_ELEMENTS (modes); m++) {
+    GstElement *e = new_classify ();
+    GstVideoInfo info;
+    const gchar *caps;
+    GstBuffer *in = test_frame (&info, &caps), *out;
+    GstHarness *h;
+
+    gst_util_set_object_arg (G_OBJECT (e), "mode", modes[m]);
+    h = harness_for (e, caps);
+    for (i = 0; i < 3; i++) {
+      /* push_pull keeps a reference to in: the element gets a shared frame */
+      out = push_pull (h, in, i);
+      fail_unless (gst_buffer_peek_memory (out, 0) ==
+          gst_buffer_peek_memory (in, 0), "%s mode: frame %u was copied",
+          modes[m], i);
+      gst_buffer_unref (out);
+    }
+    gst_buffer_unref (in);
+    gst_harness_teardown (h);
+  }
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_top_k_and_threshold)
 {
   GstElement *e = new_classify ();
@@ -2283,6 +2315,7 @@ clipclassify_suite (void)
 
   suite_add_tcase (s, tc_props);
   tcase_add_test (tc_props, test_interval);
+  tcase_add_test (tc_props, test_frames_not_copied);
   tcase_add_test (tc_props, test_top_k_and_threshold);
   tcase_add_test (tc_props, test_labels_file);
   tcase_add_test (tc_props, test_template_ensembling);
