@@ -1,6 +1,7 @@
 /* context.c - the per-caller state and the public encode calls: argument
  * checks, batching into chunks of the preallocated size, and the hook that
- * records hidden states for the parity tests. */
+ * records hidden states for the parity tests. Batches of images are split
+ * between per-thread lanes when each gets two or more. */
 #include <string.h>
 
 #include "context.h"
@@ -42,6 +43,9 @@ cle_context_free (ClipContext *ctx)
     cle_preprocess_scratch_free (ctx->preprocess);
   if (ctx->states)
     g_hash_table_destroy (ctx->states);
+  for (int t = 0; t < ctx->n_lanes; t++)
+    cle_context_free (ctx->lanes[t]);
+  g_free (ctx->lanes);
   g_free (ctx);
 }
 
@@ -54,28 +58,12 @@ alloc_floats (size_t n, int *ok)
   return p;
 }
 
-int
-cle_context_new (ClipContext **out, const ClipModel *model,
-    const ClipContextParams *params, ClipError *err)
+/* A context for the given towers of the model, its scratch sized for
+ * them; NULL when memory is short (act, mlp: the floats it needed). */
+static ClipContext *
+context_alloc (const ClipModel *model, const ClipContextParams *params,
+    unsigned towers, size_t *act_out, size_t *mlp_out)
 {
-  cle_error_clear (err);
-  if (!out || !model)
-    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
-        "cle_context_new: out and model must not be NULL");
-  *out = NULL;
-  ClipContextParams defaults;
-  if (!params) {
-    cle_context_params_init (&defaults);
-    params = &defaults;
-  }
-  if (params->n_threads < 0 || params->max_batch_images < 1
-      || params->max_batch_texts < 1 || params->max_batch_images > 4096
-      || params->max_batch_texts > 65536)
-    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
-        "context params: n_threads %d (>= 0), max_batch_images %d (1..4096), "
-        "max_batch_texts %d (1..65536)", params->n_threads,
-        params->max_batch_images, params->max_batch_texts);
-
   ClipContext *ctx = g_new0 (ClipContext, 1);
   ctx->model = model;
   ctx->n_threads = cle_threads_resolve (params->n_threads);
@@ -87,7 +75,7 @@ cle_context_new (ClipContext **out, const ClipModel *model,
   size_t act = 0, mlp = 0, patches = 0, pixels = 0;
   int max_len = 1, max_seq = 1, max_d_head = 1;
   size_t max_positions = 1;
-  if (c->towers & CLE_TOWER_VISION) {
+  if (towers & CLE_TOWER_VISION) {
     const ClipTowerConfig *v = &c->vision;
     int G = v->image_size / v->patch_size, T = G * G + 1;
     size_t rows = (size_t) ctx->max_images * T;
@@ -99,7 +87,7 @@ cle_context_new (ClipContext **out, const ClipModel *model,
     max_d_head = MAX (max_d_head, v->width / v->n_head);
     max_seq = MAX (max_seq, ctx->max_images);
   }
-  if (c->towers & CLE_TOWER_TEXT) {
+  if (towers & CLE_TOWER_TEXT) {
     const ClipTowerConfig *t = &c->text;
     size_t rows = (size_t) ctx->max_texts * t->context_length;
     act = MAX (act, rows * t->width);
@@ -133,14 +121,68 @@ cle_context_new (ClipContext **out, const ClipModel *model,
   ctx->pool_len = g_try_new (int, max_seq);
   ctx->pooled = g_try_new (int, max_seq);
   ctx->preprocess = cle_preprocess_scratch_new ();
+  *act_out = act;
+  *mlp_out = mlp;
   if (!ok || !ctx->seq_start || !ctx->seq_len || !ctx->first_query
       || !ctx->row_of || !ctx->order || !ctx->pool_start || !ctx->pool_len
       || !ctx->pooled || !ctx->preprocess) {
     cle_context_free (ctx);
+    return NULL;
+  }
+  return ctx;
+}
+
+int
+cle_context_new (ClipContext **out, const ClipModel *model,
+    const ClipContextParams *params, ClipError *err)
+{
+  cle_error_clear (err);
+  if (!out || !model)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "cle_context_new: out and model must not be NULL");
+  *out = NULL;
+  ClipContextParams defaults;
+  if (!params) {
+    cle_context_params_init (&defaults);
+    params = &defaults;
+  }
+  if (params->n_threads < 0 || params->max_batch_images < 1
+      || params->max_batch_texts < 1 || params->max_batch_images > 4096
+      || params->max_batch_texts > 65536)
+    return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
+        "context params: n_threads %d (>= 0), max_batch_images %d (1..4096), "
+        "max_batch_texts %d (1..65536)", params->n_threads,
+        params->max_batch_images, params->max_batch_texts);
+
+  size_t act = 0, mlp = 0;
+  ClipContext *ctx = context_alloc (model, params, model->config.towers, &act,
+      &mlp);
+  /* Batches of images run as one single-threaded forward pass per thread,
+   * each on its share of the images (preprocessing included): no barrier
+   * per operation. ViT-B/32 batch 8 on 2 threads: fp32 +2%, bf16 +12%,
+   * int8 +6-14%, 1080p frames +3%, against splitting every product. */
+  if (ctx && (model->config.towers & CLE_TOWER_VISION) && ctx->n_threads > 1
+      && ctx->max_images >= 2 * ctx->n_threads) {
+    ClipContextParams lane = *params;
+    lane.n_threads = 1;
+    lane.max_batch_images = (ctx->max_images + ctx->n_threads - 1)
+        / ctx->n_threads;
+    ctx->lanes = g_new0 (ClipContext *, ctx->n_threads);
+    ctx->n_lanes = ctx->n_threads;
+    for (int t = 0; ctx && t < ctx->n_lanes; t++) {
+      size_t lane_act, lane_mlp;
+      ctx->lanes[t] = context_alloc (model, &lane, CLE_TOWER_VISION,
+          &lane_act, &lane_mlp);
+      if (!ctx->lanes[t]) {
+        cle_context_free (ctx);
+        ctx = NULL;
+      }
+    }
+  }
+  if (!ctx)
     return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
         "cannot allocate the context's scratch memory (%zu + %zu floats per "
         "buffer)", act, mlp);
-  }
   ctx->states = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
       (GDestroyNotify) g_array_unref);
   *out = ctx;
@@ -228,6 +270,77 @@ cle_preprocess (ClipContext *ctx, const ClipFrame *frame, float *pixel_values,
       crop_rgb, err);
 }
 
+/* A chunk of images through the lanes: lane l takes images [n l / L,
+ * n (l + 1) / L), preprocesses them (frames) and runs the tower on them,
+ * single-threaded, on a thread of its own. */
+typedef struct
+{
+  ClipContext *ctx;
+  const float *pixel_values;    /* images, or */
+  const ClipFrame *frames;      /* frames to preprocess */
+  int n;
+  float *embeds;
+  int *status;                  /* per lane */
+  ClipError *errors;            /* per lane */
+} LaneJob;
+
+static void
+lane_part (void *arg, int t, int T)
+{
+  const LaneJob *job = arg;
+  ClipContext *ctx = job->ctx;
+  const int L = ctx->n_lanes, P = ctx->model->config.projection_dim;
+  const int S = ctx->model->config.vision.image_size;
+  const size_t per_image = (size_t) 3 * S * S;
+  /* fewer threads than lanes (a worker could not be made): several each */
+  for (int l = t; l < L; l += T) {
+    ClipContext *lane = ctx->lanes[l];
+    const int i0 = job->n * l / L, i1 = job->n * (l + 1) / L;
+    const float *pixels = job->pixel_values ? job->pixel_values
+        + (size_t) i0 * per_image : lane->pixels;
+    for (int i = i0; job->frames && i < i1; i++) {
+      int code = cle_preprocess_frame (lane->preprocess,
+          &ctx->model->preprocess, &job->frames[i],
+          lane->pixels + (size_t) (i - i0) * per_image, NULL,
+          &job->errors[l]);
+      if (code) {
+        job->status[l] = code;
+        break;
+      }
+    }
+    if (!job->status[l])
+      cle_vision_forward (lane, pixels, i1 - i0,
+          job->embeds + (size_t) i0 * P);
+  }
+}
+
+/* Whether a chunk of n images goes through the lanes. */
+static int
+use_lanes (const ClipContext *ctx, int n)
+{
+  return ctx->n_lanes > 0 && n >= 2 * ctx->n_lanes && !ctx->recording;
+}
+
+static int
+run_lanes (ClipContext *ctx, const float *pixel_values,
+    const ClipFrame *frames, int n, float *embeds, ClipError *err)
+{
+  int status[ctx->n_lanes];
+  ClipError errors[ctx->n_lanes];
+  memset (status, 0, sizeof status);
+  memset (errors, 0, sizeof errors);
+  LaneJob job = { ctx, pixel_values, frames, n, embeds, status, errors };
+  cle_parallel (ctx->n_threads, lane_part, &job);
+  /* the first lane that failed holds the first bad frame */
+  for (int l = 0; l < ctx->n_lanes; l++)
+    if (status[l]) {
+      if (err)
+        *err = errors[l];
+      return status[l];
+    }
+  return CLE_OK;
+}
+
 int
 cle_encode_images (ClipContext *ctx, const float *pixel_values, int n_images,
     float *embeds, size_t n_embeds, ClipError *err)
@@ -244,8 +357,11 @@ cle_encode_images (ClipContext *ctx, const float *pixel_values, int n_images,
   for (int done = 0; done < n_images; done += ctx->max_images) {
     int n = MIN (ctx->max_images, n_images - done);
     ctx->recording = ctx->keep_states && done == 0;
-    cle_vision_forward (ctx, pixel_values + (size_t) done * 3 * S * S, n,
-        embeds + (size_t) done * P);
+    const float *pixels = pixel_values + (size_t) done * 3 * S * S;
+    if (use_lanes (ctx, n))
+      run_lanes (ctx, pixels, NULL, n, embeds + (size_t) done * P, NULL);
+    else
+      cle_vision_forward (ctx, pixels, n, embeds + (size_t) done * P);
   }
   return CLE_OK;
 }
@@ -266,13 +382,20 @@ cle_encode_frames (ClipContext *ctx, const ClipFrame *frames, int n_frames,
     return code;
   for (int done = 0; done < n_frames; done += ctx->max_images) {
     int n = MIN (ctx->max_images, n_frames - done);
+    ctx->recording = ctx->keep_states && done == 0;
+    if (use_lanes (ctx, n)) {
+      code = run_lanes (ctx, NULL, frames + done, n,
+          embeds + (size_t) done * P, err);
+      if (code)
+        return code;
+      continue;
+    }
     for (int i = 0; i < n; i++) {
       code = cle_preprocess_frame (ctx->preprocess, &ctx->model->preprocess,
           &frames[done + i], ctx->pixels + i * per_image, NULL, err);
       if (code)
         return code;
     }
-    ctx->recording = ctx->keep_states && done == 0;
     cle_vision_forward (ctx, ctx->pixels, n, embeds + (size_t) done * P);
   }
   return CLE_OK;

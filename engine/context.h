@@ -28,6 +28,11 @@ struct ClipContext {
   int *pooled;
   ClipPreprocessScratch *preprocess;
 
+  /* Vision-only contexts, one thread each, that share batches of at least
+   * two images per thread (context.c); NULL with one thread. */
+  struct ClipContext **lanes;
+  int n_lanes;
+
   int keep_states;
   int recording;                /* keep_states, and this is the first chunk */
   GHashTable *states;           /* name -> GArray of float */

@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 
 #include "clip.h"
+#include "context.h"
 #include "image-io.h"
 #include "test-util.h"
 
@@ -132,6 +133,12 @@ run_case (const Case *c)
   cp.max_batch_texts = 5;
   ClipContext *ctx;
   cle_context_new (&ctx, model, &cp, &err);
+  /* 2 threads, batches of 4: two lanes of 2 images (context.c) */
+  ClipContextParams lanes_cp = cp;
+  lanes_cp.n_threads = 2;
+  lanes_cp.max_batch_images = 4;
+  ClipContext *lanes = NULL;
+  cle_context_new (&lanes, model, &lanes_cp, &err);
   const int P = info.projection_dim;
 
   float *image_embeds = NULL, *text_embeds = NULL;
@@ -174,11 +181,29 @@ run_case (const Case *c)
       g_free (label);
     }
     check_states (ctx, ref_dir, "vision_");
+
+    /* Again without recording: a batch of at least two images per thread
+     * runs as one single-threaded pass per thread (the context's lanes). */
+    test_expect (lanes && lanes->n_lanes == 2, "%s: a context with %d lanes",
+        c->dir, lanes ? lanes->n_lanes : -1);
+    float *again = malloc ((size_t) n_images * P * sizeof (float));
+    code = cle_encode_images (lanes, pixels, n_images, again,
+        (size_t) n_images * P, &err);
+    test_expect (code == CLE_OK, "%s: encode %d images, one pass per thread "
+        "(%s)", c->dir, n_images, code ? err.message : "ok");
+    if (code == CLE_OK)
+      test_check_close ("  image_embeds, one pass per thread", again, want,
+          (size_t) n_images * P, EMBED_TOL, EMBED_COS);
+    free (again);
     free (want);
     free (pixels);
     g_free (path);
 
-    /* The same images from their original files, preprocessed by us. */
+    /* The same images from their original files, preprocessed by us: one
+     * at a time, then all in one call (per thread, when there are enough),
+     * then with a bad last frame, which fails the call with its reason. */
+    ClipFrame *all = calloc (n_images, sizeof *all);
+    uint8_t **all_rgb = calloc (n_images, sizeof *all_rgb);
     for (int i = 0; i < n_images; i++) {
       char *png = g_strdup_printf ("%s/tiny-clip/reference/images/%s.png",
           getenv ("CLE_TEST_DATA"), json_array_get_string_element (images, i));
@@ -196,10 +221,30 @@ run_case (const Case *c)
           test_check_close (label, e, image_embeds + i * P, P, EMBED_TOL,
               EMBED_COS);
         g_free (label);
-        free (rgb);
+        all[i] = f;
+        all_rgb[i] = rgb;
       }
       g_free (png);
     }
+    float *from_frames = malloc ((size_t) n_images * P * sizeof (float));
+    code = cle_encode_frames (lanes, all, n_images, from_frames,
+        (size_t) n_images * P, &err);
+    test_expect (code == CLE_OK, "%s: %d frames in one call (%s)", c->dir,
+        n_images, code ? err.message : "ok");
+    if (code == CLE_OK)
+      test_check_close ("  frames in one call", from_frames, image_embeds,
+          (size_t) n_images * P, EMBED_TOL, EMBED_COS);
+    all[n_images - 1].strides[0] = 1;   /* shorter than a row */
+    code = cle_encode_frames (lanes, all, n_images, from_frames,
+        (size_t) n_images * P, &err);
+    test_expect (code == CLE_ERROR_INVALID_ARGUMENT && strstr (err.message,
+            "stride"), "%s: a bad last frame fails the call: %d \"%s\"",
+        c->dir, code, err.message);
+    for (int i = 0; i < n_images; i++)
+      free (all_rgb[i]);
+    free (all);
+    free (all_rgb);
+    free (from_frames);
   }
 
   if (c->towers & CLE_TOWER_TEXT) {
@@ -315,6 +360,7 @@ run_case (const Case *c)
   free (image_embeds);
   free (text_embeds);
   cle_context_free (ctx);
+  cle_context_free (lanes);
   cle_model_free (model);
   g_object_unref (parser);
   g_free (ref_json);
