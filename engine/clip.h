@@ -215,9 +215,13 @@ typedef struct {
    * default (all cores unless OMP_NUM_THREADS says otherwise). */
   int n_threads;
   /* Largest batch of images per call (default 8); scratch memory is
-   * allocated once for it. Larger calls are processed in chunks. */
+   * allocated once for it. Larger calls are processed in chunks. A chunk
+   * with at least two images per thread is shared out by images, one
+   * single-threaded pass per thread (scratch for that is allocated too). */
   int max_batch_images;
-  /* Largest batch of prompts per call (default 64). */
+  /* Largest batch of prompts per forward pass (default 64). A call with
+   * more is sorted first, so that prompts that begin alike share a pass:
+   * their common first tokens are computed once. */
   int max_batch_texts;
 } ClipContextParams;
 
