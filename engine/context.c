@@ -35,7 +35,6 @@ cle_context_free (ClipContext *ctx)
   g_free (ctx->seq_len);
   g_free (ctx->first_query);
   g_free (ctx->row_of);
-  g_free (ctx->order);
   g_free (ctx->pool_start);
   g_free (ctx->pool_len);
   g_free (ctx->pooled);
@@ -116,7 +115,6 @@ context_alloc (const ClipModel *model, const ClipContextParams *params,
   ctx->seq_len = g_try_new (int, max_seq);
   ctx->first_query = g_try_new (int, max_seq);
   ctx->row_of = g_try_new (int, max_positions);
-  ctx->order = g_try_new (int, max_seq);
   ctx->pool_start = g_try_new (int, max_seq);
   ctx->pool_len = g_try_new (int, max_seq);
   ctx->pooled = g_try_new (int, max_seq);
@@ -124,7 +122,7 @@ context_alloc (const ClipModel *model, const ClipContextParams *params,
   *act_out = act;
   *mlp_out = mlp;
   if (!ok || !ctx->seq_start || !ctx->seq_len || !ctx->first_query
-      || !ctx->row_of || !ctx->order || !ctx->pool_start || !ctx->pool_len
+      || !ctx->row_of || !ctx->pool_start || !ctx->pool_len
       || !ctx->pooled || !ctx->preprocess) {
     cle_context_free (ctx);
     return NULL;
@@ -426,26 +424,22 @@ cle_encode_token_ids (ClipContext *ctx, const int32_t *const *ids,
             "prompt %d: token id %d at position %d is outside 0..%d", s,
             ids[s][i], i, c->vocab_size - 1);
   }
-  if (n_texts <= ctx->max_texts || ctx->keep_states) {
-    for (int done = 0; done < n_texts; done += ctx->max_texts) {
-      int n = MIN (ctx->max_texts, n_texts - done);
-      ctx->recording = ctx->keep_states && done == 0;
-      cle_text_forward (ctx, ids + done, n_ids + done, n,
-          embeds + (size_t) done * P);
-    }
-    return CLE_OK;
-  }
-
-  /* More prompts than a chunk: chunks of the sorted prompts, so that those
-   * that begin alike (one template's) meet in a chunk and share rows. */
-  ctx->recording = 0;
-  int *order = g_new (int, n_texts);
+  /* A chunk shares the rows of prompts that begin alike (text.c) with the
+   * prompt before: sorted, those (one template's) follow each other, in
+   * the same chunk. Hidden states are recorded for prompt 0, so then the
+   * order stays as given. */
+  int *order = g_new (int, MAX (n_texts, 1));
   const int32_t **chunk_ids = g_new (const int32_t *, ctx->max_texts);
   int *chunk_n = g_new (int, ctx->max_texts);
   float *chunk_embeds = g_new (float, (size_t) ctx->max_texts * P);
-  cle_text_sort (ids, n_ids, n_texts, order);
+  if (ctx->keep_states)
+    for (int s = 0; s < n_texts; s++)
+      order[s] = s;
+  else
+    cle_text_sort (ids, n_ids, n_texts, order);
   for (int done = 0; done < n_texts; done += ctx->max_texts) {
     int n = MIN (ctx->max_texts, n_texts - done);
+    ctx->recording = ctx->keep_states && done == 0;
     for (int i = 0; i < n; i++) {
       chunk_ids[i] = ids[order[done + i]];
       chunk_n[i] = n_ids[order[done + i]];

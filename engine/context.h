@@ -22,7 +22,6 @@ struct ClipContext {
   /* Per sequence of a batch: its positions (see ClipSequences). */
   int *seq_start, *seq_len, *first_query;
   int *row_of;                  /* per position: its row of x */
-  int *order;                   /* text: the batch's prompts sorted */
   /* The sequences whose pooled row is their own, and those rows. */
   int *pool_start, *pool_len;
   int *pooled;

@@ -2,9 +2,10 @@
  * prompt is computed only up to its pooled (end) token: the mask is causal,
  * so later positions cannot change it. For the same reason a position
  * depends only on the tokens up to it, so prompts that begin alike (the
- * "a photo of a" of a template) share those rows: the batch is sorted, each
- * prompt shares the prefix it has in common with the one before it, and
- * only its remaining tokens get rows of their own. */
+ * "a photo of a" of a template) share those rows: each prompt shares the
+ * prefix it has in common with the one before it (context.c sorts them so
+ * that alike prompts follow each other), and only its remaining tokens get
+ * rows of their own. */
 #include <string.h>
 
 #include "context.h"
@@ -69,8 +70,8 @@ common_prefix (const int32_t *a, int len_a, const int32_t *b, int len_b)
 
 /* Lays the batch out in ctx: positions, the rows they map to, the token +
  * position embedding of each row in ctx->x, and the *n_pool sequences that
- * own their pooled row. Returns the number of rows. When hidden states are
- * recorded nothing is shared, so the first prompt has rows 0..len-1. */
+ * own their pooled row. Returns the number of rows; the first prompt's are
+ * rows 0..len-1 (the recorded hidden states). */
 static int
 layout (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
     int n_texts, int *n_pool)
@@ -83,19 +84,16 @@ layout (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
     ctx->seq_start[s] = positions;
     ctx->seq_len[s] = pool_index (c, ids[s], n_ids[s]) + 1;
     positions += ctx->seq_len[s];
-    ctx->order[s] = s;
   }
-  if (!ctx->recording)
-    cle_text_sort (ids, ctx->seq_len, n_texts, ctx->order);
 
-  int rows = 0, prev = -1;
-  for (int k = 0; k < n_texts; k++) {
-    const int s = ctx->order[k], len = ctx->seq_len[s];
+  int rows = 0;
+  for (int s = 0; s < n_texts; s++) {
+    const int len = ctx->seq_len[s];
     int *row_of = ctx->row_of + ctx->seq_start[s];
     int shared = 0;
-    if (prev >= 0 && !ctx->recording) {
-      shared = common_prefix (ids[prev], ctx->seq_len[prev], ids[s], len);
-      memcpy (row_of, ctx->row_of + ctx->seq_start[prev],
+    if (s > 0) {
+      shared = common_prefix (ids[s - 1], ctx->seq_len[s - 1], ids[s], len);
+      memcpy (row_of, ctx->row_of + ctx->seq_start[s - 1],
           shared * sizeof (int));
     }
     ctx->first_query[s] = shared;
@@ -107,7 +105,6 @@ layout (ClipContext *ctx, const int32_t *const *ids, const int *n_ids,
       for (int j = 0; j < D; j++)
         xr[j] = tok[j] + pos[j];
     }
-    prev = s;
   }
 
   /* A prompt whose end row is shared is a duplicate of an earlier one. */
