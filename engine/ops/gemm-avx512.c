@@ -313,10 +313,12 @@ cle_gemm_packed_avx512 (float *y, const float *ap, size_t ld_panel,
   for (int j = 0; j < n8; j += NRP) {
     const float *wj = w + (size_t) j * ldw;
     const float *bj = b ? b + j : NULL;
-    for (int p = 0; p < n_panel; p += 3) {
+    for (int p = 0, mv; p < n_panel; p += mv) {
       float *yij = y + (size_t) p * 16 * ldy + j;
       const float *a = ap + p * ld_panel;
-      switch (imin (3, n_panel - p)) {
+      /* in threes, but 4 left as 2 + 2: one panel alone is load-bound */
+      mv = n_panel - p == 4 ? 2 : imin (3, n_panel - p);
+      switch (mv) {
         case 3:
           tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
           break;

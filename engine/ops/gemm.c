@@ -154,10 +154,13 @@ typedef void (*GemmPacked) (float *y, const float *ap, size_t ld_panel,
     int ldx, int ldw, int ldy, int first);
 
 /* Cache blocking of the packed form: a KC_PACKED x 8 slice of w (24 KB)
- * stays in L1/L2 while a block of MC_PACKED rows of packed x (442 KB) comes
- * from L2. Measured on Zen 5: KC 768 beats 512 and 256; MC 96..240 alike. */
+ * stays in L1/L2 while a block of at most MC_PACKED rows of packed x
+ * (442 KB) comes from L2. The blocks of a product get the same number of
+ * panels: each block reads all of w, so a small last block reads it for
+ * little work (ViT-B/32's 200 rows per lane ran ~1.5% faster as 96 + 104
+ * than as 144 + 56). Measured on Zen 5: KC 768 beats 512 and 256. */
 #define KC_PACKED 768
-#define MC_PACKED 144           /* rows: a multiple of 48 (3 panels of 16) */
+#define MC_PACKED 144
 
 typedef struct
 {
@@ -195,15 +198,19 @@ segment (const LinearJob *job, int q, int q1, int *i, int *j0, int *j1)
 }
 
 /* Rows [r0, r1) by column blocks [q0, q1): x is packed block by block
- * (MC_PACKED rows by KC_PACKED columns) into this thread's scratch, and
- * each packed block serves all of the thread's columns. */
+ * (the same number of panels each, at most MC_PACKED rows, by KC_PACKED
+ * columns) into this thread's scratch, and each packed block serves all of
+ * the thread's columns. */
 static void
 run_packed (const LinearJob *job, float *scratch, int r0, int r1, int q0,
     int q1)
 {
   const int P = job->panel;
-  for (int b0 = r0; b0 < r1; b0 += MC_PACKED) {
-    const int rows = imin (MC_PACKED, r1 - b0);
+  const int n_panel = (r1 - r0 + P - 1) / P, max_panel = MC_PACKED / P;
+  const int n_block = (n_panel + max_panel - 1) / max_panel;
+  for (int blk = 0; blk < n_block; blk++) {
+    const int b0 = r0 + n_panel * blk / n_block * P;
+    const int rows = imin (r1, r0 + n_panel * (blk + 1) / n_block * P) - b0;
     for (int k0 = 0; k0 < job->n_in; k0 += KC_PACKED) {
       const int kc = imin (KC_PACKED, job->n_in - k0);
       const float *xb = job->x + (size_t) b0 * job->ldx + k0;
@@ -227,9 +234,11 @@ linear_part (void *arg, int t, int T)
   const int n = job->n, n_total = job->n_total, n_panel = job->n_panel;
   float *scratch = n_panel ? cle_thread_buffer (CLE_BUFFER_GEMM_PACK,
       (size_t) MC_PACKED * KC_PACKED * sizeof (float)) : NULL;
-  if (scratch && job->by_rows) {
+  if (scratch && job->by_rows && T > 1) {
     /* the same number of whole panels each, then the rest (fewer than T
-     * panels and the rows below the last) by columns */
+     * panels and the rows below the last) by columns; one thread takes
+     * all, so that the rows below the last panel come with its tiles,
+     * while each block of w is in L1, instead of reading w again */
     const int per = n_panel / T * job->panel, rest = per * T;
     run_packed (job, scratch, per * t, per * (t + 1), 0, n_total);
     if (rest < n)
@@ -294,11 +303,11 @@ linear_run (float *const *y, const float *x, const float *const *w,
 
   /* How the threads share the work (tiny products stay on the calling
    * thread), with no synchronisation but the region's end:
-   * - rows, when every thread gets at least a block of MC_PACKED: each
-   *   packs its own rows and reads all of w, which each block reuses
-   *   MC_PACKED times. Threads get the same number of whole panels; the
-   *   rest (400 rows of ViT-B/32 at batch 8 are 25 panels) is shared by
-   *   columns, which made batch 8 5% faster than one more panel for one;
+   * - rows, when every thread gets at least MC_PACKED: each packs
+   *   its own rows and reads all of w, which each block reuses as many
+   *   times as it has rows. Threads get the same number of whole panels;
+   *   the rest (400 rows of ViT-B/32 at batch 8 are 25 panels) is shared
+   *   by columns, which made batch 8 5% faster than one more panel for one;
    * - otherwise columns (of all projections, in blocks of 8): each thread
    *   packs all of x (small then: fewer than n_threads * MC_PACKED rows)
    *   and reads its own rows of w once. Packing x twice costs ~1% of the

@@ -71,7 +71,7 @@ test_linear (int n, int n_in, int n_out, int with_bias, int ldx, int ldy,
 static void
 test_linear_shapes (void)
 {
-  static const int ns[] = { 1, 3, 50, 197, 401 };
+  static const int ns[] = { 1, 3, 50, 69, 197, 401 };
   static const int n_ins[] = { 31, 64, 768, 3072 };
   static const int n_outs[] = { 17, 64, 768 };
   /* Under valgrind (CLE_TEST_QUICK) the largest shapes would take hours. */
