@@ -238,10 +238,13 @@ cle_gemm_pack_avx2 (float *ap, const float *x, int ldx, int k, int p0,
 
 /* y[8 v + r][c] (=|+=) sum over kc of ap_v[kk][r] * w[c][kk] for v < mv
  * (a constant after inlining), r < 8, c < 4: 12 accumulators, 3 panel
- * vectors and a broadcast element of w: all 16 registers. */
+ * vectors and a broadcast element of w: all 16 registers. Meanwhile the 4
+ * rows of w_next (unless NULL) are fetched into L2, as in
+ * gemm-avx512.c. */
 INLINE256 void
 tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
-    const float *w, const float *b, int kc, int ldw, int ldy, int first)
+    const float *w, const float *b, int kc, int ldw, int ldy, int first,
+    const float *w_next)
 {
   __m256 s[3][NRP];
 #pragma GCC unroll 8
@@ -249,20 +252,27 @@ tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
 #pragma GCC unroll 8
     for (int c = 0; c < NRP; c++)
       s[v][c] = _mm256_setzero_ps ();
+  for (int k0 = 0; k0 < kc; k0 += 16) {
+    if (w_next)
+      for (int c = 0; c < NRP; c++)
+        _mm_prefetch ((const char *) (w_next + (size_t) c * ldw + k0),
+            _MM_HINT_T1);
+    const int k1 = imin (kc, k0 + 16);
 #pragma GCC unroll 4
-  for (int k = 0; k < kc; k++) {
-    __m256 a[3];
+    for (int k = k0; k < k1; k++) {
+      __m256 a[3];
 #pragma GCC unroll 8
-    for (int v = 0; v < mv; v++) {
-      a[v] = _mm256_load_ps (ap + v * ld_panel + (size_t) k * 8);
-      PIN (a[v]);
-    }
+      for (int v = 0; v < mv; v++) {
+        a[v] = _mm256_load_ps (ap + v * ld_panel + (size_t) k * 8);
+        PIN (a[v]);
+      }
 #pragma GCC unroll 8
-    for (int c = 0; c < NRP; c++) {
-      const __m256 e = _mm256_broadcast_ss (w + (size_t) c * ldw + k);
+      for (int c = 0; c < NRP; c++) {
+        const __m256 e = _mm256_broadcast_ss (w + (size_t) c * ldw + k);
 #pragma GCC unroll 8
-      for (int v = 0; v < mv; v++)
-        s[v][c] = _mm256_fmadd_ps (a[v], e, s[v][c]);
+        for (int v = 0; v < mv; v++)
+          s[v][c] = _mm256_fmadd_ps (a[v], e, s[v][c]);
+      }
     }
   }
   /* s[v][c] is a column of y: rows of 4 are the 4 x 4 transposes of the
@@ -301,15 +311,21 @@ cle_gemm_packed_avx2 (float *y, const float *ap, size_t ld_panel,
     for (int p = 0; p < n_panel; p += 3) {
       float *yij = y + (size_t) p * 8 * ldy + j;
       const float *a = ap + p * ld_panel;
+      /* the first tile of a block of w fetches the next block */
+      const float *w_next = p == 0 && j + NRP < n4 ? wj + (size_t) NRP * ldw
+          : NULL;
       switch (imin (3, n_panel - p)) {
         case 3:
-          tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          tile_packed (3, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first,
+              w_next);
           break;
         case 2:
-          tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          tile_packed (2, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first,
+              w_next);
           break;
         default:
-          tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first);
+          tile_packed (1, yij, a, ld_panel, wj, bj, kc, ldw, ldy, first,
+              w_next);
           break;
       }
     }
