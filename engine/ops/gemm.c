@@ -157,8 +157,9 @@ typedef void (*GemmPacked) (float *y, const float *ap, size_t ld_panel,
  * stays in L1/L2 while a block of at most MC_PACKED rows of packed x
  * (442 KB) comes from L2. The blocks of a product get the same number of
  * panels: each block reads all of w, so a small last block reads it for
- * little work (ViT-B/32's 200 rows per lane ran ~1.5% faster as 96 + 104
- * than as 144 + 56). Measured on Zen 5: KC 768 beats 512 and 256. */
+ * little work (ViT-B/32's 200 rows per lane as 96 + 104 instead of
+ * 144 + 48 + 8, with linear_part's single pass: +1.5%). Measured on Zen 5:
+ * KC 768 beats 512 and 256; MC 96 to 240 within the noise. */
 #define KC_PACKED 768
 #define MC_PACKED 144
 
