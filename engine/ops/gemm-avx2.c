@@ -253,10 +253,7 @@ tile_packed (int mv, float *y, const float *ap, size_t ld_panel,
     for (int c = 0; c < NRP; c++)
       s[v][c] = _mm256_setzero_ps ();
   for (int k0 = 0; k0 < kc; k0 += 16) {
-    if (w_next)
-      for (int c = 0; c < NRP; c++)
-        _mm_prefetch ((const char *) (w_next + (size_t) c * ldw + k0),
-            _MM_HINT_T1);
+    cle_gemm_prefetch_rows (w_next, NRP, ldw, k0);
     const int k1 = imin (kc, k0 + 16);
 #pragma GCC unroll 4
     for (int k = k0; k < k1; k++) {

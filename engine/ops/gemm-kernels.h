@@ -38,6 +38,22 @@ void cle_gemm_pack_avx2 (float *ap, const float *x, int ldx, int k, int p0,
 void cle_gemm_packed_avx2 (float *y, const float *ap, size_t ld_panel,
     const float *x, const float *w, const float *b, int m, int kc, int n,
     int ldx, int ldw, int ldy, int first);
+
+#include <xmmintrin.h>
+
+/* Fetches into L2 the cache line at column k of each of the n_rows rows of
+ * w (ldw apart), unless w is NULL. A packed tile calls it every 16 steps of
+ * k with the next tile's rows of w: they come from memory while it
+ * computes, where the hardware prefetchers follow that many strided rows
+ * too late. Always inlined: called, GCC would see a function without side
+ * effects and drop the call. */
+static inline __attribute__ ((always_inline)) void
+cle_gemm_prefetch_rows (const float *w, int n_rows, int ldw, int k)
+{
+  if (w)
+    for (int r = 0; r < n_rows; r++)
+      _mm_prefetch ((const char *) (w + (size_t) r * ldw + k), _MM_HINT_T1);
+}
 #endif
 
 #endif
