@@ -167,10 +167,10 @@ cle_context_new (ClipContext **out, const ClipModel *model,
         / ctx->n_threads;
     ctx->lanes = g_new0 (ClipContext *, ctx->n_threads);
     ctx->n_lanes = ctx->n_threads;
+    /* a lane that cannot be made reports its own sizes */
     for (int t = 0; ctx && t < ctx->n_lanes; t++) {
-      size_t lane_act, lane_mlp;
-      ctx->lanes[t] = context_alloc (model, &lane, CLE_TOWER_VISION,
-          &lane_act, &lane_mlp);
+      ctx->lanes[t] = context_alloc (model, &lane, CLE_TOWER_VISION, &act,
+          &mlp);
       if (!ctx->lanes[t]) {
         cle_context_free (ctx);
         ctx = NULL;
@@ -268,6 +268,23 @@ cle_preprocess (ClipContext *ctx, const ClipFrame *frame, float *pixel_values,
       crop_rgb, err);
 }
 
+/* n frames into c->pixels, one image after another; the status of the
+ * first that fails, if one does. */
+static int
+preprocess_frames (ClipContext *c, const ClipFrame *frames, int n,
+    ClipError *err)
+{
+  const int S = c->model->config.vision.image_size;
+  const size_t per_image = (size_t) 3 * S * S;
+  for (int i = 0; i < n; i++) {
+    int code = cle_preprocess_frame (c->preprocess, &c->model->preprocess,
+        &frames[i], c->pixels + i * per_image, NULL, err);
+    if (code)
+      return code;
+  }
+  return CLE_OK;
+}
+
 /* A chunk of images through the lanes: lane l takes images [n l / L,
  * n (l + 1) / L), preprocesses them (frames) and runs the tower on them,
  * single-threaded, on a thread of its own. */
@@ -296,16 +313,9 @@ lane_part (void *arg, int t, int T)
     const int i0 = job->n * l / L, i1 = job->n * (l + 1) / L;
     const float *pixels = job->pixel_values ? job->pixel_values
         + (size_t) i0 * per_image : lane->pixels;
-    for (int i = i0; job->frames && i < i1; i++) {
-      int code = cle_preprocess_frame (lane->preprocess,
-          &ctx->model->preprocess, &job->frames[i],
-          lane->pixels + (size_t) (i - i0) * per_image, NULL,
+    if (job->frames)
+      job->status[l] = preprocess_frames (lane, job->frames + i0, i1 - i0,
           &job->errors[l]);
-      if (code) {
-        job->status[l] = code;
-        break;
-      }
-    }
     if (!job->status[l])
       cle_vision_forward (lane, pixels, i1 - i0,
           job->embeds + (size_t) i0 * P);
@@ -374,8 +384,6 @@ cle_encode_frames (ClipContext *ctx, const ClipFrame *frames, int n_frames,
         "cle_encode_frames: NULL argument or negative count");
   int code = need_tower (ctx, CLE_TOWER_VISION, err);
   const int P = ctx->model->config.projection_dim;
-  const int S = ctx->model->config.vision.image_size;
-  const size_t per_image = (size_t) 3 * S * S;
   if (code || (code = check_output (n_embeds, n_frames, P, err)))
     return code;
   for (int done = 0; done < n_frames; done += ctx->max_images) {
@@ -388,12 +396,9 @@ cle_encode_frames (ClipContext *ctx, const ClipFrame *frames, int n_frames,
         return code;
       continue;
     }
-    for (int i = 0; i < n; i++) {
-      code = cle_preprocess_frame (ctx->preprocess, &ctx->model->preprocess,
-          &frames[done + i], ctx->pixels + i * per_image, NULL, err);
-      if (code)
-        return code;
-    }
+    code = preprocess_frames (ctx, frames + done, n, err);
+    if (code)
+      return code;
     cle_vision_forward (ctx, ctx->pixels, n, embeds + (size_t) done * P);
   }
   return CLE_OK;
