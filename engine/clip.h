@@ -164,6 +164,11 @@ CLE_API int cle_model_get_info (const ClipModel *model, ClipModelInfo *info);
 CLE_API int cle_tokenize (const ClipModel *model, const char *text,
     int32_t *ids, int max_ids, ClipError *err);
 
+/* The prompt template of zero-shot classification when none is given: "{}"
+ * stands for the label ("a photo of a {}." + "dog" -> "a photo of a dog.").
+ * The clipclassify element and clip-tool classify both use it. */
+#define CLE_DEFAULT_TEMPLATE "a photo of a {}."
+
 /* Cosine similarity of one image embedding with n_text text embeddings, the
  * logits (exp(logit_scale) * cosine) and their softmax. Any of logits, probs,
  * cosines may be NULL; each has n_text elements. Embeddings need not be

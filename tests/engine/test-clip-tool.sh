@@ -5,6 +5,9 @@
 
 TOOL=${1:?usage: test-clip-tool.sh CLIP-TOOL TESTS-DATA-DIR}
 DATA=${2:?usage: test-clip-tool.sh CLIP-TOOL TESTS-DATA-DIR}
+# absolute, for the runs in another folder (run_in)
+case $TOOL in /*) ;; *) TOOL=$PWD/$TOOL ;; esac
+case $DATA in /*) ;; *) DATA=$PWD/$DATA ;; esac
 MODEL=$DATA/tiny-clip
 IMAGES=$MODEL/reference/images
 
@@ -36,6 +39,14 @@ not_ok () {
 # run ARGS...: runs the tool, keeping stdout, stderr and the exit status.
 run () {
   "$TOOL" "$@" >"$OUT" 2>"$ERR"
+  rc=$?
+}
+
+# run_in DIR ARGS...: run, in DIR (for relative names that begin with '-').
+run_in () {
+  dir=$1
+  shift
+  (cd "$dir" && exec "$TOOL" "$@") >"$OUT" 2>"$ERR"
   rc=$?
 }
 
@@ -85,20 +96,22 @@ f32 () {
   od -An -v -tf4 -j $(($2 * 4)) -N $(($3 * 4)) "$1"
 }
 
-# probs_sum_to_one: on each line of stdout the "probs" array sums to 1.
-probs_sum_to_one () {
+# confidences_sum_to_one: on each line of stdout the "confidences" array
+# sums to 1.
+confidences_sum_to_one () {
   [ -s "$OUT" ] && awk '{
-      split ($0, a, "\"probs\": \\["); split (a[2], b, "]");
+      split ($0, a, "\"confidences\": \\["); split (a[2], b, "]");
       n = split (b[1], p, ", "); s = 0;
       for (i = 1; i <= n; i++) s += p[i];
       if (s < 0.9999 || s > 1.0001) bad++ }
     END { exit bad > 0 }' "$OUT"
 }
 
-# labels_sorted: on each line the "prob" values of "labels" never increase.
+# labels_sorted: on each line the "confidence" values of "labels" never
+# increase.
 labels_sorted () {
   [ -s "$OUT" ] && awk '{
-      n = split ($0, a, "\"prob\": "); prev = 2;
+      n = split ($0, a, "\"confidence\": "); prev = 2; if (n < 2) bad++;
       for (i = 2; i <= n; i++) { v = a[i] + 0; if (v > prev) bad++; prev = v } }
     END { exit bad > 0 }' "$OUT"
 }
@@ -120,6 +133,31 @@ expect "no arguments: usage on stderr" grep -q "Usage" "$ERR"
 run --help
 expect "--help: exit 0" [ "$rc" -eq 0 ]
 expect "--help: commands on stdout" grep -q "embed-image" "$OUT"
+for c in info tokenize preprocess embed-text embed-image classify bench; do
+  expect "--help: lists $c with a summary" \
+    grep -Eq "^  $c +[A-Z].*\.\$" "$OUT"
+done
+for o in "--threads=N" "--precision=fp32|bf16|int8" "--text-cache=DIR"; do
+  expect "--help: common option $o" grep -qF -- "$o" "$OUT"
+done
+expect "--help: explains --" grep -qF "after '--'" "$OUT"
+expect "--help: ends with a full sentence" \
+  sh -c 'sed "/^\$/d" "$1" | tail -n 1 | grep -q "\.\$"' sh "$OUT"
+expect "--help: no line over 79 columns" not grep -q '.\{80\}' "$OUT"
+
+for c in info tokenize preprocess embed-text embed-image classify bench; do
+  run "$c" --help
+  expect "$c --help: exit 0, usage, common options, explains --" \
+    sh -c '[ "$1" -eq 0 ] && grep -q "clip-tool $2 .*MODEL" "$3" &&
+      grep -q -- "--precision" "$3" && grep -q -- "--text-cache" "$3" &&
+      grep -qF "after '"'--'"'" "$3"' sh "$rc" "$c" "$OUT"
+done
+run help classify
+expect "help classify: the help of classify" grep -q -- "--top-k" "$OUT"
+
+run --precision int8 --text-cache "$TMP/tc0" info "$MODEL"
+expect "common options before COMMAND: --precision, --text-cache" \
+  grep -q '"precision": "int8"' "$OUT"
 
 run frobnicate "$MODEL"
 expect "unknown command: exit 2" [ "$rc" -eq 2 ]
@@ -182,6 +220,19 @@ expect "tokenize: invalid UTF-8 line: file and line named" \
 run tokenize "$MODEL"
 expect "tokenize without text: exit 2" [ "$rc" -eq 2 ]
 
+run tokenize "$MODEL" "-foo"
+expect "tokenize -foo: exit 2, the error says to use --" \
+  status_and_stderr 2 "use '--' before arguments that begin with '-'"
+expect "tokenize -foo: the error names -foo" grep -qF "'-foo'" "$ERR"
+run classify "$MODEL" --labels cat "$IMAGES/img0_224x224.png" -x.png
+expect "classify -x.png: exit 2, the error says to use --" \
+  status_and_stderr 2 "use '--' before"
+
+run tokenize "$MODEL" -- "-foo" "--bar"
+expect "tokenize -- -foo --bar: both are texts" every_line_matches \
+  "\\{\"text\": \"-(foo|-bar)\", \"ids\": \\[49406(, [0-9]+)+, 49407\\]\\}"
+expect "tokenize -- -foo --bar: two lines" [ "$(lines)" -eq 2 ]
+
 run tokenize "$MODEL" --file "$TMP/no-such-file.txt"
 expect "tokenize: missing --file: exit 1, named" \
   status_and_stderr 1 no-such-file.txt
@@ -234,6 +285,14 @@ expect "embed-image: missing image: named" grep -q "missing.png" "$ERR"
 expect "embed-image: images before it still printed" [ "$(lines)" -eq 1 ]
 
 printf 'P6\n4 4\n255\nshort' >"$TMP/truncated.ppm"
+run embed-image "$MODEL" "$TMP/missing.png" "$IMAGES/img0_224x224.png" \
+  "$TMP/truncated.ppm" "$IMAGES/img7_97x61.png"
+expect "embed-image: missing and corrupt images: both named" \
+  sh -c 'grep -q missing.png "$1" && grep -q truncated.ppm "$1"' sh "$ERR"
+expect "embed-image: missing and corrupt images: exit 1, the others encoded" \
+  sh -c '[ "$1" -eq 1 ] && [ "$(grep -c img0_224 "$2")" -eq 1 ] &&
+    [ "$(grep -c img7_97x61 "$2")" -eq 1 ] && [ "$(wc -l <"$2")" -eq 2 ]' \
+  sh "$rc" "$OUT"
 run embed-image "$MODEL" "$TMP/truncated.ppm"
 expect "embed-image: truncated PPM: exit 1, named" \
   status_and_stderr 1 truncated.ppm
@@ -276,14 +335,37 @@ run classify "$MODEL" --labels "cat, dog,car" --template "a photo of a {}." \
   "$IMAGES/img0_224x224.png" "$IMAGES/img3_480x640.png"
 expect "classify: exit 0" [ "$rc" -eq 0 ]
 expect "classify: one line per image" [ "$(lines)" -eq 2 ]
-L="\\{\"label\": $STR, \"prob\": $NUM, \"logit\": $NUM\\}"
-expect "classify: JSON with 3 logits, probs, labels" every_line_matches \
-  "\\{\"image\": $STR, \"logits\": \\[$NUM(, $NUM){2}\\], \"probs\": \\[$NUM(, $NUM){2}\\], \"labels\": \\[$L(, $L){2}\\]\\}"
-expect "classify: probs sum to 1" probs_sum_to_one
-expect "classify: labels sorted by prob, highest first" labels_sorted
+# the vocabulary of the clipjson element
+L="\\{\"label\": $STR, \"label_id\": [0-2], \"confidence\": $NUM, \"logit\": $NUM, \"cosine\": $NUM\\}"
+expect "classify: JSON with 3 logits, confidences, labels" every_line_matches \
+  "\\{\"image\": $STR, \"logits\": \\[$NUM(, $NUM){2}\\], \"confidences\": \\[$NUM(, $NUM){2}\\], \"labels\": \\[$L(, $L){2}\\]\\}"
+expect "classify: no \"prob\" field" not grep -q '"prob' "$OUT"
+expect "classify: label_id is the place in --labels" \
+  grep -q '{"label": "dog", "label_id": 1, ' "$OUT"
+expect "classify: confidences sum to 1" confidences_sum_to_one
+expect "classify: labels sorted by confidence, highest first" labels_sorted
+cp "$OUT" "$TMP/classify-template.out"
+expect "classify: logit = logit_scale * cosine" awk '{
+    n = split ($0, a, "\"logit\": "); for (i = 2; i <= n; i++) {
+      split (a[i], b, ", \"cosine\": "); l = b[1] + 0; c = b[2] + 0;
+      d = l - 100.02986 * c; if (d < -1e-3 || d > 1e-3) bad++ } }
+  END { exit !(n > 1 && bad == 0) }' "$OUT"
+
+# The default template is the element's, CLE_DEFAULT_TEMPLATE.
+run classify "$MODEL" --labels "cat, dog,car" --template "{}" \
+  "$IMAGES/img0_224x224.png" "$IMAGES/img3_480x640.png"
+cp "$OUT" "$TMP/classify-bare.out"
+run classify "$MODEL" --labels "cat, dog,car" \
+  "$IMAGES/img0_224x224.png" "$IMAGES/img3_480x640.png"
+expect "classify: no --template is --template \"a photo of a {}.\", not {}" \
+  sh -c 'cmp -s "$1" "$2" && ! cmp -s "$1" "$3"' sh "$OUT" \
+  "$TMP/classify-template.out" "$TMP/classify-bare.out"
+run classify "$MODEL" --help
+expect "classify --help: names the default template" \
+  grep -qF 'default: "a photo of a {}."' "$OUT"
 
 run classify "$MODEL" --labels "a photo of a cat" --labels "a photo of a dog" \
-  "$IMAGES/img0_224x224.png"
+  --template "{}" "$IMAGES/img0_224x224.png"
 array logits >"$TMP/logits"
 f32 "$MODEL/reference/logits_per_image.f32" 0 2 >"$TMP/logits-ref"
 expect "classify: logits match the reference" \
@@ -293,7 +375,7 @@ printf '# animals\ncat\n\n  dog  \r\n#car\n' >"$TMP/labels.txt"
 run classify "$MODEL" --labels-file "$TMP/labels.txt" -k 1 \
   "$IMAGES/img4_300x300.png"
 expect "classify --labels-file: comments and blanks skipped, --top-k 1" \
-  every_line_matches "\\{\"image\": $STR, \"logits\": \\[$NUM, $NUM\\], \"probs\": \\[$NUM, $NUM\\], \"labels\": \\[\\{\"label\": \"(cat|dog)\", \"prob\": $NUM, \"logit\": $NUM\\}\\]\\}"
+  every_line_matches "\\{\"image\": $STR, \"logits\": \\[$NUM, $NUM\\], \"confidences\": \\[$NUM, $NUM\\], \"labels\": \\[\\{\"label\": \"(cat|dog)\", \"label_id\": [01], \"confidence\": $NUM, \"logit\": $NUM, \"cosine\": $NUM\\}\\]\\}"
 
 run classify "$MODEL" --labels "cat,dog" --template "a photo" \
   "$IMAGES/img0_224x224.png"
@@ -304,6 +386,49 @@ expect "classify without labels: exit 2" [ "$rc" -eq 2 ]
 
 run classify "$MODEL" --labels "cat,dog" "$TMP/nope.jpg"
 expect "classify: missing image: exit 1, named" status_and_stderr 1 nope.jpg
+
+# A missing or corrupt image among others: reported, the others scored.
+run classify "$MODEL" --labels "cat,dog" --batch 2 "$IMAGES/img0_224x224.png" \
+  "$TMP/missing.png" "$TMP/truncated.ppm" "$IMAGES/img1_640x480.png" \
+  "$IMAGES/img4_300x300.png"
+expect "classify: missing and corrupt images in the middle: both named" \
+  sh -c 'grep -q "missing.png.*No such file" "$1" &&
+    grep -q truncated.ppm "$1"' sh "$ERR"
+expect "classify: missing image in the middle: exit 1, the 3 others scored" \
+  sh -c '[ "$1" -eq 1 ] && [ "$(wc -l <"$2")" -eq 3 ]' sh "$rc" "$OUT"
+expect "classify: missing image in the middle: the images after it scored" \
+  grep -q "img4_300x300.png" "$OUT"
+
+# ------------------------------------ arguments that begin with '-' --
+# After "--" every argument is positional, in every command.
+mkdir "$TMP/dash"
+ln -s "$MODEL" "$TMP/dash/-model"
+cp "$IMAGES/img0_224x224.png" "$TMP/dash/-img0.png"
+cp "$IMAGES/img7_97x61.png" "$TMP/dash/--img7.png"
+
+run_in "$TMP/dash" info -- -model
+expect "info -- -model: exit 0" \
+  sh -c '[ "$1" -eq 0 ] && grep -q "^{\"model\": \"-model\"" "$2"' sh "$rc" "$OUT"
+run_in "$TMP/dash" embed-text "$MODEL" -- -foo
+expect "embed-text -- -foo: a text" every_line_matches \
+  "\\{\"text\": \"-foo\", \"embedding\": $EMB\\}"
+run_in "$TMP/dash" embed-image "$MODEL" -- -img0.png --img7.png
+expect "embed-image -- -img0.png --img7.png: two images" every_line_matches \
+  "\\{\"image\": \"--?img[07].png\", \"embedding\": $EMB\\}"
+expect "embed-image -- -img0.png --img7.png: two lines" [ "$(lines)" -eq 2 ]
+run_in "$TMP/dash" classify --labels cat,dog "$MODEL" -- -img0.png --img7.png
+expect "classify -- -img0.png --img7.png: two images scored" \
+  sh -c '[ "$1" -eq 0 ] && [ "$(grep -c "^{\"image\": \"--*img" "$2")" -eq 2 ]' \
+  sh "$rc" "$OUT"
+run_in "$TMP/dash" preprocess -o out "$MODEL" -- -img0.png
+expect "preprocess -o out MODEL -- -img0.png: exit 0, out.f32 written" \
+  sh -c '[ "$1" -eq 0 ] && [ -s "$2/dash/out.f32" ]' sh "$rc" "$TMP"
+run_in "$TMP/dash" bench --batch 1 --seconds 0 -- -model
+expect "bench -- -model: exit 0" \
+  sh -c '[ "$1" -eq 0 ] && grep -q "\"model\": \"-model\"" "$2"' sh "$rc" "$OUT"
+run_in "$TMP/dash" embed-image "$MODEL" -img0.png
+expect "embed-image -img0.png (no --): exit 2, the error says to use --" \
+  status_and_stderr 2 "use '--' before"
 
 # ------------------------------------------------ one-tower checkpoints --
 GEN=$DATA/gen
