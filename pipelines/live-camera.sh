@@ -3,28 +3,40 @@
 #
 # Shows clipclassify mode=async on a live source: frames flow at the camera's
 # rate while a worker thread scores the newest one; each result rides on the
-# next frame out, stamped with the timestamp of the frame it describes. With
-# post-messages=true the labels also reach the bus (add -m to see them).
+# next frame out, and every field of its JSON line (pts, frame_number,
+# resolution) describes the frame that was scored. The results still in flight
+# at the end are written too. With post-messages=true the labels also reach
+# the bus. The run ends by itself when the camera stops or errs (clip-launch),
+# and stderr says how many frames were classified and how many the busy
+# worker let pass.
 #
 # Usage: live-camera.sh [--test] [DEVICE]      (DEVICE defaults to /dev/video0)
 #   --test   use a live videotestsrc instead of v4l2src (no camera needed);
 #            also used when DEVICE does not exist
 #
 # Environment (all optional):
-#   CLIP_MODEL        Hugging Face CLIP directory  (default: tests/data/tiny-clip)
-#   CLIP_LABELS       comma-separated labels       (default: a few indoor ones)
+#   CLIP_MODEL        Hugging Face CLIP directory  (default: models/tiny-demo-clip)
+#   CLIP_LABELS       comma-separated labels       (default: the demo model's
+#                     with the demo model, else a few indoor ones)
 #   CLIP_OUTPUT       JSON Lines file              (default: stdout)
 #   CLIP_SINK         video sink                   (default: autovideosink)
 #   CLIP_NUM_BUFFERS  stop after N frames, test source only (default: endless)
+#   CLIP_STALL_TIMEOUT  seconds without frames before giving up (default 60)
 #
 # Example:
+#   CLIP_MODEL=~/models/clip-vit-base-patch32 \
 #   CLIP_LABELS="someone at the door,an empty porch,a parcel" \
 #     pipelines/live-camera.sh /dev/video2
 set -eu
 
-here=$(cd "$(dirname "$0")" && pwd)
-model=${CLIP_MODEL:-$here/../tests/data/tiny-clip}
-labels=${CLIP_LABELS:-"a person,an empty room,a cat,a dog,a screen"}
+. "$(dirname "$0")/lib/launch.sh"
+if [ -n "${CLIP_MODEL:-}" ]; then
+  model=$CLIP_MODEL
+  labels=${CLIP_LABELS:-"a person,an empty room,a cat,a dog,a screen"}
+else
+  model=$clip_default_model
+  labels=${CLIP_LABELS:-"bouncing ball,color bars,static noise,checkerboard,pinwheel,solid red screen,solid blue screen"}
+fi
 sink=${CLIP_SINK:-autovideosink}
 num_buffers=${CLIP_NUM_BUFFERS:--1}
 
@@ -34,6 +46,7 @@ for arg in "$@"; do
   case $arg in
     --test) test_source=yes ;;
     -h|--help) sed -n '2,/^set -eu/p' "$0" | sed '$d'; exit 0 ;;
+    -*) echo "$0: unknown option '$arg' (see --help)" >&2; exit 2 ;;
     *) device=$arg ;;
   esac
 done
@@ -49,17 +62,14 @@ else
   set -- v4l2src "device=$device"
 fi
 
+set -- "$@" ! videoconvert ! \
+  clipclassify "model=$model" "labels=$labels" mode=async top-k=3 \
+    post-messages=true ! clipjson
 if [ -n "${CLIP_OUTPUT:-}" ]; then
-  set -- "$@" ! videoconvert ! \
-    clipclassify "model=$model" "labels=$labels" mode=async top-k=3 \
-      post-messages=true ! clipjson "location=$CLIP_OUTPUT"
-else
-  set -- "$@" ! videoconvert ! \
-    clipclassify "model=$model" "labels=$labels" mode=async top-k=3 \
-      post-messages=true ! clipjson
+  set -- "$@" "location=$CLIP_OUTPUT"
 fi
 
 # queue: the display runs in its own thread, so a slow sink never slows the
 # classifier's branch either.
 # shellcheck disable=SC2086
-exec gst-launch-1.0 -q -e "$@" ! queue ! videoconvert ! $sink
+clip_run "$@" ! queue ! videoconvert ! $sink

@@ -92,6 +92,11 @@ enum
   PROP_POST_MESSAGES,
   PROP_MODE,
   PROP_PRECISION,
+  PROP_FRAMES_IN,
+  PROP_FRAMES_CLASSIFIED,
+  PROP_FRAMES_SKIPPED_INTERVAL,
+  PROP_FRAMES_DROPPED_BUSY,
+  PROP_FRAMES_FAILED,
 };
 
 /* The formats ClipFrame can view without a copy. */
@@ -121,6 +126,8 @@ typedef struct
 typedef struct
 {
   GstClockTime pts, stream_time, running_time;
+  guint64 frame_number;         /* among the frames the element saw */
+  gint width, height;
   GstClipLabelSet *set;         /* the labels the indices refer to (ref) */
   guint n_scores;
   ClipScore *scores;            /* most probable first */
@@ -132,6 +139,7 @@ typedef struct
   GstBuffer *buffer;            /* a deep copy: upstream may reuse the original */
   GstVideoInfo info;
   GstClockTime pts, stream_time, running_time;
+  guint64 frame_number;
 } ClipJob;
 
 /* Per-thread buffers for cle_model_score, grown to the label set's size. */
@@ -178,8 +186,13 @@ struct _GstClipClassify
   GThreadPool *encoder;         /* one thread: background label encodes */
   gint encoder_cancelled;       /* atomic; polled by the encoder */
 
+  /* under the object lock: what became of each frame (the properties) */
+  guint64 n_in, n_classified, n_skipped_interval, n_failed;
+  gboolean failure_warned;      /* since the last caps change */
+
   /* streaming thread only */
   guint64 frame_count;          /* since start or the last flush */
+  guint64 frame_number;         /* since start: the next frame's number */
   gfloat *image_embed;
   ClipScratch scratch;
   ClipResult *frame_result;     /* from transform_frame_ip to transform_ip */
@@ -417,6 +430,76 @@ clip_frame_from_video_frame (ClipFrame * cf, const GstVideoFrame * frame)
   return TRUE;
 }
 
+/* A frame the engine will not take (its size, its geometry) is the
+ * frame's fault, not the element's: it is skipped and counted, and the
+ * stream goes on. Any other engine error stops the stream. */
+static gboolean
+is_frame_error (gint code)
+{
+  return code == CLE_ERROR_UNSUPPORTED || code == CLE_ERROR_INVALID_ARGUMENT;
+}
+
+/* Any thread. Counts a frame that was not classified; the first one after
+ * each caps change is posted as a warning (a camera sending odd frames would
+ * flood the bus otherwise), the rest are in the debug log and the count. */
+static void
+gst_clip_classify_frame_rejected (GstClipClassify * self, const ClipFrame * cf,
+    const gchar * why)
+{
+  gboolean warn;
+
+  GST_OBJECT_LOCK (self);
+  self->n_failed++;
+  warn = !self->failure_warned;
+  self->failure_warned = TRUE;
+  GST_OBJECT_UNLOCK (self);
+
+  if (warn)
+    GST_ELEMENT_WARNING (self, STREAM, FAILED,
+        ("A %dx%d frame was not classified: %s", cf->width, cf->height, why),
+        ("frames the model cannot take are skipped and counted in the "
+            "'frames-failed' property; posted once per caps"));
+  else
+    GST_DEBUG_OBJECT (self, "%dx%d frame not classified: %s", cf->width,
+        cf->height, why);
+}
+
+/* Encodes @n frames into @embeds (n x dim). When the call fails because
+ * of a frame, each frame is encoded alone so the others still count; the
+ * ones the engine rejects are marked in @rejected. Returns FALSE only for
+ * errors that are not a frame's fault. */
+static gboolean
+gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
+    const ClipFrame * frames, guint n, gfloat * embeds, gboolean * rejected,
+    ClipError * err)
+{
+  guint i;
+
+  memset (rejected, 0, n * sizeof (gboolean));
+  if (cle_encode_frames (ctx, frames, n, embeds, (gsize) n * self->dim,
+          err) >= 0)
+    return TRUE;
+  if (!is_frame_error (err->code))
+    return FALSE;
+
+  for (i = 0; i < n; i++) {
+    ClipError one = { 0, };
+
+    if (n > 1 && cle_encode_frames (ctx, &frames[i], 1,
+            embeds + (gsize) i * self->dim, self->dim, &one) >= 0)
+      continue;
+    if (n == 1)
+      one = *err;
+    if (!is_frame_error (one.code)) {
+      *err = one;
+      return FALSE;
+    }
+    rejected[i] = TRUE;
+    gst_clip_classify_frame_rejected (self, &frames[i], one.message);
+  }
+  return TRUE;
+}
+
 /* Posts a GError from the label code as an element error or warning. */
 static void
 post_gerror (GstClipClassify * self, GstMessageType type, const GError * err,
@@ -451,7 +534,8 @@ clip_result_to_structure (const ClipResult * result)
   s = gst_structure_new ("clip-classification",
       "timestamp", G_TYPE_UINT64, result->pts,
       "stream-time", G_TYPE_UINT64, result->stream_time,
-      "running-time", G_TYPE_UINT64, result->running_time, NULL);
+      "running-time", G_TYPE_UINT64, result->running_time,
+      "frame-number", G_TYPE_UINT64, result->frame_number, NULL);
   gst_structure_take_value (s, "labels", &labels);
   gst_structure_take_value (s, "probabilities", &probs);
   return s;
@@ -467,6 +551,11 @@ clip_result_attach (GstClipClassify * self, GstBuffer * buf,
 
   meta = gst_buffer_add_clip_classification_meta (buf, result->pts,
       result->set->n_labels);
+  meta->scored_frame_number = result->frame_number;
+  meta->scored_width = result->width;
+  meta->scored_height = result->height;
+  meta->scored_stream_time = result->stream_time;
+  meta->scored_running_time = result->running_time;
   for (i = 0; i < result->n_scores; i++) {
     const ClipScore *sc = &result->scores[i];
 
@@ -646,13 +735,14 @@ gst_clip_classify_worker (gpointer data)
   ClipJob *batch[MAX_BATCH_SIZE];
   ClipFrame frames[MAX_BATCH_SIZE];
   GstVideoFrame vframes[MAX_BATCH_SIZE];
+  gboolean rejected[MAX_BATCH_SIZE];
 
   g_mutex_lock (&self->worker_lock);
   while (TRUE) {
     GstClipLabelSet *set;
     GList *results = NULL;
     ClipError cerr = { 0, };
-    guint n = 0, n_mapped = 0, i, top_k, batch_size, epoch;
+    guint n = 0, n_mapped = 0, n_results = 0, i, top_k, batch_size, epoch;
     gfloat threshold;
     gboolean ok = TRUE;
 
@@ -683,13 +773,17 @@ gst_clip_classify_worker (gpointer data)
       }
     }
 
-    if (ok && cle_encode_frames (self->worker_ctx, frames, n, embeds,
-            (gsize) n * self->dim, &cerr) < 0)
-      ok = FALSE;
+    if (ok)
+      ok = gst_clip_classify_encode (self, self->worker_ctx, frames, n,
+          embeds, rejected, &cerr);
 
     for (i = 0; i < n && ok; i++) {
-      ClipResult *r = clip_score (model, &scratch, set,
-          embeds + (gsize) i * self->dim, top_k, threshold, &cerr);
+      ClipResult *r;
+
+      if (rejected[i])
+        continue;
+      r = clip_score (model, &scratch, set, embeds + (gsize) i * self->dim,
+          top_k, threshold, &cerr);
       if (!r) {
         ok = FALSE;
         break;
@@ -697,6 +791,9 @@ gst_clip_classify_worker (gpointer data)
       r->pts = batch[i]->pts;
       r->stream_time = batch[i]->stream_time;
       r->running_time = batch[i]->running_time;
+      r->frame_number = batch[i]->frame_number;
+      r->width = GST_VIDEO_INFO_WIDTH (&batch[i]->info);
+      r->height = GST_VIDEO_INFO_HEIGHT (&batch[i]->info);
       results = g_list_append (results, r);
     }
 
@@ -717,12 +814,17 @@ gst_clip_classify_worker (gpointer data)
       ClipResult *r = results->data;
 
       /* results of frames from before a flush describe nothing downstream */
-      if (epoch == self->epoch)
+      if (epoch == self->epoch) {
         g_queue_push_tail (&self->results, r);
-      else
+        n_results++;
+      } else {
         clip_result_free (r);
+      }
       results = g_list_delete_link (results, results);
     }
+    GST_OBJECT_LOCK (self);
+    self->n_classified += n_results;
+    GST_OBJECT_UNLOCK (self);
     self->worker_busy = FALSE;
     g_cond_broadcast (&self->idle_cond);
   }
@@ -745,7 +847,7 @@ gst_clip_classify_clear_queues_locked (GstClipClassify * self)
  * always works on the newest frames and never builds up latency. */
 static void
 gst_clip_classify_submit (GstClipClassify * self, GstVideoFrame * frame,
-    guint batch_size)
+    guint64 frame_number, guint batch_size)
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
@@ -754,6 +856,7 @@ gst_clip_classify_submit (GstClipClassify * self, GstVideoFrame * frame,
   job->buffer = gst_buffer_copy_deep (frame->buffer);
   job->info = frame->info;
   job->pts = pts;
+  job->frame_number = frame_number;
   job->stream_time = gst_segment_to_stream_time (&trans->segment,
       GST_FORMAT_TIME, pts);
   job->running_time = gst_segment_to_running_time (&trans->segment,
@@ -772,12 +875,14 @@ gst_clip_classify_submit (GstClipClassify * self, GstVideoFrame * frame,
 }
 
 /* At EOS no frame is left to carry what the worker still has: wait for it
- * (the stream is over, nothing is held up) and post those results on the
- * bus, so every scored frame is reported at least there. */
+ * (the stream is over, nothing is held up) and send each result downstream
+ * in a GST_CLIP_LATE_RESULT_EVENT ahead of EOS (clipjson writes it like any
+ * other) and, with post-messages, on the bus. */
 static void
 gst_clip_classify_drain (GstClipClassify * self)
 {
   gint64 deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
+  GQueue late = G_QUEUE_INIT;
   gboolean post;
   ClipResult *r;
 
@@ -793,16 +898,42 @@ gst_clip_classify_drain (GstClipClassify * self)
       break;
     }
   }
-  while ((r = g_queue_pop_head (&self->results))) {
+  while ((r = g_queue_pop_head (&self->results)))
+    g_queue_push_tail (&late, r);
+  g_mutex_unlock (&self->worker_lock);
+
+  while ((r = g_queue_pop_head (&late))) {
+    GstBuffer *carrier = gst_buffer_new ();
+
     GST_DEBUG_OBJECT (self, "result for %" GST_TIME_FORMAT " after the last "
-        "frame: bus only", GST_TIME_ARGS (r->pts));
-    if (post)
-      gst_element_post_message (GST_ELEMENT (self),
-          gst_message_new_element (GST_OBJECT (self),
-              clip_result_to_structure (r)));
+        "frame: sent as an event", GST_TIME_ARGS (r->pts));
+    clip_result_attach (self, carrier, r, post);
+    gst_pad_push_event (GST_BASE_TRANSFORM_SRC_PAD (self),
+        gst_clip_late_result_event_new (carrier));
     clip_result_free (r);
   }
+}
+
+/* The counters at EOS, as a "clip-stats" element message. */
+static void
+gst_clip_classify_post_stats (GstClipClassify * self)
+{
+  GstStructure *s;
+  guint64 busy;
+
+  g_mutex_lock (&self->worker_lock);
+  busy = self->n_dropped;
   g_mutex_unlock (&self->worker_lock);
+  GST_OBJECT_LOCK (self);
+  s = gst_structure_new ("clip-stats",
+      "frames-in", G_TYPE_UINT64, self->n_in,
+      "frames-classified", G_TYPE_UINT64, self->n_classified,
+      "frames-skipped-interval", G_TYPE_UINT64, self->n_skipped_interval,
+      "frames-dropped-busy", G_TYPE_UINT64, busy,
+      "frames-failed", G_TYPE_UINT64, self->n_failed, NULL);
+  GST_OBJECT_UNLOCK (self);
+  gst_element_post_message (GST_ELEMENT (self),
+      gst_message_new_element (GST_OBJECT (self), s));
 }
 
 /* ------------------------------------------------------------- vfuncs -- */
@@ -879,7 +1010,16 @@ gst_clip_classify_start (GstBaseTransform * trans)
 
   self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE * self->dim);
   self->frame_count = 0;
+  self->frame_number = 0;
   self->running_mode = mode;
+  GST_OBJECT_LOCK (self);
+  self->n_in = self->n_classified = self->n_skipped_interval = 0;
+  self->n_failed = 0;
+  self->failure_warned = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  g_mutex_lock (&self->worker_lock);
+  self->n_dropped = 0;
+  g_mutex_unlock (&self->worker_lock);
 
   if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
     if (cle_context_new (&self->worker_ctx,
@@ -987,11 +1127,44 @@ gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
     self->epoch++;
     gst_clip_classify_clear_queues_locked (self);
     g_mutex_unlock (&self->worker_lock);
-  } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS && self->worker) {
-    gst_clip_classify_drain (self);
+  } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
+    if (self->worker)
+      gst_clip_classify_drain (self);
+    gst_clip_classify_post_stats (self);
   }
 
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
+}
+
+/* In sync mode QoS events stop here: the elements before this one (the
+ * decoder, videoconvert) would otherwise drop late frames, and sync mode
+ * promises that every frame reaching the sink was classified. A slow
+ * pipeline then plays late instead of skipping; live sources want async. */
+static gboolean
+gst_clip_classify_src_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (trans);
+
+  if (GST_EVENT_TYPE (event) == GST_EVENT_QOS &&
+      self->running_mode == GST_CLIP_CLASSIFY_MODE_SYNC) {
+    GST_LOG_OBJECT (self, "sync mode: not passing QoS upstream");
+    gst_event_unref (event);
+    return TRUE;
+  }
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->src_event (trans, event);
+}
+
+/* New caps: a rejected frame of the new size gets its own warning. */
+static gboolean
+gst_clip_classify_set_info (GstVideoFilter * filter, GstCaps * incaps,
+    GstVideoInfo * in_info, GstCaps * outcaps, GstVideoInfo * out_info)
+{
+  GstClipClassify *self = GST_CLIP_CLASSIFY (filter);
+
+  GST_OBJECT_LOCK (self);
+  self->failure_warned = FALSE;
+  GST_OBJECT_UNLOCK (self);
+  return TRUE;
 }
 
 /* Computes the frame's result into self->frame_result; transform_ip attaches
@@ -1006,10 +1179,12 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   ClipError cerr = { 0, };
   ClipResult *result;
   guint interval, top_k, batch_size;
+  guint64 frame_number = self->frame_number++;
   gfloat threshold;
-  gboolean due;
+  gboolean due, rejected;
 
   GST_OBJECT_LOCK (self);
+  self->n_in++;
   interval = MAX (self->interval, 1);
   top_k = self->top_k;
   threshold = self->threshold;
@@ -1019,12 +1194,17 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   GST_OBJECT_UNLOCK (self);
 
   due = (self->frame_count++ % interval) == 0;
+  if (!due) {
+    GST_OBJECT_LOCK (self);
+    self->n_skipped_interval++;
+    GST_OBJECT_UNLOCK (self);
+  }
 
   if (self->running_mode == GST_CLIP_CLASSIFY_MODE_ASYNC || !due) {
     gst_clip_label_set_unref (set);
     if (self->running_mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
       if (due)
-        gst_clip_classify_submit (self, frame, batch_size);
+        gst_clip_classify_submit (self, frame, frame_number, batch_size);
       g_mutex_lock (&self->worker_lock);
       self->frame_result = g_queue_pop_head (&self->results);
       g_mutex_unlock (&self->worker_lock);
@@ -1040,12 +1220,16 @@ gst_clip_classify_process_frame (GstClipClassify * self,
     return GST_FLOW_NOT_NEGOTIATED;
   }
 
-  if (cle_encode_frames (self->ctx, &cf, 1, self->image_embed, self->dim,
-          &cerr) < 0) {
+  if (!gst_clip_classify_encode (self, self->ctx, &cf, 1, self->image_embed,
+          &rejected, &cerr)) {
     gst_clip_label_set_unref (set);
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
         ("CLIP inference failed: %s", cerr.message), (NULL));
     return GST_FLOW_ERROR;
+  }
+  if (rejected) {
+    gst_clip_label_set_unref (set);
+    return GST_FLOW_OK;
   }
 
   result = clip_score (gst_clip_model_handle_get_model (self->model),
@@ -1062,7 +1246,13 @@ gst_clip_classify_process_frame (GstClipClassify * self,
       GST_FORMAT_TIME, result->pts);
   result->running_time = gst_segment_to_running_time (&trans->segment,
       GST_FORMAT_TIME, result->pts);
+  result->frame_number = frame_number;
+  result->width = cf.width;
+  result->height = cf.height;
   self->frame_result = result;
+  GST_OBJECT_LOCK (self);
+  self->n_classified++;
+  GST_OBJECT_UNLOCK (self);
 
   return GST_FLOW_OK;
 }
@@ -1227,6 +1417,26 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
       break;
     case PROP_PRECISION:
       g_value_set_enum (value, self->precision);
+      break;
+    case PROP_FRAMES_IN:
+      g_value_set_uint64 (value, self->n_in);
+      break;
+    case PROP_FRAMES_CLASSIFIED:
+      g_value_set_uint64 (value, self->n_classified);
+      break;
+    case PROP_FRAMES_SKIPPED_INTERVAL:
+      g_value_set_uint64 (value, self->n_skipped_interval);
+      break;
+    case PROP_FRAMES_DROPPED_BUSY:
+      /* the worker's lock, not the object's: its count is the worker's */
+      GST_OBJECT_UNLOCK (self);
+      g_mutex_lock (&self->worker_lock);
+      g_value_set_uint64 (value, self->n_dropped);
+      g_mutex_unlock (&self->worker_lock);
+      GST_OBJECT_LOCK (self);
+      break;
+    case PROP_FRAMES_FAILED:
+      g_value_set_uint64 (value, self->n_failed);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1455,6 +1665,50 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           DEFAULT_PROP_PRECISION, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
+  /**
+   * GstClipClassify:frames-in:
+   *
+   * Frames that reached the element since it started. Every one of them is
+   * counted in exactly one of frames-classified, frames-skipped-interval,
+   * frames-dropped-busy and frames-failed (in async mode, but for the
+   * frames still with the worker, and those discarded by a flushing seek).
+   */
+  g_object_class_install_property (gobject_class, PROP_FRAMES_IN,
+      g_param_spec_uint64 ("frames-in", "Frames in",
+          "Frames that reached the element since it started", 0, G_MAXUINT64,
+          0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_FRAMES_CLASSIFIED,
+      g_param_spec_uint64 ("frames-classified", "Frames classified",
+          "Frames scored by the model since the element started", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class,
+      PROP_FRAMES_SKIPPED_INTERVAL,
+      g_param_spec_uint64 ("frames-skipped-interval",
+          "Frames skipped by interval",
+          "Frames passed on unscored because of 'interval'", 0, G_MAXUINT64,
+          0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstClipClassify:frames-dropped-busy:
+   *
+   * In async mode, frames that were due but replaced in the worker's queue
+   * by newer ones before the worker got to them.
+   */
+  g_object_class_install_property (gobject_class, PROP_FRAMES_DROPPED_BUSY,
+      g_param_spec_uint64 ("frames-dropped-busy", "Frames dropped (busy)",
+          "Async mode: due frames not scored because the worker was busy", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  /**
+   * GstClipClassify:frames-failed:
+   *
+   * Frames the model could not take (e.g. an 8192x1 frame whose resized
+   * size is out of range): passed on without metadata, with a warning for
+   * the first one after each caps change.
+   */
+  g_object_class_install_property (gobject_class, PROP_FRAMES_FAILED,
+      g_param_spec_uint64 ("frames-failed", "Frames failed",
+          "Frames passed on unscored because the model cannot take them", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
   gst_element_class_add_static_pad_template (element_class,
       &gst_clip_classify_sink_template);
   gst_element_class_add_static_pad_template (element_class,
@@ -1468,6 +1722,9 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
   trans_class->start = GST_DEBUG_FUNCPTR (gst_clip_classify_start);
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_clip_classify_stop);
   trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_clip_classify_sink_event);
+  trans_class->src_event = GST_DEBUG_FUNCPTR (gst_clip_classify_src_event);
+  GST_VIDEO_FILTER_CLASS (klass)->set_info =
+      GST_DEBUG_FUNCPTR (gst_clip_classify_set_info);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_classify_transform_ip);
 
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);
@@ -1492,4 +1749,6 @@ gst_clip_classify_init (GstClipClassify * self)
   g_cond_init (&self->idle_cond);
   g_queue_init (&self->jobs);
   g_queue_init (&self->results);
+  /* no dropping of late frames here: see gst_clip_classify_src_event() */
+  gst_base_transform_set_qos_enabled (GST_BASE_TRANSFORM (self), FALSE);
 }

@@ -25,8 +25,14 @@
  *              "logit":21.3,"cosine":0.213}]}
  * ]|
  *
- * (one line in the file). "pts" is the timestamp of the frame the labels
- * were computed on, in nanoseconds; "resolution" is present for video caps.
+ * (one line in the file, which also has "running_time"). Every field
+ * describes the frame the labels were computed on, also in async mode where
+ * the result rides on a later frame: "pts", "stream_time" and
+ * "running_time" (nanoseconds; running time keeps growing where the other
+ * two restart, after concat), "frame_number" (counted by clipclassify from
+ * 0) and "resolution" (video caps only). Lines are in the order the results
+ * pass, which is the order of the scored frames in both modes; async
+ * results still in flight at EOS come last.
  * Every line is built in memory and written whole with one write(2), so
  * nothing is left buffered at EOS and a reader never sees half a line.
  *
@@ -193,26 +199,44 @@ gst_clip_json_format (GstClipJson * self, GstClipClassificationMeta * meta,
   JsonBuilder *b = json_builder_new ();
   JsonGenerator *gen;
   JsonNode *root;
-  GstClockTime stream_time = GST_CLOCK_TIME_NONE;
+  GstClockTime stream_time = meta->scored_stream_time;
+  GstClockTime running_time = meta->scored_running_time;
+  guint64 frame_number = meta->scored_frame_number;
+  gint width = meta->scored_width, height = meta->scored_height;
   gchar *json, *line;
   guint i;
 
-  if (trans->segment.format == GST_FORMAT_TIME)
+  /* Every field describes the scored frame. A meta from an older producer
+   * that does not say falls back to this element's view of it, right only
+   * when the meta rides on the frame it describes. */
+  if (!GST_CLOCK_TIME_IS_VALID (stream_time) &&
+      trans->segment.format == GST_FORMAT_TIME)
     stream_time = gst_segment_to_stream_time (&trans->segment,
         GST_FORMAT_TIME, meta->scored_pts);
+  if (!GST_CLOCK_TIME_IS_VALID (running_time) &&
+      trans->segment.format == GST_FORMAT_TIME)
+    running_time = gst_segment_to_running_time (&trans->segment,
+        GST_FORMAT_TIME, meta->scored_pts);
+  if (frame_number == GST_CLIP_FRAME_NUMBER_NONE)
+    frame_number = self->frame_number;
+  if (width <= 0 || height <= 0) {
+    width = self->width;
+    height = self->height;
+  }
 
   json_builder_begin_object (b);
   add_time_member (b, "pts", meta->scored_pts);
   add_time_member (b, "stream_time", stream_time);
+  add_time_member (b, "running_time", running_time);
   json_builder_set_member_name (b, "frame_number");
-  json_builder_add_int_value (b, (gint64) self->frame_number);
-  if (self->width > 0) {
+  json_builder_add_int_value (b, (gint64) frame_number);
+  if (width > 0) {
     json_builder_set_member_name (b, "resolution");
     json_builder_begin_object (b);
     json_builder_set_member_name (b, "width");
-    json_builder_add_int_value (b, self->width);
+    json_builder_add_int_value (b, width);
     json_builder_set_member_name (b, "height");
-    json_builder_add_int_value (b, self->height);
+    json_builder_add_int_value (b, height);
     json_builder_end_object (b);
   }
   json_builder_set_member_name (b, "tensors");
@@ -251,6 +275,22 @@ gst_clip_json_format (GstClipJson * self, GstClipClassificationMeta * meta,
 }
 
 static GstFlowReturn
+gst_clip_json_write_meta (GstClipJson * self, GstClipClassificationMeta * meta)
+{
+  GstFlowReturn ret = GST_FLOW_OK;
+  gsize length;
+  gchar *line = gst_clip_json_format (self, meta, &length);
+
+  if (!write_all (self->fd, line, length)) {
+    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+        ("Could not write the JSON line: %s", g_strerror (errno)), (NULL));
+    ret = GST_FLOW_ERROR;
+  }
+  g_free (line);
+  return ret;
+}
+
+static GstFlowReturn
 gst_clip_json_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 {
   GstClipJson *self = GST_CLIP_JSON (trans);
@@ -258,19 +298,23 @@ gst_clip_json_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   GstFlowReturn ret = GST_FLOW_OK;
 
   meta = gst_buffer_get_clip_classification_meta (buf);
-  if (meta) {
-    gsize length;
-    gchar *line = gst_clip_json_format (self, meta, &length);
-
-    if (!write_all (self->fd, line, length)) {
-      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-          ("Could not write the JSON line: %s", g_strerror (errno)), (NULL));
-      ret = GST_FLOW_ERROR;
-    }
-    g_free (line);
-  }
+  if (meta)
+    ret = gst_clip_json_write_meta (self, meta);
   self->frame_number++;
   return ret;
+}
+
+/* Results that no frame was left to carry (async mode at EOS) arrive as
+ * events, in order, before EOS: they are lines like any other. */
+static gboolean
+gst_clip_json_sink_event (GstBaseTransform * trans, GstEvent * event)
+{
+  GstClipJson *self = GST_CLIP_JSON (trans);
+  GstClipClassificationMeta *meta = gst_clip_late_result_event_get_meta (event);
+
+  if (meta && self->fd >= 0)
+    gst_clip_json_write_meta (self, meta);
+  return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
 }
 
 static void
@@ -358,6 +402,7 @@ gst_clip_json_class_init (GstClipJsonClass * klass)
   trans_class->stop = GST_DEBUG_FUNCPTR (gst_clip_json_stop);
   trans_class->set_caps = GST_DEBUG_FUNCPTR (gst_clip_json_set_caps);
   trans_class->transform_ip = GST_DEBUG_FUNCPTR (gst_clip_json_transform_ip);
+  trans_class->sink_event = GST_DEBUG_FUNCPTR (gst_clip_json_sink_event);
 }
 
 static void

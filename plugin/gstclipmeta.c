@@ -42,6 +42,10 @@ gst_clip_classification_meta_init (GstMeta * meta, gpointer params,
   cmeta->n_labels_total = 0;
   cmeta->n_classifications = 0;
   cmeta->classifications = NULL;
+  cmeta->scored_frame_number = GST_CLIP_FRAME_NUMBER_NONE;
+  cmeta->scored_width = cmeta->scored_height = 0;
+  cmeta->scored_stream_time = GST_CLOCK_TIME_NONE;
+  cmeta->scored_running_time = GST_CLOCK_TIME_NONE;
 
   return TRUE;
 }
@@ -73,6 +77,11 @@ gst_clip_classification_meta_transform (GstBuffer * dest, GstMeta * meta,
       smeta->n_labels_total);
   if (!dmeta)
     return FALSE;
+  dmeta->scored_frame_number = smeta->scored_frame_number;
+  dmeta->scored_width = smeta->scored_width;
+  dmeta->scored_height = smeta->scored_height;
+  dmeta->scored_stream_time = smeta->scored_stream_time;
+  dmeta->scored_running_time = smeta->scored_running_time;
 
   for (i = 0; i < smeta->n_classifications; i++) {
     const GstClipClassification *c = &smeta->classifications[i];
@@ -221,4 +230,54 @@ gst_clip_classification_meta_get (const GstClipClassificationMeta * meta,
   if (i >= meta->n_classifications)
     return NULL;
   return &meta->classifications[i];
+}
+
+/**
+ * gst_clip_late_result_event_new:
+ * @carrier: (transfer full): a buffer, usually without data, carrying a
+ *     #GstClipClassificationMeta
+ *
+ * Makes the serialized downstream event that carries a result no frame is
+ * left to ride on (see %GST_CLIP_LATE_RESULT_EVENT).
+ *
+ * Returns: (transfer full): the event
+ */
+GstEvent *
+gst_clip_late_result_event_new (GstBuffer * carrier)
+{
+  GstStructure *s;
+
+  g_return_val_if_fail (GST_IS_BUFFER (carrier), NULL);
+
+  s = gst_structure_new (GST_CLIP_LATE_RESULT_EVENT, "buffer",
+      GST_TYPE_BUFFER, carrier, NULL);
+  gst_buffer_unref (carrier);
+  return gst_event_new_custom (GST_EVENT_CUSTOM_DOWNSTREAM, s);
+}
+
+/**
+ * gst_clip_late_result_event_get_meta:
+ * @event: any #GstEvent
+ *
+ * Returns: (transfer none) (nullable): the result a
+ *     %GST_CLIP_LATE_RESULT_EVENT carries, valid as long as @event; %NULL
+ *     for any other event
+ */
+GstClipClassificationMeta *
+gst_clip_late_result_event_get_meta (GstEvent * event)
+{
+  const GstStructure *s;
+  const GValue *v;
+
+  g_return_val_if_fail (GST_IS_EVENT (event), NULL);
+
+  if (GST_EVENT_TYPE (event) != GST_EVENT_CUSTOM_DOWNSTREAM)
+    return NULL;
+  s = gst_event_get_structure (event);
+  if (!s || !gst_structure_has_name (s, GST_CLIP_LATE_RESULT_EVENT))
+    return NULL;
+  v = gst_structure_get_value (s, "buffer");
+  if (!v || !GST_VALUE_HOLDS_BUFFER (v))
+    return NULL;
+  return gst_buffer_get_clip_classification_meta (gst_value_get_buffer (v));
 }

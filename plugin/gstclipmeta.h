@@ -53,8 +53,20 @@ typedef struct {
  * @n_labels_total: size of the label set the softmax ran over
  * @n_classifications: number of entries in @classifications
  * @classifications: the reported labels, most probable first
+ * @scored_frame_number: number of the scored frame among the frames that
+ *     reached the classifier since it started (from 0), or
+ *     %GST_CLIP_FRAME_NUMBER_NONE
+ * @scored_width: width of the scored frame in pixels (0: unknown)
+ * @scored_height: height of the scored frame in pixels (0: unknown)
+ * @scored_stream_time: stream time of the scored frame, or
+ *     %GST_CLOCK_TIME_NONE
+ * @scored_running_time: running time of the scored frame (keeps growing
+ *     where PTS and stream time restart, e.g. after concat), or
+ *     %GST_CLOCK_TIME_NONE
  *
- * Zero-shot classification of a whole video frame by CLIP.
+ * Zero-shot classification of a whole video frame by CLIP. Every scored_*
+ * field describes the frame the scores were computed on, which in
+ * asynchronous mode is an earlier frame than the one carrying the meta.
  */
 typedef struct {
   GstMeta meta;
@@ -63,7 +75,32 @@ typedef struct {
   guint n_labels_total;
   guint n_classifications;
   GstClipClassification *classifications;
+
+  guint64 scored_frame_number;
+  gint scored_width, scored_height;
+  GstClockTime scored_stream_time;
+  GstClockTime scored_running_time;
 } GstClipClassificationMeta;
+
+/**
+ * GST_CLIP_FRAME_NUMBER_NONE:
+ *
+ * The value of #GstClipClassificationMeta.scored_frame_number when the frame
+ * number is not known.
+ */
+#define GST_CLIP_FRAME_NUMBER_NONE G_MAXUINT64
+
+/**
+ * GST_CLIP_LATE_RESULT_EVENT:
+ *
+ * Name of the custom downstream event that carries a result which has no
+ * frame left to ride on: in asynchronous mode, the frames scored last before
+ * EOS. Its structure holds one field "buffer" (a #GstBuffer without data)
+ * whose #GstClipClassificationMeta is the result; it is sent before EOS.
+ * Read it with gst_clip_late_result_event_get_meta().
+ */
+#define GST_CLIP_LATE_RESULT_EVENT "clip-late-result"
+
 
 #define GST_CLIP_CLASSIFICATION_META_API_TYPE \
   (gst_clip_classification_meta_api_get_type ())
@@ -91,6 +128,12 @@ void gst_clip_classification_meta_add (GstClipClassificationMeta * meta,
 GST_CLIP_META_API
 const GstClipClassification *gst_clip_classification_meta_get (const GstClipClassificationMeta * meta,
     guint i);
+
+GST_CLIP_META_API
+GstEvent *gst_clip_late_result_event_new (GstBuffer * carrier);
+
+GST_CLIP_META_API
+GstClipClassificationMeta *gst_clip_late_result_event_get_meta (GstEvent * event);
 
 G_END_DECLS
 

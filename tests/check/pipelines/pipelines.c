@@ -50,6 +50,11 @@ run_script (const gchar * script, const gchar * const *args,
   gint wait_status;
   guint i;
 
+  /* a hang is a failure (status 124), never a stalled suite */
+  g_ptr_array_add (argv, g_strdup ("timeout"));
+  g_ptr_array_add (argv, g_strdup ("-k"));
+  g_ptr_array_add (argv, g_strdup ("5"));
+  g_ptr_array_add (argv, g_strdup ("120"));
   g_ptr_array_add (argv, g_strdup ("sh"));
   g_ptr_array_add (argv, script_path (script));
   for (i = 0; args && args[i]; i++)
@@ -69,6 +74,8 @@ run_script (const gchar * script, const gchar * const *args,
           G_SPAWN_SEARCH_PATH, NULL, NULL, &r->out, &r->err, &wait_status,
           &error), "%s", error ? error->message : "");
   r->status = WIFEXITED (wait_status) ? WEXITSTATUS (wait_status) : -1;
+  fail_if (r->status == 124 || r->status == 137, "%s hung: %s", script,
+      r->err);
   GST_INFO ("%s: exit %d\nstdout:\n%s\nstderr:\n%s", script, r->status,
       r->out, r->err);
 
@@ -130,6 +137,20 @@ member_int (GPtrArray * objs, guint i, const gchar * name)
 {
   return json_object_get_int_member (json_node_get_object
       (g_ptr_array_index (objs, i)), name);
+}
+
+/* "clipclassify0: N frames: K classified, ..." from clip-launch's stderr */
+static guint64
+classified_count (const gchar * err)
+{
+  const gchar *line = strstr (err, "clipclassify0: ");
+  guint64 n_in, n_classified;
+
+  fail_unless (line != NULL, "no frame counters in: %s", err);
+  fail_unless_equals_int (sscanf (line, "clipclassify0: %" G_GUINT64_FORMAT
+          " frames: %" G_GUINT64_FORMAT " classified", &n_in, &n_classified),
+      2);
+  return n_classified;
 }
 
 static void
@@ -234,6 +255,203 @@ GST_START_TEST (test_tag_file_errors)
 
 GST_END_TEST;
 
+/* A sink that drops late frames (qos=true, as every real video sink) must
+ * not cost a single classification in sync mode: the identity makes every
+ * frame late. */
+GST_START_TEST (test_tag_file_qos_sink)
+{
+  gchar *dir = g_dir_make_tmp ("pipelines-XXXXXX", NULL);
+  gchar *out = g_build_filename (dir, "out.jsonl", NULL);
+  const gchar *args[] = { "unused", out, NULL };
+  const gchar *env[] = {
+    "CLIP_SOURCE=videotestsrc num-buffers=40 ! video/x-raw,framerate=30/1",
+    "CLIP_SINK=identity sleep-time=60000 ! fakesink sync=true qos=true",
+    NULL
+  };
+  RunResult r;
+  GPtrArray *objs;
+  guint i;
+
+  run_script ("tag-file.sh", args, env, &r);
+  fail_unless_equals_int (r.status, 0);
+  objs = parse_jsonl_file (out);
+  fail_unless_equals_int (objs->len, 40);
+  for (i = 0; i < objs->len; i++)
+    fail_unless_equals_int64 (member_int (objs, i, "frame_number"), i);
+  fail_unless (strstr (r.err, "40 frames: 40 classified") != NULL, "%s",
+      r.err);
+
+  g_ptr_array_unref (objs);
+  run_result_clear (&r);
+  rm_rf (dir);
+  g_free (out);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+/* After concat, pts and stream time restart at 0; running_time goes on. */
+GST_START_TEST (test_tag_file_concat_running_time)
+{
+  gchar *dir = g_dir_make_tmp ("pipelines-XXXXXX", NULL);
+  gchar *out = g_build_filename (dir, "out.jsonl", NULL);
+  const gchar *args[] = { "unused", out, NULL };
+  const gchar *env[] = {
+    "CLIP_SOURCE=concat name=c videotestsrc num-buffers=4 ! c. "
+        "videotestsrc num-buffers=4 ! c. c.", NULL
+  };
+  RunResult r;
+  GPtrArray *objs;
+  guint i;
+
+  run_script ("tag-file.sh", args, env, &r);
+  fail_unless_equals_int (r.status, 0);
+  objs = parse_jsonl_file (out);
+  fail_unless_equals_int (objs->len, 8);
+  fail_unless_equals_int64 (member_int (objs, 4, "pts"), 0);
+  for (i = 1; i < objs->len; i++)
+    fail_unless (member_int (objs, i, "running_time") >
+        member_int (objs, i - 1, "running_time"), "line %u", i);
+
+  g_ptr_array_unref (objs);
+  run_result_clear (&r);
+  rm_rf (dir);
+  g_free (out);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+/* Frames the model cannot take are counted, warned about, and the stream
+ * goes on to its end. */
+GST_START_TEST (test_tag_file_odd_frames)
+{
+  gchar *dir = g_dir_make_tmp ("pipelines-XXXXXX", NULL);
+  gchar *out = g_build_filename (dir, "out.jsonl", NULL);
+  const gchar *args[] = { "unused", out, NULL };
+  const gchar *env[] = {
+    "CLIP_SOURCE=videotestsrc num-buffers=3 ! video/x-raw,width=8192,height=1",
+    NULL
+  };
+  RunResult r;
+  GPtrArray *objs;
+
+  run_script ("tag-file.sh", args, env, &r);
+  fail_unless_equals_int (r.status, 0);
+  objs = parse_jsonl_file (out);
+  fail_unless_equals_int (objs->len, 0);
+  fail_unless (strstr (r.err, "WARNING") != NULL, "%s", r.err);
+  fail_unless (strstr (r.err, "8192x1") != NULL, "%s", r.err);
+  fail_unless (strstr (r.err, "3 not classified (frame rejected)") != NULL,
+      "%s", r.err);
+
+  g_ptr_array_unref (objs);
+  run_result_clear (&r);
+  rm_rf (dir);
+  g_free (out);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+/* Writes a small MJPEG Matroska file with clip-launch, then keeps the first
+ * @keep bytes of it (0: all). */
+static gchar *
+make_video (const gchar * dir, const gchar * name, gsize keep)
+{
+  gchar *path = g_build_filename (dir, name, NULL);
+  gchar *loc = g_strconcat ("location=", path, NULL);
+  const gchar *argv[] = { g_getenv ("CLIP_LAUNCH"), "-q", "videotestsrc",
+    "num-buffers=20", "!", "video/x-raw,width=160,height=120", "!",
+    "jpegenc", "!", "matroskamux", "!", "filesink", loc, NULL
+  };
+  gint status;
+  gchar *contents;
+  gsize len;
+
+  fail_unless (g_spawn_sync (NULL, (gchar **) argv, NULL, 0, NULL, NULL,
+          NULL, NULL, &status, NULL));
+  fail_unless (g_spawn_check_wait_status (status, NULL));
+  if (keep) {
+    fail_unless (g_file_get_contents (path, &contents, &len, NULL));
+    fail_unless (len > keep);
+    fail_unless (g_file_set_contents (path, contents, keep, NULL));
+    g_free (contents);
+  }
+  g_free (loc);
+  return path;
+}
+
+/* Files that are not videos, or not whole ones, end the pipeline by itself,
+ * every time: a text file 200 times (gst-launch-1.0 1.22 hung on it in a few
+ * percent of runs), and an empty file, a PNG cut short and a Matroska file
+ * cut in its header a few times each. A video cut after some frames is
+ * tagged up to the cut. */
+GST_START_TEST (test_tag_file_broken_files_never_hang)
+{
+  gchar *dir = g_dir_make_tmp ("pipelines-XXXXXX", NULL);
+  gchar *out = g_build_filename (dir, "out.jsonl", NULL);
+  gchar *text = g_build_filename (dir, "broken.mp4", NULL);
+  gchar *empty = g_build_filename (dir, "empty.mkv", NULL);
+  gchar *png = g_build_filename (dir, "cut.png", NULL);
+  gchar *cut_header = make_video (dir, "cut-header.mkv", 100);
+  gchar *whole = make_video (dir, "whole.mkv", 0);
+  gchar *cut_half, *contents, *src = image_path ("img1_640x480.png");
+  const gchar *broken[] = { empty, png, cut_header };
+  const gchar *env[] = { "CLIP_STALL_TIMEOUT=30", NULL };
+  gsize len;
+  RunResult r;
+  GPtrArray *objs;
+  guint i;
+
+  fail_unless (g_file_set_contents (text, "this is not a video file", -1,
+          NULL));
+  fail_unless (g_file_set_contents (empty, "", 0, NULL));
+  fail_unless (g_file_get_contents (src, &contents, &len, NULL));
+  fail_unless (g_file_set_contents (png, contents, 200, NULL));
+  g_free (contents);
+
+  for (i = 0; i < 200 + 3 * G_N_ELEMENTS (broken); i++) {
+    const gchar *in = i < 200 ? text : broken[i % G_N_ELEMENTS (broken)];
+    const gchar *args[] = { in, out, NULL };
+
+    run_script ("tag-file.sh", args, env, &r);
+    fail_unless_equals_int (r.status, 1);
+    fail_unless (strstr (r.err, "could not tag") != NULL, "%s", r.err);
+    fail_unless (strstr (r.err, in) != NULL, "%s", r.err);
+    run_result_clear (&r);
+  }
+
+  /* cut after about half of its frames: what is there gets tagged */
+  fail_unless (g_file_get_contents (whole, &contents, &len, NULL));
+  cut_half = g_build_filename (dir, "cut-half.mkv", NULL);
+  fail_unless (g_file_set_contents (cut_half, contents, len / 2, NULL));
+  g_free (contents);
+  {
+    const gchar *args[] = { cut_half, out, NULL };
+
+    run_script ("tag-file.sh", args, env, &r);
+    fail_unless (r.status == 0 || r.status == 1, "%d", r.status);
+    objs = parse_jsonl_file (out);
+    fail_unless (objs->len >= 5 && objs->len < 20, "%u lines", objs->len);
+    g_ptr_array_unref (objs);
+    run_result_clear (&r);
+  }
+
+  rm_rf (dir);
+  g_free (cut_half);
+  g_free (whole);
+  g_free (cut_header);
+  g_free (png);
+  g_free (empty);
+  g_free (text);
+  g_free (src);
+  g_free (out);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 /* ---------------------------------------------------- live-camera.sh -- */
 
 GST_START_TEST (test_live_camera_test_source)
@@ -253,14 +471,23 @@ GST_START_TEST (test_live_camera_test_source)
   fail_unless_equals_int (r.status, 0);
   objs = parse_jsonl_file (out);
   /* async: how many frames get scored depends on the machine, but at 30 fps
-   * for a second the tiny model scores some */
+   * for a second the tiny model scores some; and every one of them is in
+   * the file, the last ones too (sent at EOS), as the launcher counts them */
   fail_unless (objs->len >= 1);
-  for (i = 1; i < objs->len; i++)
+  fail_unless_equals_uint64 (classified_count (r.err), objs->len);
+  for (i = 1; i < objs->len; i++) {
+    gint64 dpts = member_int (objs, i, "pts") - member_int (objs, 0, "pts");
+    gint64 dnum = member_int (objs, i, "frame_number") -
+        member_int (objs, 0, "frame_number");
+
     fail_unless (member_int (objs, i, "pts") > member_int (objs, i - 1,
             "pts"));
-  /* a result rides on a frame after the one it describes */
-  for (i = 0; i < objs->len; i++)
-    fail_unless (member_int (objs, i, "frame_number") >= 1);
+    /* the frame number is the scored frame's, not the carrier's: 30 fps */
+    fail_unless (dnum > 0);
+    fail_unless (ABS (dpts - dnum * GST_SECOND / 30) < 5 * GST_MSECOND,
+        "line %u: pts +%" G_GINT64_FORMAT " ns but frame +%" G_GINT64_FORMAT,
+        i, dpts, dnum);
+  }
 
   g_ptr_array_unref (objs);
   run_result_clear (&r);
@@ -268,6 +495,19 @@ GST_START_TEST (test_live_camera_test_source)
   g_free (out_env);
   g_free (out);
   g_free (dir);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_live_camera_unknown_option)
+{
+  const gchar *args[] = { "-m", NULL };
+  RunResult r;
+
+  run_script ("live-camera.sh", args, NULL, &r);
+  fail_unless_equals_int (r.status, 2);
+  fail_unless (strstr (r.err, "unknown option '-m'") != NULL, "%s", r.err);
+  run_result_clear (&r);
 }
 
 GST_END_TEST;
@@ -312,8 +552,15 @@ GST_START_TEST (test_sweep_archive)
   gchar *p, *q;
   const gchar *args[] = { in_dir, out_dir, NULL };
   const gchar *env[] = { "CLIP_INTERVAL=1", NULL };
+  const gchar *env_relabel[] = { "CLIP_INTERVAL=1", "CLIP_LABELS=red,blue",
+    NULL
+  };
+  const gchar *outputs[] = { "first.png.jsonl", "second clip.PNG.jsonl",
+    "second clip.jpeg.jsonl"
+  };
   RunResult r;
   GPtrArray *objs;
+  guint i;
 
   p = image_path ("img1_640x480.png");
   q = g_build_filename (in_dir, "first.png", NULL);
@@ -322,6 +569,10 @@ GST_START_TEST (test_sweep_archive)
   g_free (q);
   p = image_path ("img7_97x61.png");
   q = g_build_filename (in_dir, "second clip.PNG", NULL);
+  copy_file (p, q);
+  g_free (q);
+  /* one name, two types: two outputs */
+  q = g_build_filename (in_dir, "second clip.jpeg", NULL);
   copy_file (p, q);
   g_free (p);
   g_free (q);
@@ -336,25 +587,27 @@ GST_START_TEST (test_sweep_archive)
   run_script ("sweep-archive.sh", args, env, &r);
   fail_unless_equals_int (r.status, 1);
   fail_unless (strstr (r.err, "broken.mp4") != NULL);
+  /* progress: files done of total, and time left */
+  fail_unless (strstr (r.err, "[4/4]") != NULL, "%s", r.err);
+  fail_unless (strstr (r.err, "s left") != NULL, "%s", r.err);
+  fail_unless (strstr (r.err, "3 tagged, 0 already done, 1 failed") != NULL,
+      "%s", r.err);
   run_result_clear (&r);
 
-  p = g_build_filename (out_dir, "first.jsonl", NULL);
-  objs = parse_jsonl_file (p);
-  fail_unless_equals_int (objs->len, 1);
-  g_ptr_array_unref (objs);
-  g_free (p);
-  p = g_build_filename (out_dir, "second clip.jsonl", NULL);
-  objs = parse_jsonl_file (p);
-  fail_unless_equals_int (objs->len, 1);
-  g_ptr_array_unref (objs);
-  g_free (p);
-  p = g_build_filename (out_dir, "broken.jsonl", NULL);
+  for (i = 0; i < G_N_ELEMENTS (outputs); i++) {
+    p = g_build_filename (out_dir, outputs[i], NULL);
+    objs = parse_jsonl_file (p);
+    fail_unless_equals_int (objs->len, 1);
+    g_ptr_array_unref (objs);
+    g_free (p);
+  }
+  p = g_build_filename (out_dir, "broken.mp4.jsonl", NULL);
   fail_if (g_file_test (p, G_FILE_TEST_EXISTS));
   g_free (p);
-  p = g_build_filename (out_dir, "broken.jsonl.part", NULL);
+  p = g_build_filename (out_dir, "broken.mp4.jsonl.part", NULL);
   fail_if (g_file_test (p, G_FILE_TEST_EXISTS));
   g_free (p);
-  p = g_build_filename (out_dir, "notes.jsonl", NULL);
+  p = g_build_filename (out_dir, "notes.txt.jsonl", NULL);
   fail_if (g_file_test (p, G_FILE_TEST_EXISTS));
   g_free (p);
 
@@ -363,7 +616,15 @@ GST_START_TEST (test_sweep_archive)
   g_free (q);
   run_script ("sweep-archive.sh", args, env, &r);
   fail_unless_equals_int (r.status, 0);
-  fail_unless (strstr (r.err, "2 already done") != NULL, "%s", r.err);
+  fail_unless (strstr (r.err, "0 tagged, 3 already done") != NULL, "%s",
+      r.err);
+  run_result_clear (&r);
+
+  /* other labels: the outputs are stale, every file is tagged again */
+  run_script ("sweep-archive.sh", args, env_relabel, &r);
+  fail_unless_equals_int (r.status, 0);
+  fail_unless (strstr (r.err, "3 tagged, 0 already done") != NULL, "%s",
+      r.err);
   run_result_clear (&r);
 
   rm_rf (in_dir);
@@ -384,6 +645,11 @@ pipelines_suite (void)
   tcase_add_test (tc, test_tag_file_image);
   tcase_add_test (tc, test_tag_file_test_source);
   tcase_add_test (tc, test_tag_file_errors);
+  tcase_add_test (tc, test_tag_file_qos_sink);
+  tcase_add_test (tc, test_tag_file_concat_running_time);
+  tcase_add_test (tc, test_tag_file_odd_frames);
+  tcase_add_test (tc, test_tag_file_broken_files_never_hang);
+  tcase_add_test (tc, test_live_camera_unknown_option);
   tcase_add_test (tc, test_live_camera_test_source);
   tcase_add_test (tc, test_live_camera_stdout_fallback);
   tcase_add_test (tc, test_sweep_archive);
