@@ -11,7 +11,8 @@
 
 G_BEGIN_DECLS
 
-#define GST_CLIP_DEFAULT_TEMPLATE "a photo of a {}."
+/* one default across the project: clip-tool classify uses it too */
+#define GST_CLIP_DEFAULT_TEMPLATE CLE_DEFAULT_TEMPLATE
 
 /* What the element's properties say, copied so that encoding can run away
  * from the object lock. Any field may be NULL. */

@@ -22,7 +22,7 @@ if [ ! -d "$model" ]; then
 fi
 for pattern in ball smpte snow; do
   echo "# videotestsrc pattern=$pattern" >&2
-  gst-launch-1.0 -q videotestsrc pattern="$pattern" num-buffers=4 \
+  build/plugin/clip-launch -q videotestsrc pattern="$pattern" num-buffers=4 \
     ! video/x-raw,width=320,height=240,framerate=10/1 \
     ! clipclassify model="$model" labels="$labels" top-k=3 \
     ! clipjson ! fakesink

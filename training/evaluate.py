@@ -123,7 +123,8 @@ def classify(tool, model_dir, labels, paths, threads, template=None):
     fd, lpath = tempfile.mkstemp(suffix=".txt")
     with os.fdopen(fd, "w") as f:
         f.write("\n".join(labels) + "\n")
-    extra = ["--template", template] if template else []
+    # no template: the bare label ("{}"; clip-tool's default is the element's)
+    extra = ["--template", template or "{}"]
     try:
         rows = run_tool(tool, ["classify", model_dir, "--labels-file", lpath,
                                "--top-k", "1"] + extra + paths, threads)

@@ -38,7 +38,8 @@ top1() {
     "$tool" classify "$model" --labels-file "$labels" --top-k 1 \
       --template "$template" "$1"
   else
-    "$tool" classify "$model" --labels-file "$labels" --top-k 1 "$1"
+    "$tool" classify "$model" --labels-file "$labels" --top-k 1 \
+      --template "{}" "$1"
   fi | sed -n 's/.*"labels": \[{"label": "\([^"]*\)".*/\1/p'
 }
 

@@ -1327,10 +1327,196 @@ GST_START_TEST (test_async_eos_drain)
   gst_message_unref (msg);
   fail_unless (pop_element_message (bus, "clip-classification", 0) == NULL);
 
+  /* and downstream, in an event before EOS, for clipjson and applications */
+  {
+    GstEvent *ev;
+    GstClipClassificationMeta *meta = NULL;
+    guint n_late = 0;
+
+    while ((ev = gst_harness_try_pull_event (h))) {
+      if (GST_EVENT_TYPE (ev) == GST_EVENT_EOS)
+        fail_unless_equals_int (n_late, 1);
+      if ((meta = gst_clip_late_result_event_get_meta (ev))) {
+        n_late++;
+        fail_unless_equals_uint64 (meta->scored_pts, 7 * FRAME_DURATION);
+        fail_unless_equals_uint64 (meta->scored_frame_number, 0);
+        fail_unless_equals_int (meta->scored_width, 97);
+      }
+      gst_event_unref (ev);
+    }
+    fail_unless_equals_int (n_late, 1);
+  }
+
   gst_buffer_unref (in);
   gst_harness_teardown (h);
   gst_bus_set_flushing (bus, TRUE);
   gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
+static guint64
+get_u64 (GstElement * e, const gchar * name)
+{
+  guint64 v;
+
+  g_object_get (e, name, &v, NULL);
+  return v;
+}
+
+/* Async mode across a caps change: a result of a 97x61 frame that rides on
+ * a 224x224 one still says 97x61, with the scored frame's number, pts,
+ * stream and running time. */
+GST_START_TEST (test_async_caps_change)
+{
+  GstElement *e = new_classify ();
+  GstClipClassificationMeta *meta;
+  GstVideoInfo info1, info2;
+  const gchar *caps1;
+  GstBuffer *in1 = test_frame (&info1, &caps1), *in2, *out;
+  GstHarness *h;
+  guint8 *rgb;
+  gint w, hh, i;
+
+  rgb = load_ppm ("img0_224x224.ppm", &w, &hh);
+  in2 = make_frame (rgb, w, hh, "video/x-raw,format=RGB,width=224,"
+      "height=224,framerate=25/1", 0, &info2);
+  g_free (rgb);
+
+  g_object_set (e, "mode", 1, NULL);
+  h = harness_for (e, caps1);
+  out = push_pull (h, in1, 5);
+  gst_buffer_unref (out);
+  /* the worker is done with frame 0; its result waits for a carrier */
+  for (i = 0; i < 3000 && get_u64 (e, "frames-classified") < 1; i++)
+    g_usleep (10 * 1000);
+  fail_unless_equals_uint64 (get_u64 (e, "frames-classified"), 1);
+
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=224,"
+      "height=224,framerate=25/1");
+  out = push_pull (h, in2, 6);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_uint64 (meta->scored_pts, 5 * FRAME_DURATION);
+  fail_unless_equals_uint64 (meta->scored_frame_number, 0);
+  fail_unless_equals_int (meta->scored_width, 97);
+  fail_unless_equals_int (meta->scored_height, 61);
+  fail_unless_equals_uint64 (meta->scored_stream_time, 5 * FRAME_DURATION);
+  fail_unless_equals_uint64 (meta->scored_running_time, 5 * FRAME_DURATION);
+  gst_buffer_unref (out);
+
+  fail_unless_equals_uint64 (get_u64 (e, "frames-in"), 2);
+  gst_buffer_unref (in1);
+  gst_buffer_unref (in2);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* Waits until the async worker has dealt with @n frames one way or
+ * another (at once in sync mode). */
+static void
+wait_settled (GstElement * e, guint64 n)
+{
+  guint i;
+
+  for (i = 0; i < 3000; i++) {
+    if (get_u64 (e, "frames-classified") + get_u64 (e, "frames-failed") +
+        get_u64 (e, "frames-dropped-busy") >= n)
+      return;
+    g_usleep (10 * 1000);
+  }
+  fail ("the worker did not settle %" G_GUINT64_FORMAT " frames", n);
+}
+
+/* A frame the model cannot take (8192x1 resizes past the engine's limit)
+ * is passed on without metadata, counted and warned about once; the stream
+ * goes on and frames of another size are classified. Both modes. */
+static void
+run_odd_frames (gint mode)
+{
+  GstElement *e = new_classify ();
+  GstBus *bus = gst_bus_new ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *good = test_frame (&info, &caps), *odd, *out;
+  GstHarness *h;
+  GstMessage *msg;
+  guint i, n_warnings = 0;
+
+  gst_element_set_bus (e, bus);
+  g_object_set (e, "mode", mode, NULL);
+  h = harness_for (e, "video/x-raw,format=RGB,width=8192,height=1,"
+      "framerate=25/1");
+  odd = gst_buffer_new_allocate (NULL, 8192 * 3, NULL);
+  gst_buffer_memset (odd, 0, 0x80, 8192 * 3);
+  for (i = 0; i < 6; i++) {
+    if (i == 4)
+      gst_harness_set_src_caps_str (h, caps);
+    out = push_pull (h, i < 4 ? odd : good, i);
+    gst_buffer_unref (out);
+    wait_settled (e, i + 1);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+
+  while ((msg = gst_bus_pop (bus))) {
+    fail_if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_ERROR);
+    if (GST_MESSAGE_TYPE (msg) == GST_MESSAGE_WARNING)
+      n_warnings++;
+    gst_message_unref (msg);
+  }
+  fail_unless_equals_int (n_warnings, 1);
+  fail_unless_equals_uint64 (get_u64 (e, "frames-in"), 6);
+  fail_unless_equals_uint64 (get_u64 (e, "frames-classified") +
+      get_u64 (e, "frames-failed") + get_u64 (e, "frames-dropped-busy"), 6);
+  fail_unless_equals_uint64 (get_u64 (e, "frames-classified"), 2);
+  fail_unless_equals_uint64 (get_u64 (e, "frames-failed"), 4);
+
+  gst_buffer_unref (odd);
+  gst_buffer_unref (good);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+GST_START_TEST (test_odd_frames_sync)
+{
+  run_odd_frames (0);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_odd_frames_async)
+{
+  run_odd_frames (1);
+}
+
+GST_END_TEST;
+
+/* In sync mode QoS from a late sink stops at the element: upstream never
+ * learns to drop frames it is due. */
+GST_START_TEST (test_sync_mode_holds_qos)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  GstEvent *ev;
+  guint n_qos = 0;
+
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 0);
+  gst_buffer_unref (out);
+  fail_unless (gst_harness_push_upstream_event (h,
+          gst_event_new_qos (GST_QOS_TYPE_UNDERFLOW, 0.5, GST_SECOND, 0)));
+  while ((ev = gst_harness_try_pull_upstream_event (h))) {
+    n_qos += GST_EVENT_TYPE (ev) == GST_EVENT_QOS;
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (n_qos, 0);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
 }
 
 GST_END_TEST;
@@ -2331,6 +2517,10 @@ clipclassify_suite (void)
   tcase_add_test (tc_state, test_labels_change_during_start);
   tcase_add_test (tc_state, test_async_mode);
   tcase_add_test (tc_state, test_async_eos_drain);
+  tcase_add_test (tc_state, test_async_caps_change);
+  tcase_add_test (tc_state, test_odd_frames_sync);
+  tcase_add_test (tc_state, test_odd_frames_async);
+  tcase_add_test (tc_state, test_sync_mode_holds_qos);
   tcase_add_test (tc_state, test_async_state_cycles);
   tcase_add_test (tc_state, test_async_flush_and_eos);
   tcase_add_test (tc_state, test_seek_storm_sync);
