@@ -36,6 +36,7 @@ typedef struct
   gboolean quiet;
   gboolean eos_sent;
   gboolean decided;             /* exit_code is final */
+  GHashTable *qos_dropped;      /* element path -> frames it dropped late */
 
   /* the watchdog thread's; under lock */
   GMutex lock;
@@ -98,6 +99,17 @@ on_bus_message (GstBus * bus, GstMessage * msg, gpointer data)
     case GST_MESSAGE_EOS:
       launch_finish (l, 0);
       break;
+    case GST_MESSAGE_QOS:{
+      /* an element dropped late frames: say so at the end */
+      GstFormat format;
+      guint64 processed, dropped;
+
+      gst_message_parse_qos_stats (msg, &format, &processed, &dropped);
+      if (format == GST_FORMAT_BUFFERS || format == GST_FORMAT_DEFAULT)
+        g_hash_table_insert (l->qos_dropped,
+            gst_object_get_path_string (msg->src), GSIZE_TO_POINTER (dropped));
+      break;
+    }
     default:
       break;
   }
@@ -280,6 +292,8 @@ main (int argc, char **argv)
   l.stall_timeout_s = stall;
   l.stop_timeout_s = MAX (stop, 1);
   l.loop = g_main_loop_new (NULL, FALSE);
+  l.qos_dropped = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+      NULL);
   g_mutex_init (&l.lock);
   g_cond_init (&l.cond);
   bus = gst_element_get_bus (l.pipeline);
@@ -309,6 +323,16 @@ main (int argc, char **argv)
   }
 
   /* what each frame came to, before stop() clears the elements */
+  {
+    GHashTableIter it;
+    gpointer name, dropped;
+
+    g_hash_table_iter_init (&it, l.qos_dropped);
+    while (g_hash_table_iter_next (&it, &name, &dropped))
+      if (GPOINTER_TO_SIZE (dropped) > 0)
+        g_printerr ("%s: dropped %" G_GSIZE_FORMAT " late frames (QoS)\n",
+            (const gchar *) name, GPOINTER_TO_SIZE (dropped));
+  }
   if (print_frame_counters (l.pipeline) > 0 && expect_frames &&
       l.exit_code == 0) {
     g_printerr ("ERROR: the stream ended without a single video frame\n");
@@ -328,6 +352,7 @@ main (int argc, char **argv)
   gst_object_unref (bus);
   gst_object_unref (l.pipeline);
   g_main_loop_unref (l.loop);
+  g_hash_table_unref (l.qos_dropped);
   g_mutex_clear (&l.lock);
   g_cond_clear (&l.cond);
   return l.exit_code;

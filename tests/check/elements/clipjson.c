@@ -230,6 +230,66 @@ GST_START_TEST (test_unwritable_location)
 
 GST_END_TEST;
 
+/* A meta that rides on a later frame (async mode) is written as the scored
+ * frame: its number, size and times, not the carrier's; a result in a
+ * late-result event (async mode at EOS) is a line too. */
+GST_START_TEST (test_scored_frame_fields)
+{
+  gchar *path = temp_path (), *desc;
+  GstClipClassificationMeta *meta;
+  GstHarness *h;
+  GstBuffer *buf, *carrier;
+  GPtrArray *lines;
+  JsonObject *o, *res;
+
+  desc = g_strdup_printf ("clipjson location=\"%s\"", path);
+  h = gst_harness_new_parse (desc);
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=97,"
+      "height=61,framerate=25/1");
+  buf = video_frame (9);
+  meta = gst_buffer_add_clip_classification_meta (buf, 40 * GST_MSECOND, 2);
+  meta->scored_frame_number = 1;
+  meta->scored_width = 320;
+  meta->scored_height = 240;
+  meta->scored_stream_time = 40 * GST_MSECOND;
+  meta->scored_running_time = 1040 * GST_MSECOND;
+  gst_clip_classification_meta_add (meta, 1, "a dog", 0.9f, 20.f, 0.2f);
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+
+  carrier = gst_buffer_new ();
+  meta = gst_buffer_add_clip_classification_meta (carrier, 360 * GST_MSECOND,
+      2);
+  meta->scored_frame_number = 9;
+  gst_clip_classification_meta_add (meta, 0, "a cat", 0.6f, 19.f, 0.19f);
+  fail_unless (gst_harness_push_event (h,
+          gst_clip_late_result_event_new (carrier)));
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  gst_harness_teardown (h);
+
+  lines = read_lines (path);
+  fail_unless_equals_int (lines->len, 2);
+  o = json_node_get_object (g_ptr_array_index (lines, 0));
+  fail_unless_equals_int64 (json_object_get_int_member (o, "pts"),
+      40 * GST_MSECOND);
+  fail_unless_equals_int64 (json_object_get_int_member (o, "frame_number"), 1);
+  fail_unless_equals_int64 (json_object_get_int_member (o, "running_time"),
+      1040 * GST_MSECOND);
+  res = json_object_get_object_member (o, "resolution");
+  fail_unless_equals_int64 (json_object_get_int_member (res, "width"), 320);
+  fail_unless_equals_int64 (json_object_get_int_member (res, "height"), 240);
+  o = json_node_get_object (g_ptr_array_index (lines, 1));
+  fail_unless_equals_int64 (json_object_get_int_member (o, "pts"),
+      360 * GST_MSECOND);
+  fail_unless_equals_int64 (json_object_get_int_member (o, "frame_number"), 9);
+
+  g_ptr_array_unref (lines);
+  g_unlink (path);
+  g_free (path);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 static Suite *
 clipjson_suite (void)
 {
@@ -238,6 +298,7 @@ clipjson_suite (void)
 
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_lines_match_meta);
+  tcase_add_test (tc, test_scored_frame_fields);
   tcase_add_test (tc, test_escaping_non_video);
   tcase_add_test (tc, test_unwritable_location);
   return s;
