@@ -86,8 +86,9 @@ merge_rank (const ClipTokenizer *tok, int32_t left, int32_t right)
   return m ? m->rank : NO_MERGE;
 }
 
-/* A pair listed twice keeps its last rank, as Python's dict(zip(merges,
- * range(n))) does. */
+/* A pair listed twice would keep its last rank, as in Python's
+ * dict(zip(merges, range(n))), but load refuses it: CLIP makes one token
+ * per merge. */
 static void
 merge_insert (ClipTokenizer *tok, int32_t left, int32_t right, int32_t rank,
     int32_t id)
@@ -725,7 +726,95 @@ vocab_load (Vocab *v, const char *path, gboolean fast, ClipError *err)
   return vocab_read_json_glib (v, path, err);
 }
 
+/* ----------------------------------------------------------- vocab ids -- */
+
+/* Longest piece of a token quoted in an error message. */
+#define SHOWN 60
+
+/* Byte order, a prefix first. */
+static int
+token_cmp (const Vocab *v, const VocabSlot *a, const VocabSlot *b)
+{
+  int c = memcmp (vocab_key (v, a->off), vocab_key (v, b->off),
+      MIN (a->len, b->len));
+  return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+/* The first token in byte order that has this id (and sorts after `after`,
+ * if not NULL). Errors name tokens chosen this way, not by their place in
+ * the table, so that the flat reader and json-glib (which insert in other
+ * orders) give the same message. */
+static const VocabSlot *
+vocab_token_of_id (const Vocab *v, int32_t id, const VocabSlot *after)
+{
+  const VocabSlot *best = NULL;
+  for (size_t i = 0; i <= v->mask; i++) {
+    const VocabSlot *s = &v->slots[i];
+    if (s->id == id && (!after || token_cmp (v, s, after) > 0)
+        && (!best || token_cmp (v, s, best) < 0))
+      best = s;
+  }
+  return best;
+}
+
+/* CLIP's vocab.json indexes a list: n tokens take the ids 0..n-1, each
+ * once. A gap would be an id no text encodes to, a repeat two tokens that
+ * decode alike; both also make the size check below meaningless. */
+static int
+vocab_check_ids (const Vocab *v, const char *path, ClipError *err)
+{
+  size_t n = v->n;
+  int32_t max_id = -1;
+  for (size_t i = 0; n > 0 && i <= v->mask; i++)
+    max_id = MAX (max_id, v->slots[i].id);
+  if (max_id < 0)
+    return cle_error_set (err, CLE_ERROR_FORMAT, "vocab '%s': no tokens",
+        path);
+  if ((size_t) max_id >= n) {
+    const VocabSlot *s = vocab_token_of_id (v, max_id, NULL);
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "vocab '%s': token '%.*s' has id %d, but its %zu tokens should "
+        "take the ids 0..%zu", path, (int) MIN (s->len, SHOWN),
+        vocab_key (v, s->off), max_id, n, n - 1);
+  }
+  /* n ids below n: all there, or one repeated */
+  uint8_t *seen = calloc (n, 1);
+  if (!seen)
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "vocab '%s': out of memory for %zu ids", path, n);
+  int32_t repeated = -1;
+  for (size_t i = 0; i <= v->mask; i++) {
+    int32_t id = v->slots[i].id;
+    if (id >= 0 && seen[id] && (repeated < 0 || id < repeated))
+      repeated = id;
+    if (id >= 0)
+      seen[id] = 1;
+  }
+  free (seen);
+  if (repeated < 0)
+    return CLE_OK;
+  const VocabSlot *a = vocab_token_of_id (v, repeated, NULL);
+  const VocabSlot *b = vocab_token_of_id (v, repeated, a);
+  return cle_error_set (err, CLE_ERROR_FORMAT,
+      "vocab '%s': tokens '%.*s' and '%.*s' both have id %d", path,
+      (int) MIN (a->len, SHOWN), vocab_key (v, a->off),
+      (int) MIN (b->len, SHOWN), vocab_key (v, b->off), repeated);
+}
+
 /* ------------------------------------------------------ symbols, merges -- */
+
+/* CLIP's vocabulary, as simple_tokenizer builds it and every CLIP
+ * vocab.json holds it: the 256 byte symbols, the same + "</w>", one token
+ * per merge, then <|startoftext|> and <|endoftext|> (512 + 48,894 + 2 =
+ * 49,408). Loading checks the two files against this construction, so that
+ * a mismatched or truncated pair is refused instead of encoding to other
+ * ids (with an empty merges.txt, every byte would be a token). */
+#define CLE_N_BYTE_TOKENS 512
+#define CLE_N_SPECIAL_TOKENS 2
+
+/* What each id is in that construction (an array by id), to find a token
+ * made twice or not at all: > 0 is the merges.txt line that makes it. */
+enum { OWNER_NONE = 0, OWNER_BYTE = -1, OWNER_SPECIAL = -2 };
 
 /* simple_tokenizer's bytes_to_unicode(): printable Latin-1 bytes stand for
  * themselves, the 68 others for U+0100 + their rank among them. */
@@ -740,9 +829,11 @@ byte_to_unicode_table (gunichar table[256])
   }
 }
 
+/* Finds the byte symbols (both forms) and the special tokens, and marks
+ * their ids in owner. */
 static int
 tokenizer_init_symbols (ClipTokenizer *tok, const Vocab *vocab,
-    const char *vocab_path, ClipError *err)
+    int32_t *owner, const char *vocab_path, ClipError *err)
 {
   gunichar table[256];
   byte_to_unicode_table (table);
@@ -759,12 +850,17 @@ tokenizer_init_symbols (ClipTokenizer *tok, const Vocab *vocab,
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "vocab '%s': byte symbol '%s' (byte 0x%02x) is missing", vocab_path,
           sym, b);
+    owner[tok->byte_ids[b]] = owner[tok->byte_end_ids[b]] = OWNER_BYTE;
   }
-  if (!vocab_find (vocab, CLE_START_TEXT, &tok->start_id)
-      || !vocab_find (vocab, CLE_END_TEXT, &tok->end_id))
-    return cle_error_set (err, CLE_ERROR_FORMAT,
-        "vocab '%s': special token '%s' or '%s' is missing", vocab_path,
-        CLE_START_TEXT, CLE_END_TEXT);
+  const char *special[2] = { CLE_START_TEXT, CLE_END_TEXT };
+  int32_t *special_id[2] = { &tok->start_id, &tok->end_id };
+  for (int k = 0; k < 2; k++) {
+    if (!vocab_find (vocab, special[k], special_id[k]))
+      return cle_error_set (err, CLE_ERROR_FORMAT,
+          "vocab '%s': special token '%s' is missing", vocab_path,
+          special[k]);
+    owner[*special_id[k]] = OWNER_SPECIAL;
+  }
   return CLE_OK;
 }
 
@@ -774,22 +870,120 @@ is_ascii_blank (char c)
   return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
 }
 
-/* Reads merges.txt: each line "left right", rank = line index - 1. Both
- * symbols and their concatenation must be in the vocabulary. */
+static gboolean
+is_blank_text (const char *p, const char *end)
+{
+  while (p < end && (is_ascii_blank (*p) || *p == '\n'))
+    p++;
+  return p == end;
+}
+
+/* Splits [p, eol) at blanks: the first 3 fields go to fields ([start,
+ * end) each), the count of them all is returned. */
 static int
-merges_load (ClipTokenizer *tok, const Vocab *vocab, const char *path,
+split_fields (const char *p, const char *eol, const char *fields[3][2])
+{
+  int n = 0;
+  while (p < eol) {
+    while (p < eol && is_ascii_blank (*p))
+      p++;
+    if (p == eol)
+      break;
+    const char *f = p;
+    while (p < eol && !is_ascii_blank (*p))
+      p++;
+    if (n < 3) {
+      fields[n][0] = f;
+      fields[n][1] = p;
+    }
+    n++;
+  }
+  return n;
+}
+
+/* The merge "left right" of a line (fields from split_fields): both
+ * symbols and left + right must be tokens, and left + right a token of
+ * this merge alone (CLIP adds one token per merge). Inserts it with the
+ * next rank. */
+static int
+merge_add (ClipTokenizer *tok, const Vocab *vocab, int32_t *owner,
+    const char *fields[3][2], int line, const char *path,
     const char *vocab_path, ClipError *err)
+{
+  const char *left = fields[0][0], *right = fields[1][0];
+  size_t n_left = (size_t) (fields[0][1] - left);
+  size_t n_right = (size_t) (fields[1][1] - right);
+  int l = (int) MIN (n_left, SHOWN), r = (int) MIN (n_right, SHOWN);
+  int32_t ids[3];
+  for (int k = 0; k < 2; k++)
+    if (!vocab_find2 (vocab, k ? right : left, k ? n_right : n_left, "", 0,
+            &ids[k]))
+      return cle_error_set (err, CLE_ERROR_FORMAT,
+          "merges '%s': line %d: symbol '%.*s' of '%.*s %.*s' is not in "
+          "vocab '%s'", path, line, k ? r : l, k ? right : left, l, left, r,
+          right, vocab_path);
+  /* left + right, looked up without a copy */
+  if (!vocab_find2 (vocab, left, n_left, right, n_right, &ids[2]))
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "merges '%s': line %d: '%.*s %.*s' makes '%.*s%.*s', which is not in "
+        "vocab '%s'", path, line, l, left, r, right, l, left, r, right,
+        vocab_path);
+  int32_t prev = owner[ids[2]];
+  if (prev != OWNER_NONE) {
+    char what[64];
+    if (prev > 0)
+      snprintf (what, sizeof what, "line %d makes too", prev);
+    else
+      snprintf (what, sizeof what, "is a %s", prev == OWNER_BYTE ?
+          "byte symbol" : "special token");
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "merges '%s': line %d: '%.*s %.*s' makes '%.*s%.*s', which %s", path,
+        line, l, left, r, right, l, left, r, right, what);
+  }
+  owner[ids[2]] = line;
+  merge_insert (tok, ids[0], ids[1], tok->n_merges, ids[2]);
+  tok->n_merges++;
+  return CLE_OK;
+}
+
+/* The first line must be the "#version" header: CLIPTokenizer and
+ * simple_tokenizer skip line 1 whatever it holds, tokenizers' BPE only a
+ * "#version" line, so without one they would read different merges. */
+static int
+merges_check_header (const char *p, const char *eol, const char *path,
+    ClipError *err)
+{
+  static const char header[] = "#version";
+  if (eol - p >= (ptrdiff_t) sizeof header - 1
+      && memcmp (p, header, sizeof header - 1) == 0)
+    return CLE_OK;
+  return cle_error_set (err, CLE_ERROR_FORMAT,
+      "merges '%s': line 1: expected the '#version' header (CLIP skips the "
+      "first line), got '%.*s'", path, (int) MIN (eol - p, SHOWN), p);
+}
+
+/* Reads merges.txt: the "#version" line, then one "left right" a line, rank
+ * = line index - 1, of which CLIPTokenizer and simple_tokenizer take the
+ * first CLE_MAX_MERGES (lines[1:49152-256-2+1]); as they do, the lines
+ * after those are not read. At least one merge. */
+static int
+merges_load (ClipTokenizer *tok, const Vocab *vocab, int32_t *owner,
+    const char *path, const char *vocab_path, ClipError *err)
 {
   FileText text;
   int ret = file_text_open (&text, path, "merges", err);
   if (ret < 0)
     return ret;
-  const char *data = text.data;
-  size_t size = text.size;
+  const char *data = text.data, *end = data + text.size;
+  if (is_blank_text (data, end)) {
+    file_text_clear (&text);
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "merges '%s': no merges (empty file)", path);
+  }
 
   size_t n_lines = 1;
-  for (const char *q = data, *end = data + size;
-      (q = memchr (q, '\n', (size_t) (end - q))); q++)
+  for (const char *q = data; (q = memchr (q, '\n', (size_t) (end - q)));
+      q++)
     n_lines++;
   if (!merge_table_alloc (tok, MIN (n_lines, (size_t) CLE_MAX_MERGES))) {
     file_text_clear (&text);
@@ -797,50 +991,29 @@ merges_load (ClipTokenizer *tok, const Vocab *vocab, const char *path,
         "merges '%s': out of memory for %zu merges", path, n_lines);
   }
 
-  const char *p = data, *end = data + size;
-  const char *nul = memchr (data, '\0', size);  /* the first NUL byte */
+  const char *nul = memchr (data, '\0', text.size);     /* the first NUL */
   int line = 0;
-  ret = CLE_OK;
-  for (; p < end && tok->n_merges < CLE_MAX_MERGES; p++) {
+  for (const char *p = data; p < end && tok->n_merges < CLE_MAX_MERGES;
+      p++) {
     const char *eol = memchr (p, '\n', end - p);
     if (!eol)
       eol = end;
-    const char *q = p;
     line++;
-    if (line == 1) {            /* "#version: 0.2" */
+    if (line == 1) {
+      if ((ret = merges_check_header (p, eol, path, err)) < 0)
+        break;
       p = eol;
       continue;
     }
-    /* fields[0..1] = [start, end) of the two symbols */
     const char *fields[3][2];
-    int n_fields = 0;
-    while (q < eol) {
-      while (q < eol && is_ascii_blank (*q))
-        q++;
-      if (q == eol)
-        break;
-      const char *f = q;
-      while (q < eol && !is_ascii_blank (*q))
-        q++;
-      if (n_fields < 3) {
-        fields[n_fields][0] = f;
-        fields[n_fields][1] = q;
-      }
-      n_fields++;
-    }
-    if (n_fields == 0) {
-      /* trailing blank lines are fine (Python strips the file) */
-      const char *r = eol;
-      while (r < end && (is_ascii_blank (*r) || *r == '\n'))
-        r++;
-      if (r == end)
-        break;
-    }
+    int n_fields = split_fields (p, eol, fields);
+    /* trailing blank lines are fine (Python strips the file) */
+    if (n_fields == 0 && is_blank_text (eol, end))
+      break;
     if (n_fields != 2) {
-      int shown = (int) MIN (eol - p, 60);
       ret = cle_error_set (err, CLE_ERROR_FORMAT,
           "merges '%s': line %d: expected two symbols 'left right', got "
-          "'%.*s'", path, line, shown, p);
+          "'%.*s'", path, line, (int) MIN (eol - p, SHOWN), p);
       break;
     }
     /* a symbol with a NUL byte is no token (the former C-string lookups
@@ -853,29 +1026,67 @@ merges_load (ClipTokenizer *tok, const Vocab *vocab, const char *path,
           (int) (nul - p) + 1);
       break;
     }
-    /* left, right, then left + right, looked up without a copy */
-    const char *left = fields[0][0], *right = fields[1][0];
-    size_t n_left = (size_t) (fields[0][1] - left);
-    size_t n_right = (size_t) (fields[1][1] - right);
-    int32_t ids[3];
-    for (int k = 0; k < 3; k++) {
-      const char *a = k == 1 ? right : left, *b = k == 2 ? right : "";
-      size_t na = k == 1 ? n_right : n_left, nb = k == 2 ? n_right : 0;
-      if (!vocab_find2 (vocab, a, na, b, nb, &ids[k])) {
-        ret = cle_error_set (err, CLE_ERROR_FORMAT,
-            "merges '%s': line %d: %s '%.*s%.*s' is not in vocab '%s'", path,
-            line, k < 2 ? "symbol" : "merged symbol", (int) na, a, (int) nb,
-            b, vocab_path);
-        break;
-      }
-    }
+    ret = merge_add (tok, vocab, owner, fields, line, path, vocab_path,
+        err);
     if (ret < 0)
       break;
-    merge_insert (tok, ids[0], ids[1], tok->n_merges, ids[2]);
-    tok->n_merges++;
     p = eol;
   }
   file_text_clear (&text);
+  if (ret == CLE_OK && tok->n_merges == 0)
+    ret = cle_error_set (err, CLE_ERROR_FORMAT,
+        "merges '%s': no merges after the '#version' line", path);
+  return ret;
+}
+
+/* With the byte symbols, special tokens and one token per merge all found
+ * (and distinct), vocab.json is CLIP's vocabulary if it holds nothing
+ * else: 512 + merges + 2 tokens. Else the message names the token with the
+ * lowest id that none of them made. */
+static int
+vocab_check_size (const Vocab *vocab, const int32_t *owner, int n_merges,
+    const char *vocab_path, const char *merges_path, ClipError *err)
+{
+  size_t want = CLE_N_BYTE_TOKENS + (size_t) n_merges + CLE_N_SPECIAL_TOKENS;
+  if (vocab->n == want)
+    return CLE_OK;
+  size_t id = 0;
+  while (id < vocab->n && owner[id] != OWNER_NONE)
+    id++;
+  const VocabSlot *s = id < vocab->n ?
+      vocab_token_of_id (vocab, (int32_t) id, NULL) : NULL;
+  return cle_error_set (err, CLE_ERROR_FORMAT,
+      "vocab '%s' has %zu tokens, but CLIP's vocabulary for the %d merges of "
+      "'%s' has %d byte symbols + %d + %d special tokens = %zu: token "
+      "'%.*s' (id %zu) is none of them", vocab_path, vocab->n, n_merges,
+      merges_path, CLE_N_BYTE_TOKENS, n_merges, CLE_N_SPECIAL_TOKENS, want,
+      s ? (int) MIN (s->len, SHOWN) : 0, s ? vocab_key (vocab, s->off) : "",
+      id);
+}
+
+/* vocab.json, then its ids, the byte and special tokens, merges.txt and
+ * the size, each check relying on the ones before. */
+static int
+tokenizer_read (ClipTokenizer *tok, Vocab *vocab, const char *vocab_path,
+    const char *merges_path, gboolean fast, ClipError *err)
+{
+  int ret = vocab_load (vocab, vocab_path, fast, err);
+  if (ret == CLE_OK)
+    ret = vocab_check_ids (vocab, vocab_path, err);
+  if (ret < 0)
+    return ret;
+  tok->vocab_size = (int) vocab->n;
+  int32_t *owner = calloc (vocab->n, sizeof *owner);
+  if (!owner)
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "vocab '%s': out of memory for %zu ids", vocab_path, vocab->n);
+  ret = tokenizer_init_symbols (tok, vocab, owner, vocab_path, err);
+  if (ret == CLE_OK)
+    ret = merges_load (tok, vocab, owner, merges_path, vocab_path, err);
+  if (ret == CLE_OK)
+    ret = vocab_check_size (vocab, owner, tok->n_merges, vocab_path,
+        merges_path, err);
+  free (owner);
   return ret;
 }
 
@@ -895,14 +1106,7 @@ tokenizer_load (ClipTokenizer **out, const char *vocab_path,
 
   Vocab vocab;
   vocab_init (&vocab);
-  int ret = vocab_load (&vocab, vocab_path, fast, err);
-  if (ret == CLE_OK) {
-    tok->vocab_size = vocab.max_id + 1;
-    ret = tokenizer_init_symbols (tok, &vocab, vocab_path, err);
-  }
-  if (ret == CLE_OK)
-    ret = merges_load (tok, &vocab, merges_path, vocab_path, err);
-
+  int ret = tokenizer_read (tok, &vocab, vocab_path, merges_path, fast, err);
   vocab_clear (&vocab);
   if (ret < 0) {
     cle_tokenizer_free (tok);

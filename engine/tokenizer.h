@@ -12,7 +12,10 @@
 typedef struct ClipTokenizer ClipTokenizer;
 
 /* Loads vocab.json (token -> id) and merges.txt ("#version" line, then one
- * "a b" pair a line, rank = order). Errors name the file and the line/key. */
+ * "a b" pair a line, rank = order; the first 48,894 are read, as by
+ * CLIPTokenizer). The two must fit CLIP's construction: ids 0..n-1, the 512
+ * byte symbols (plain and + "</w>"), one token per merge, the 2 special
+ * tokens, nothing else. Errors name the file and the line/key. */
 int cle_tokenizer_load (ClipTokenizer **out, const char *vocab_path,
     const char *merges_path, ClipError *err);
 void cle_tokenizer_free (ClipTokenizer *tok);
