@@ -43,6 +43,7 @@
 #include "config.h"
 #endif
 
+#include <math.h>
 #include <string.h>
 
 #include "gstclipclassify.h"
@@ -129,6 +130,8 @@ typedef struct
   guint64 frame_number;         /* among the frames the element saw */
   gint width, height;
   GstClipLabelSet *set;         /* the labels the indices refer to (ref) */
+  gfloat *embed;                /* the frame's embedding, unit length (dim) */
+  guint dim;
   guint n_scores;
   ClipScore *scores;            /* most probable first */
 } ClipResult;
@@ -271,6 +274,7 @@ clip_result_free (ClipResult * result)
   if (result->set)
     gst_clip_label_set_unref (result->set);
   g_free (result->scores);
+  g_free (result->embed);
   g_free (result);
 }
 
@@ -317,14 +321,16 @@ compare_probs_desc (gconstpointer a, gconstpointer b, gpointer user_data)
 }
 
 /* Scores one image embedding against @set with the engine and keeps the
- * top_k labels whose probability reaches threshold. */
+ * top_k labels whose probability reaches threshold, and the embedding
+ * itself at unit length (for GstClipEmbeddingMeta). */
 static ClipResult *
 clip_score (const ClipModel * model, ClipScratch * s, GstClipLabelSet * set,
-    const gfloat * image_embed, guint top_k, gfloat threshold,
+    const gfloat * image_embed, guint dim, guint top_k, gfloat threshold,
     ClipError * err)
 {
   ClipResult *result;
   guint i, n_keep;
+  gdouble norm = 0.0;
 
   clip_scratch_ensure (s, set->n_labels);
   if (cle_model_score (model, image_embed, set->embeds, set->n_labels,
@@ -339,6 +345,13 @@ clip_score (const ClipModel * model, ClipScratch * s, GstClipLabelSet * set,
   n_keep = top_k == 0 ? set->n_labels : MIN (top_k, set->n_labels);
   result = g_new0 (ClipResult, 1);
   result->set = gst_clip_label_set_ref (set);
+  result->dim = dim;
+  result->embed = g_new (gfloat, dim);
+  for (i = 0; i < dim; i++)
+    norm += (gdouble) image_embed[i] * image_embed[i];
+  norm = norm > 0.0 ? 1.0 / sqrt (norm) : 0.0;
+  for (i = 0; i < dim; i++)
+    result->embed[i] = (gfloat) (image_embed[i] * norm);
   result->scores = g_new (ClipScore, n_keep);
   for (i = 0; i < n_keep; i++) {
     guint idx = s->order[i];
@@ -547,6 +560,7 @@ clip_result_attach (GstClipClassify * self, GstBuffer * buf,
     const ClipResult * result, gboolean post)
 {
   GstClipClassificationMeta *meta;
+  GstClipEmbeddingMeta *emeta;
   guint i;
 
   meta = gst_buffer_add_clip_classification_meta (buf, result->pts,
@@ -563,6 +577,13 @@ clip_result_attach (GstClipClassify * self, GstBuffer * buf,
         result->set->labels[sc->index], sc->probability, sc->logit,
         sc->cosine);
   }
+
+  emeta = gst_buffer_add_clip_embedding_meta (buf, result->embed, result->dim,
+      gst_clip_model_handle_get_dir (self->model));
+  emeta->scored_pts = result->pts;
+  emeta->scored_frame_number = result->frame_number;
+  emeta->scored_stream_time = result->stream_time;
+  emeta->scored_running_time = result->running_time;
 
 #ifdef HAVE_GST_ANALYTICS
   /* The upstream analytics meta, for tools that read only that. */
@@ -783,7 +804,7 @@ gst_clip_classify_worker (gpointer data)
       if (rejected[i])
         continue;
       r = clip_score (model, &scratch, set, embeds + (gsize) i * self->dim,
-          top_k, threshold, &cerr);
+          self->dim, top_k, threshold, &cerr);
       if (!r) {
         ok = FALSE;
         break;
@@ -1233,7 +1254,7 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   }
 
   result = clip_score (gst_clip_model_handle_get_model (self->model),
-      &self->scratch, set, self->image_embed, top_k, threshold, &cerr);
+      &self->scratch, set, self->image_embed, self->dim, top_k, threshold, &cerr);
   gst_clip_label_set_unref (set);
   if (!result) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED,

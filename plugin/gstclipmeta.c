@@ -281,3 +281,135 @@ gst_clip_late_result_event_get_meta (GstEvent * event)
     return NULL;
   return gst_buffer_get_clip_classification_meta (gst_value_get_buffer (v));
 }
+
+/* ------------------------------------------------------ embedding meta -- */
+
+static gboolean
+gst_clip_embedding_meta_init (GstMeta * meta, gpointer params,
+    GstBuffer * buffer)
+{
+  GstClipEmbeddingMeta *emeta = (GstClipEmbeddingMeta *) meta;
+
+  emeta->scored_pts = GST_CLOCK_TIME_NONE;
+  emeta->scored_frame_number = GST_CLIP_FRAME_NUMBER_NONE;
+  emeta->scored_stream_time = GST_CLOCK_TIME_NONE;
+  emeta->scored_running_time = GST_CLOCK_TIME_NONE;
+  emeta->dim = 0;
+  emeta->embedding = NULL;
+  emeta->model_id = NULL;
+  return TRUE;
+}
+
+static void
+gst_clip_embedding_meta_free (GstMeta * meta, GstBuffer * buffer)
+{
+  GstClipEmbeddingMeta *emeta = (GstClipEmbeddingMeta *) meta;
+
+  g_clear_pointer (&emeta->embedding, g_free);
+  g_clear_pointer (&emeta->model_id, g_free);
+}
+
+/* Like the labels, an embedding describes the whole picture: it survives
+ * every transform as a copy. */
+static gboolean
+gst_clip_embedding_meta_transform (GstBuffer * dest, GstMeta * meta,
+    GstBuffer * buffer, GQuark type, gpointer data)
+{
+  GstClipEmbeddingMeta *smeta = (GstClipEmbeddingMeta *) meta;
+  GstClipEmbeddingMeta *dmeta;
+
+  dmeta = gst_buffer_add_clip_embedding_meta (dest, smeta->embedding,
+      smeta->dim, smeta->model_id);
+  if (!dmeta)
+    return FALSE;
+  dmeta->scored_pts = smeta->scored_pts;
+  dmeta->scored_frame_number = smeta->scored_frame_number;
+  dmeta->scored_stream_time = smeta->scored_stream_time;
+  dmeta->scored_running_time = smeta->scored_running_time;
+  return TRUE;
+}
+
+/**
+ * gst_clip_embedding_meta_api_get_type:
+ *
+ * Returns: the #GType of the API that #GstClipEmbeddingMeta implements
+ */
+GType
+gst_clip_embedding_meta_api_get_type (void)
+{
+  static GType type = 0;
+  static const gchar *tags[] = { "video", NULL };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = gst_meta_api_type_register ("GstClipEmbeddingMetaAPI", tags);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+/**
+ * gst_clip_embedding_meta_get_info:
+ *
+ * Returns: the registered #GstMetaInfo of #GstClipEmbeddingMeta
+ */
+const GstMetaInfo *
+gst_clip_embedding_meta_get_info (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+    const GstMetaInfo *meta =
+        gst_meta_register (GST_CLIP_EMBEDDING_META_API_TYPE,
+        "GstClipEmbeddingMeta", sizeof (GstClipEmbeddingMeta),
+        gst_clip_embedding_meta_init, gst_clip_embedding_meta_free,
+        gst_clip_embedding_meta_transform);
+    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) meta);
+  }
+  return info;
+}
+
+/**
+ * gst_buffer_add_clip_embedding_meta:
+ * @buffer: a writable #GstBuffer
+ * @embedding: (array length=dim): the embedding, copied
+ * @dim: its length
+ * @model_id: (nullable): what identifies the model that computed it
+ *
+ * Adds an embedding meta; the caller sets the scored_* fields.
+ *
+ * Returns: (transfer none) (nullable): the new meta, owned by @buffer
+ */
+GstClipEmbeddingMeta *
+gst_buffer_add_clip_embedding_meta (GstBuffer * buffer,
+    const gfloat * embedding, guint dim, const gchar * model_id)
+{
+  GstClipEmbeddingMeta *meta;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+  g_return_val_if_fail (embedding != NULL || dim == 0, NULL);
+
+  meta = (GstClipEmbeddingMeta *) gst_buffer_add_meta (buffer,
+      GST_CLIP_EMBEDDING_META_INFO, NULL);
+  if (meta) {
+    meta->dim = dim;
+    meta->embedding = g_memdup2 (embedding, dim * sizeof (gfloat));
+    meta->model_id = g_strdup (model_id);
+  }
+  return meta;
+}
+
+/**
+ * gst_buffer_get_clip_embedding_meta:
+ * @buffer: a #GstBuffer
+ *
+ * Returns: (transfer none) (nullable): the first embedding meta of @buffer
+ */
+GstClipEmbeddingMeta *
+gst_buffer_get_clip_embedding_meta (GstBuffer * buffer)
+{
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+
+  return (GstClipEmbeddingMeta *) gst_buffer_get_meta (buffer,
+      GST_CLIP_EMBEDDING_META_API_TYPE);
+}

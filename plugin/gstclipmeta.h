@@ -129,6 +129,54 @@ GST_CLIP_META_API
 const GstClipClassification *gst_clip_classification_meta_get (const GstClipClassificationMeta * meta,
     guint i);
 
+/**
+ * GstClipEmbeddingMeta:
+ * @meta: parent #GstMeta
+ * @scored_pts: PTS of the frame the embedding was computed on
+ * @scored_frame_number: that frame's number (as in #GstClipClassificationMeta)
+ * @scored_stream_time: that frame's stream time, or %GST_CLOCK_TIME_NONE
+ * @scored_running_time: that frame's running time, or %GST_CLOCK_TIME_NONE
+ * @dim: number of floats in @embedding (the model's projection_dim)
+ * @embedding: the frame's CLIP image embedding, projected and L2-normalized
+ *     (unit length, so a dot product with a normalized text embedding is the
+ *     cosine similarity)
+ * @model_id: identifies the model that computed it: embeddings of different
+ *     models cannot be compared
+ *
+ * The image embedding of a scored frame, for elements and applications that
+ * pool, index or search frames without running the model again. clipclassify
+ * attaches it next to its #GstClipClassificationMeta.
+ */
+typedef struct {
+  GstMeta meta;
+
+  GstClockTime scored_pts;
+  guint64 scored_frame_number;
+  GstClockTime scored_stream_time;
+  GstClockTime scored_running_time;
+  guint dim;
+  gfloat *embedding;
+  gchar *model_id;
+} GstClipEmbeddingMeta;
+
+#define GST_CLIP_EMBEDDING_META_API_TYPE \
+  (gst_clip_embedding_meta_api_get_type ())
+#define GST_CLIP_EMBEDDING_META_INFO \
+  (gst_clip_embedding_meta_get_info ())
+
+GST_CLIP_META_API
+GType gst_clip_embedding_meta_api_get_type (void);
+
+GST_CLIP_META_API
+const GstMetaInfo *gst_clip_embedding_meta_get_info (void);
+
+GST_CLIP_META_API
+GstClipEmbeddingMeta *gst_buffer_add_clip_embedding_meta (GstBuffer * buffer,
+    const gfloat * embedding, guint dim, const gchar * model_id);
+
+GST_CLIP_META_API
+GstClipEmbeddingMeta *gst_buffer_get_clip_embedding_meta (GstBuffer * buffer);
+
 GST_CLIP_META_API
 GstEvent *gst_clip_late_result_event_new (GstBuffer * carrier);
 

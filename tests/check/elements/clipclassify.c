@@ -126,9 +126,12 @@ make_frame (const guint8 * rgb, gint w, gint h, const gchar * caps_str,
 
 /* ------------------------------------------------- the engine directly -- */
 
+#define MAX_DIM 1024
+
 typedef struct
 {
   gfloat logits[N_LABELS], probs[N_LABELS], cosines[N_LABELS];
+  gfloat image_unit[MAX_DIM];   /* the image embedding at unit length */
 } Expected;
 
 static ClipModel *engine_model;
@@ -184,6 +187,15 @@ engine_expected (const ClipFrame * frame, Expected * exp)
   fail_unless (cle_model_score (engine_model, image, text, N_LABELS,
           exp->logits, exp->probs, exp->cosines, &err) == CLE_OK, "%s",
       err.message);
+  fail_unless (engine_dim <= MAX_DIM);
+  {
+    gdouble norm = 0.0;
+
+    for (i = 0; i < engine_dim; i++)
+      norm += (gdouble) image[i] * image[i];
+    for (i = 0; i < engine_dim; i++)
+      exp->image_unit[i] = (gfloat) (image[i] / sqrt (norm));
+  }
   for (i = 0; i < N_LABELS; i++)
     g_free (owned[i]);
   g_free (text);
@@ -242,6 +254,21 @@ check_meta_all (GstClipClassificationMeta * meta, const Expected * exp)
     if (i > 0)
       fail_unless (c->probability <= meta->classifications[i - 1].probability);
   }
+}
+
+/* The frame's embedding, as the engine computes it, at unit length. */
+static void
+check_embedding (GstClipEmbeddingMeta * meta, const Expected * exp,
+    GstClockTime pts)
+{
+  gint i;
+
+  fail_unless (meta != NULL, "no embedding meta on the buffer");
+  fail_unless_equals_int (meta->dim, engine_dim);
+  fail_unless_equals_uint64 (meta->scored_pts, pts);
+  fail_unless (meta->model_id != NULL);
+  for (i = 0; i < engine_dim; i++)
+    check_close (meta->embedding[i], exp->image_unit[i], "embedding");
 }
 
 /* ------------------------------------------------------------ harness -- */
@@ -309,6 +336,7 @@ run_format_case (const gchar * image, const gchar * caps_fmt,
   check_meta_all (gst_buffer_get_clip_classification_meta (out), &exp);
   fail_unless_equals_uint64 (gst_buffer_get_clip_classification_meta
       (out)->scored_pts, 0);
+  check_embedding (gst_buffer_get_clip_embedding_meta (out), &exp, 0);
 
   gst_buffer_unref (out);
   gst_buffer_unref (in);

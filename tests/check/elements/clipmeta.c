@@ -104,6 +104,43 @@ GST_START_TEST (test_empty_meta)
 
 GST_END_TEST;
 
+/* The embedding meta and the scored-frame fields of both metas survive a
+ * copy, owned by the copy. */
+GST_START_TEST (test_embedding_copy)
+{
+  GstBuffer *buf = gst_buffer_new (), *copy;
+  const gfloat v[3] = { 0.6f, 0.0f, 0.8f };
+  GstClipEmbeddingMeta *emeta;
+  GstClipClassificationMeta *cmeta;
+
+  fail_unless (gst_buffer_get_clip_embedding_meta (buf) == NULL);
+  emeta = gst_buffer_add_clip_embedding_meta (buf, v, 3, "model-a");
+  emeta->scored_pts = 80 * GST_MSECOND;
+  emeta->scored_frame_number = 2;
+  cmeta = add_two (buf);
+  cmeta->scored_frame_number = 2;
+  cmeta->scored_width = 320;
+  cmeta->scored_running_time = 5 * GST_SECOND;
+  copy = gst_buffer_copy (buf);
+  gst_buffer_unref (buf);
+
+  emeta = gst_buffer_get_clip_embedding_meta (copy);
+  fail_unless (emeta != NULL);
+  fail_unless_equals_int (emeta->dim, 3);
+  fail_unless_equals_float (emeta->embedding[2], 0.8f);
+  fail_unless_equals_string (emeta->model_id, "model-a");
+  fail_unless_equals_uint64 (emeta->scored_pts, 80 * GST_MSECOND);
+  fail_unless_equals_uint64 (emeta->scored_frame_number, 2);
+  cmeta = gst_buffer_get_clip_classification_meta (copy);
+  fail_unless_equals_uint64 (cmeta->scored_frame_number, 2);
+  fail_unless_equals_int (cmeta->scored_width, 320);
+  fail_unless_equals_uint64 (cmeta->scored_running_time, 5 * GST_SECOND);
+  fail_unless (!GST_CLOCK_TIME_IS_VALID (cmeta->scored_stream_time));
+  gst_buffer_unref (copy);
+}
+
+GST_END_TEST;
+
 static Suite *
 clipmeta_suite (void)
 {
@@ -115,6 +152,7 @@ clipmeta_suite (void)
   tcase_add_test (tc, test_copy);
   tcase_add_test (tc, test_transform_any_type);
   tcase_add_test (tc, test_empty_meta);
+  tcase_add_test (tc, test_embedding_copy);
   return s;
 }
 
