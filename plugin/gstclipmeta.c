@@ -46,6 +46,10 @@ gst_clip_classification_meta_init (GstMeta * meta, gpointer params,
   cmeta->scored_width = cmeta->scored_height = 0;
   cmeta->scored_stream_time = GST_CLOCK_TIME_NONE;
   cmeta->scored_running_time = GST_CLOCK_TIME_NONE;
+  cmeta->repeated = FALSE;
+  cmeta->window = 0;
+  cmeta->n_pooled = 1;
+  cmeta->background_probability = 0.0f;
 
   return TRUE;
 }
@@ -82,6 +86,10 @@ gst_clip_classification_meta_transform (GstBuffer * dest, GstMeta * meta,
   dmeta->scored_height = smeta->scored_height;
   dmeta->scored_stream_time = smeta->scored_stream_time;
   dmeta->scored_running_time = smeta->scored_running_time;
+  dmeta->repeated = smeta->repeated;
+  dmeta->window = smeta->window;
+  dmeta->n_pooled = smeta->n_pooled;
+  dmeta->background_probability = smeta->background_probability;
 
   for (i = 0; i < smeta->n_classifications; i++) {
     const GstClipClassification *c = &smeta->classifications[i];

@@ -63,6 +63,15 @@ typedef struct {
  * @scored_running_time: running time of the scored frame (keeps growing
  *     where PTS and stream time restart, e.g. after concat), or
  *     %GST_CLOCK_TIME_NONE
+ * @repeated: %TRUE when this is the last result repeated onto a frame that
+ *     was not scored (clipclassify's repeat-metadata)
+ * @window: the span of running time the scores pool over (0: the scored
+ *     frame alone); pooled scores describe the frames in
+ *     (scored_running_time - window, scored_running_time]
+ * @n_pooled: how many scored frames the scores pool (1: the frame alone)
+ * @background_probability: the highest probability of a negative
+ *     (background) prompt, which takes part in the softmax but is never
+ *     reported; 0 when there are none
  *
  * Zero-shot classification of a whole video frame by CLIP. Every scored_*
  * field describes the frame the scores were computed on, which in
@@ -80,6 +89,11 @@ typedef struct {
   gint scored_width, scored_height;
   GstClockTime scored_stream_time;
   GstClockTime scored_running_time;
+
+  gboolean repeated;
+  GstClockTime window;
+  guint n_pooled;
+  gfloat background_probability;
 } GstClipClassificationMeta;
 
 /**
