@@ -51,7 +51,7 @@
 #include "gstclipmodelcache.h"
 #include "gstcliplabels.h"
 #include "gstclipframe.h"
-#include "gstclippool.h"
+#include "gstclipresult.h"
 
 #ifdef HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
@@ -128,29 +128,6 @@ GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS (CLIP_VIDEO_CAPS));
 
-/* One label of a result. */
-typedef struct
-{
-  guint index;
-  gfloat probability, logit, cosine;
-} ClipScore;
-
-/* The reported labels of one scored frame, with the times of that frame. */
-typedef struct
-{
-  GstClockTime pts, stream_time, running_time;
-  guint64 frame_number;         /* among the frames the element saw */
-  gint width, height;
-  GstClipLabelSet *set;         /* the labels the indices refer to (ref) */
-  gfloat *embed;                /* the frame's embedding, unit length (dim) */
-  guint dim;
-  GstClockTime window;          /* pooled over; 0: the frame alone */
-  guint n_pooled;
-  gfloat background_probability;        /* the best negative's */
-  guint n_scores;
-  ClipScore *scores;            /* most probable first */
-} ClipResult;
-
 /* A frame copied for the async worker. */
 typedef struct
 {
@@ -159,14 +136,6 @@ typedef struct
   GstClockTime pts, stream_time, running_time;
   guint64 frame_number;
 } ClipJob;
-
-/* Per-thread buffers for cle_model_score, grown to the label set's size. */
-typedef struct
-{
-  guint n;
-  gfloat *logits, *probs, *cosines;
-  guint *order;
-} ClipScratch;
 
 /* A request to re-encode the labels in the background. */
 typedef struct
@@ -214,15 +183,15 @@ struct _GstClipClassify
   /* streaming thread only */
   guint64 frame_count;          /* since start or the last flush */
   guint64 frame_number;         /* since start: the next frame's number */
-  gfloat *image_embed;
-  ClipScratch scratch;
-  ClipResult *frame_result;     /* from transform_frame_ip to transform_ip */
-  ClipResult *last_result;      /* for repeat-metadata; reset by flushes */
+  gfloat *image_embed;          /* (MAX_BATCH_SIZE, GST_CLIP_MAX_VIEWS, dim) */
+  GstClipResult *frame_result;     /* from transform_frame_ip to transform_ip */
+  GstClipResult *last_result;      /* for repeat-metadata; reset by flushes */
 
-  /* frame embeddings pooled over `window`; used by whichever thread scores
-   * (streaming thread or worker), reset by flushes: under pool_lock */
-  GstClipPool *pool;
-  GMutex pool_lock;
+  /* scratch and the frames pooled over `window`; used by whichever thread
+   * scores (streaming thread or worker), reset by flushes: under
+   * scorer_lock */
+  GstClipScorer *scorer;
+  GMutex scorer_lock;
 
   /* async mode; the queues and flags under worker_lock */
   GThread *worker;
@@ -231,7 +200,7 @@ struct _GstClipClassify
   GCond worker_cond;             /* wakes the worker: jobs or quit */
   GCond idle_cond;              /* signalled when a batch is done */
   GQueue jobs;                  /* ClipJob, oldest first, <= batch_size */
-  GQueue results;               /* ClipResult, oldest first */
+  GQueue results;               /* GstClipResult, oldest first */
   gboolean worker_quit;
   gboolean worker_busy;         /* a batch is being scored */
   guint epoch;                  /* bumped by flushes: older results are void */
@@ -271,8 +240,8 @@ gst_clip_classify_coverage_get_type (void)
     {GST_CLIP_CLASSIFY_COVERAGE_CENTER,
         "CLIP's centre crop of the frame, as the reference", "center"},
     {GST_CLIP_CLASSIFY_COVERAGE_FULL,
-          "The whole frame: square tiles from edge to edge, their embeddings "
-          "pooled (costs one inference per tile)", "full"},
+          "The whole frame: square tiles from edge to edge, the most "
+          "confident one scores the frame (one inference per tile)", "full"},
     {0, NULL, NULL},
   };
 
@@ -313,133 +282,10 @@ gst_clip_classify_precision_get_type (void)
 /* ------------------------------------------------------------ helpers -- */
 
 static void
-clip_result_free (ClipResult * result)
-{
-  if (result->set)
-    gst_clip_label_set_unref (result->set);
-  g_free (result->scores);
-  g_free (result->embed);
-  g_free (result);
-}
-
-static void
 clip_job_free (ClipJob * job)
 {
   gst_buffer_unref (job->buffer);
   g_free (job);
-}
-
-static void
-clip_scratch_clear (ClipScratch * s)
-{
-  g_clear_pointer (&s->logits, g_free);
-  g_clear_pointer (&s->probs, g_free);
-  g_clear_pointer (&s->cosines, g_free);
-  g_clear_pointer (&s->order, g_free);
-  s->n = 0;
-}
-
-static void
-clip_scratch_ensure (ClipScratch * s, guint n)
-{
-  if (s->n >= n)
-    return;
-  clip_scratch_clear (s);
-  s->logits = g_new (gfloat, n);
-  s->probs = g_new (gfloat, n);
-  s->cosines = g_new (gfloat, n);
-  s->order = g_new (guint, n);
-  s->n = n;
-}
-
-static gint
-compare_probs_desc (gconstpointer a, gconstpointer b, gpointer user_data)
-{
-  const gfloat *probs = user_data;
-  gfloat pa = probs[*(const guint *) a], pb = probs[*(const guint *) b];
-
-  if (pa != pb)
-    return pa > pb ? -1 : 1;
-  /* ties keep label order, so results are deterministic */
-  return *(const guint *) a < *(const guint *) b ? -1 : 1;
-}
-
-/* What clip_score needs besides the embedding. */
-typedef struct
-{
-  guint top_k;
-  gfloat threshold;
-  GstClockTime window;          /* 0: no pooling */
-  GstClockTime running_time;    /* of the frame */
-} ClipScoreParams;
-
-/* Scores one image embedding against @set with the engine and keeps the
- * top_k labels (negatives never) whose probability reaches threshold, and
- * the embedding itself at unit length (for GstClipEmbeddingMeta). With a
- * window the scores are those of the frames pooled in @pool (the caller
- * holds its lock). */
-static ClipResult *
-clip_score (const ClipModel * model, ClipScratch * s, GstClipLabelSet * set,
-    GstClipPool * pool, const gfloat * image_embed, guint dim,
-    const ClipScoreParams * sp, ClipError * err)
-{
-  ClipResult *result;
-  guint i, j, n_keep, n_pooled = 1, top_k = sp->top_k;
-  gdouble norm = 0.0;
-  gfloat *unit = g_new (gfloat, dim), *pooled = NULL;
-  gfloat background = 0.0f;
-
-  for (i = 0; i < dim; i++)
-    norm += (gdouble) image_embed[i] * image_embed[i];
-  norm = norm > 0.0 ? 1.0 / sqrt (norm) : 0.0;
-  for (i = 0; i < dim; i++)
-    unit[i] = (gfloat) (image_embed[i] * norm);
-  if (sp->window > 0 && pool) {
-    pooled = g_new (gfloat, dim);
-    n_pooled = gst_clip_pool_add (pool, sp->running_time, sp->window, unit,
-        pooled);
-  }
-
-  clip_scratch_ensure (s, set->n_labels);
-  if (cle_model_score (model, pooled ? pooled : unit, set->embeds,
-          set->n_labels, s->logits, s->probs, s->cosines, err) < 0) {
-    g_free (unit);
-    g_free (pooled);
-    return NULL;
-  }
-  g_free (pooled);
-  for (i = set->n_positive; i < set->n_labels; i++)
-    background = MAX (background, s->probs[i]);
-
-  for (i = 0; i < set->n_labels; i++)
-    s->order[i] = i;
-  g_qsort_with_data (s->order, set->n_labels, sizeof (guint),
-      compare_probs_desc, s->probs);
-
-  n_keep = top_k == 0 ? set->n_positive : MIN (top_k, set->n_positive);
-  result = g_new0 (ClipResult, 1);
-  result->set = gst_clip_label_set_ref (set);
-  result->dim = dim;
-  result->embed = unit;
-  result->window = pooled || sp->window == 0 ? sp->window : 0;
-  result->n_pooled = n_pooled;
-  result->background_probability = background;
-  result->scores = g_new (ClipScore, n_keep);
-  for (i = 0, j = 0; i < set->n_labels && j < n_keep; i++) {
-    guint idx = s->order[i];
-
-    if (idx >= set->n_positive)
-      continue;                 /* a negative: in the softmax, never reported */
-    if (s->probs[idx] < sp->threshold)
-      break;
-    result->scores[j].index = idx;
-    result->scores[j].probability = s->probs[idx];
-    result->scores[j].logit = s->logits[idx];
-    result->scores[j].cosine = s->cosines[idx];
-    j++;
-  }
-  result->n_scores = j;
-  return result;
 }
 
 /* A frame the engine will not take (its size, its geometry) is the
@@ -513,54 +359,43 @@ encode_views (GstClipClassify * self, ClipContext * ctx,
   return TRUE;
 }
 
-/* Encodes @n frames into @embeds (n x dim) as the coverage property says:
- * each frame's centre as CLIP crops it, or the whole frame as square tiles
- * whose unit-length embeddings are averaged. Frames the engine rejects (any
- * of their tiles) are marked in @rejected, counted and reported. */
+/* Encodes @n frames as the coverage property says: each frame's centre as
+ * CLIP crops it (one tile), or the whole frame as square tiles. Frame i's
+ * tile embeddings land at @embeds + i * GST_CLIP_MAX_VIEWS * dim, their
+ * number in @n_tiles[i]. Frames the engine rejects (any of their tiles)
+ * are marked in @rejected, counted and reported. */
 static gboolean
 gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
     const ClipFrame * frames, guint n, gboolean full, gfloat * embeds,
-    gboolean * rejected, ClipError * err)
+    guint * n_tiles, gboolean * rejected, ClipError * err)
 {
-  ClipFrame tiles[MAX_BATCH_SIZE * GST_CLIP_MAX_TILES];
-  gboolean tile_rejected[MAX_BATCH_SIZE * GST_CLIP_MAX_TILES];
-  guint first[MAX_BATCH_SIZE + 1], n_tiles = 0, i, t, k;
+  ClipFrame tiles[MAX_BATCH_SIZE * GST_CLIP_MAX_VIEWS];
+  gboolean tile_rejected[MAX_BATCH_SIZE * GST_CLIP_MAX_VIEWS];
+  guint first[MAX_BATCH_SIZE + 1], total = 0, i, t;
+  const gsize stride = (gsize) GST_CLIP_MAX_VIEWS * self->dim;
   ClipError why = { 0, };
   gfloat *tile_embeds;
   gboolean ok;
 
-  if (!full) {
-    ok = encode_views (self, ctx, frames, n, embeds, rejected, &why, err);
-    for (i = 0; ok && i < n; i++)
-      if (rejected[i])
-        gst_clip_classify_frame_rejected (self, &frames[i], why.message);
-    return ok;
-  }
-
   for (i = 0; i < n; i++) {
-    first[i] = n_tiles;
-    n_tiles += gst_clip_frame_tiles (&frames[i], &tiles[n_tiles]);
+    first[i] = total;
+    if (full) {
+      total += gst_clip_frame_views (&frames[i], &tiles[total]);
+    } else {
+      tiles[total++] = frames[i];
+    }
   }
-  first[n] = n_tiles;
-  tile_embeds = g_new (gfloat, (gsize) MAX (n_tiles, 1) * self->dim);
-  ok = n_tiles == 0 || encode_views (self, ctx, tiles, n_tiles, tile_embeds,
+  first[n] = total;
+  tile_embeds = g_new (gfloat, (gsize) MAX (total, 1) * self->dim);
+  ok = total == 0 || encode_views (self, ctx, tiles, total, tile_embeds,
       tile_rejected, &why, err);
   for (i = 0; ok && i < n; i++) {
-    gfloat *dst = embeds + (gsize) i * self->dim;
-
-    rejected[i] = first[i] == first[i + 1];
-    memset (dst, 0, self->dim * sizeof (gfloat));
-    for (t = first[i]; t < first[i + 1]; t++) {
-      const gfloat *src = tile_embeds + (gsize) t * self->dim;
-      gdouble norm = 0.0;
-
+    n_tiles[i] = first[i + 1] - first[i];
+    rejected[i] = n_tiles[i] == 0;
+    for (t = first[i]; t < first[i + 1]; t++)
       rejected[i] |= tile_rejected[t];
-      for (k = 0; k < (guint) self->dim; k++)
-        norm += (gdouble) src[k] * src[k];
-      norm = norm > 0.0 ? 1.0 / sqrt (norm) : 0.0;
-      for (k = 0; k < (guint) self->dim; k++)
-        dst[k] += (gfloat) (src[k] * norm);
-    }
+    memcpy (embeds + i * stride, tile_embeds + (gsize) first[i] * self->dim,
+        (gsize) n_tiles[i] * self->dim * sizeof (gfloat));
     if (rejected[i])
       gst_clip_classify_frame_rejected (self, &frames[i], why.message[0] ?
           why.message : "the frame has no pixels");
@@ -580,105 +415,18 @@ post_gerror (GstClipClassify * self, GstMessageType type, const GError * err,
       text, NULL, __FILE__, GST_FUNCTION, __LINE__);
 }
 
-static GstStructure *
-clip_result_to_structure (const ClipResult * result)
-{
-  GValue labels = G_VALUE_INIT, probs = G_VALUE_INIT, v = G_VALUE_INIT;
-  GstStructure *s;
-  guint i;
-
-  gst_value_array_init (&labels, result->n_scores);
-  gst_value_array_init (&probs, result->n_scores);
-  for (i = 0; i < result->n_scores; i++) {
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, result->set->labels[result->scores[i].index]);
-    gst_value_array_append_and_take_value (&labels, &v);
-    memset (&v, 0, sizeof (v));
-    g_value_init (&v, G_TYPE_DOUBLE);
-    g_value_set_double (&v, result->scores[i].probability);
-    gst_value_array_append_and_take_value (&probs, &v);
-    memset (&v, 0, sizeof (v));
-  }
-
-  s = gst_structure_new ("clip-classification",
-      "timestamp", G_TYPE_UINT64, result->pts,
-      "stream-time", G_TYPE_UINT64, result->stream_time,
-      "running-time", G_TYPE_UINT64, result->running_time,
-      "frame-number", G_TYPE_UINT64, result->frame_number, NULL);
-  gst_structure_take_value (s, "labels", &labels);
-  gst_structure_take_value (s, "probabilities", &probs);
-  return s;
-}
-
-/* Streaming thread, on a writable buffer. */
+/* Streaming thread, on a writable buffer: the metas, and the bus message
+ * when asked (never for a repeated result). */
 static void
-clip_result_attach (GstClipClassify * self, GstBuffer * buf,
-    const ClipResult * result, gboolean post, gboolean repeated)
+clip_result_publish (GstClipClassify * self, GstBuffer * buf,
+    const GstClipResult * result, gboolean post, gboolean repeated)
 {
-  GstClipClassificationMeta *meta;
-  GstClipEmbeddingMeta *emeta;
-  guint i;
-
-  meta = gst_buffer_add_clip_classification_meta (buf, result->pts,
-      result->set->n_labels);
-  meta->scored_frame_number = result->frame_number;
-  meta->scored_width = result->width;
-  meta->scored_height = result->height;
-  meta->scored_stream_time = result->stream_time;
-  meta->scored_running_time = result->running_time;
-  meta->repeated = repeated;
-  meta->window = result->window;
-  meta->n_pooled = result->n_pooled;
-  meta->background_probability = result->background_probability;
-  for (i = 0; i < result->n_scores; i++) {
-    const ClipScore *sc = &result->scores[i];
-
-    gst_clip_classification_meta_add (meta, sc->index,
-        result->set->labels[sc->index], sc->probability, sc->logit,
-        sc->cosine);
-  }
-
-  /* a repeated result carries no embedding: an index must not count the
-   * scored frame twice */
-  if (repeated)
-    goto analytics;
-  emeta = gst_buffer_add_clip_embedding_meta (buf, result->embed, result->dim,
-      gst_clip_model_handle_get_dir (self->model));
-  emeta->scored_pts = result->pts;
-  emeta->scored_frame_number = result->frame_number;
-  emeta->scored_stream_time = result->stream_time;
-  emeta->scored_running_time = result->running_time;
-
-analytics:
-#ifdef HAVE_GST_ANALYTICS
-  /* The upstream analytics meta, for tools that read only that. */
-  if (result->n_scores > 0) {
-    GstAnalyticsRelationMeta *rmeta;
-    GstAnalyticsClsMtd cls;
-    gfloat *conf = g_new (gfloat, result->n_scores);
-    GQuark *quarks = g_new (GQuark, result->n_scores);
-
-    for (i = 0; i < result->n_scores; i++) {
-      conf[i] = result->scores[i].probability;
-      quarks[i] =
-          g_quark_from_string (result->set->labels[result->scores[i].index]);
-    }
-    rmeta = gst_buffer_get_analytics_relation_meta (buf);
-    if (!rmeta)
-      rmeta = gst_buffer_add_analytics_relation_meta (buf);
-    if (rmeta)
-      gst_analytics_relation_meta_add_cls_mtd (rmeta, result->n_scores, conf,
-          quarks, &cls);
-    g_free (conf);
-    g_free (quarks);
-  }
-#endif
-
-  if (post && !repeated) {
+  gst_clip_result_attach (result, buf,
+      gst_clip_model_handle_get_dir (self->model), repeated);
+  if (post && !repeated)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_element (GST_OBJECT (self),
-            clip_result_to_structure (result)));
-  }
+            gst_clip_result_to_structure (result)));
 }
 
 /* --------------------------------------------- background label encoder -- */
@@ -818,8 +566,9 @@ gst_clip_classify_worker (gpointer data)
 {
   GstClipClassify *self = data;
   const ClipModel *model = gst_clip_model_handle_get_model (self->model);
-  ClipScratch scratch = { 0, };
-  gfloat *embeds = g_new (gfloat, (gsize) MAX_BATCH_SIZE * self->dim);
+  gfloat *embeds = g_new (gfloat, (gsize) MAX_BATCH_SIZE *
+      GST_CLIP_MAX_VIEWS * self->dim);
+  guint n_tiles[MAX_BATCH_SIZE];
   ClipJob *batch[MAX_BATCH_SIZE];
   ClipFrame frames[MAX_BATCH_SIZE];
   GstVideoFrame vframes[MAX_BATCH_SIZE];
@@ -831,7 +580,7 @@ gst_clip_classify_worker (gpointer data)
     GList *results = NULL;
     ClipError cerr = { 0, };
     guint n = 0, n_mapped = 0, n_results = 0, i, batch_size, epoch;
-    ClipScoreParams sp;
+    GstClipScoreParams sp;
     gboolean ok = TRUE, full;
 
     while (!self->worker_quit && g_queue_is_empty (&self->jobs))
@@ -865,18 +614,19 @@ gst_clip_classify_worker (gpointer data)
 
     if (ok)
       ok = gst_clip_classify_encode (self, self->worker_ctx, frames, n,
-          full, embeds, rejected, &cerr);
+          full, embeds, n_tiles, rejected, &cerr);
 
     for (i = 0; i < n && ok; i++) {
-      ClipResult *r;
+      GstClipResult *r;
 
       if (rejected[i])
         continue;
       sp.running_time = batch[i]->running_time;
-      g_mutex_lock (&self->pool_lock);
-      r = clip_score (model, &scratch, set, self->pool,
-          embeds + (gsize) i * self->dim, self->dim, &sp, &cerr);
-      g_mutex_unlock (&self->pool_lock);
+      g_mutex_lock (&self->scorer_lock);
+      r = gst_clip_scorer_score (self->scorer, model, set,
+          embeds + (gsize) i * GST_CLIP_MAX_VIEWS * self->dim, n_tiles[i],
+          &sp, &cerr);
+      g_mutex_unlock (&self->scorer_lock);
       if (!r) {
         ok = FALSE;
         break;
@@ -904,14 +654,14 @@ gst_clip_classify_worker (gpointer data)
 
     g_mutex_lock (&self->worker_lock);
     while (results) {
-      ClipResult *r = results->data;
+      GstClipResult *r = results->data;
 
       /* results of frames from before a flush describe nothing downstream */
       if (epoch == self->epoch) {
         g_queue_push_tail (&self->results, r);
         n_results++;
       } else {
-        clip_result_free (r);
+        gst_clip_result_free (r);
       }
       results = g_list_delete_link (results, results);
     }
@@ -923,7 +673,6 @@ gst_clip_classify_worker (gpointer data)
   }
   g_mutex_unlock (&self->worker_lock);
 
-  clip_scratch_clear (&scratch);
   g_free (embeds);
   return NULL;
 }
@@ -932,7 +681,7 @@ static void
 gst_clip_classify_clear_queues_locked (GstClipClassify * self)
 {
   g_queue_clear_full (&self->jobs, (GDestroyNotify) clip_job_free);
-  g_queue_clear_full (&self->results, (GDestroyNotify) clip_result_free);
+  g_queue_clear_full (&self->results, (GDestroyNotify) gst_clip_result_free);
 }
 
 /* Streaming thread: hands a copy of the frame to the worker. The queue holds
@@ -977,7 +726,7 @@ gst_clip_classify_drain (GstClipClassify * self)
   gint64 deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
   GQueue late = G_QUEUE_INIT;
   gboolean post;
-  ClipResult *r;
+  GstClipResult *r;
 
   GST_OBJECT_LOCK (self);
   post = self->post_messages;
@@ -1000,10 +749,10 @@ gst_clip_classify_drain (GstClipClassify * self)
 
     GST_DEBUG_OBJECT (self, "result for %" GST_TIME_FORMAT " after the last "
         "frame: sent as an event", GST_TIME_ARGS (r->pts));
-    clip_result_attach (self, carrier, r, post, FALSE);
+    clip_result_publish (self, carrier, r, post, FALSE);
     gst_pad_push_event (GST_BASE_TRANSFORM_SRC_PAD (self),
         gst_clip_late_result_event_new (carrier));
-    clip_result_free (r);
+    gst_clip_result_free (r);
   }
 }
 
@@ -1101,10 +850,11 @@ gst_clip_classify_start (GstBaseTransform * trans)
       gst_clip_model_handle_get_dir (handle), set->n_labels, set->n_templates,
       self->dim);
 
-  self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE * self->dim);
-  g_mutex_lock (&self->pool_lock);
-  self->pool = gst_clip_pool_new (self->dim);
-  g_mutex_unlock (&self->pool_lock);
+  self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE *
+      GST_CLIP_MAX_VIEWS * self->dim);
+  g_mutex_lock (&self->scorer_lock);
+  self->scorer = gst_clip_scorer_new (self->dim);
+  g_mutex_unlock (&self->scorer_lock);
   self->frame_count = 0;
   self->frame_number = 0;
   self->running_mode = mode;
@@ -1190,15 +940,14 @@ gst_clip_classify_stop (GstBaseTransform * trans)
   gst_clip_classify_clear_queues_locked (self);
   g_mutex_unlock (&self->worker_lock);
 
-  g_clear_pointer (&self->frame_result, clip_result_free);
-  g_clear_pointer (&self->last_result, clip_result_free);
-  g_mutex_lock (&self->pool_lock);
-  g_clear_pointer (&self->pool, gst_clip_pool_free);
-  g_mutex_unlock (&self->pool_lock);
+  g_clear_pointer (&self->frame_result, gst_clip_result_free);
+  g_clear_pointer (&self->last_result, gst_clip_result_free);
+  g_mutex_lock (&self->scorer_lock);
+  g_clear_pointer (&self->scorer, gst_clip_scorer_free);
+  g_mutex_unlock (&self->scorer_lock);
   g_clear_pointer (&self->worker_ctx, cle_context_free);
   g_clear_pointer (&self->ctx, cle_context_free);
   g_clear_pointer (&self->image_embed, g_free);
-  clip_scratch_clear (&self->scratch);
 
   GST_OBJECT_LOCK (self);
   set = self->label_set;
@@ -1223,11 +972,11 @@ gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
     /* Frames after a seek are a new sequence: restart the interval count and
      * forget what was queued for frames that will never be shown. */
     self->frame_count = 0;
-    g_clear_pointer (&self->last_result, clip_result_free);
-    g_mutex_lock (&self->pool_lock);
-    if (self->pool)
-      gst_clip_pool_reset (self->pool);
-    g_mutex_unlock (&self->pool_lock);
+    g_clear_pointer (&self->last_result, gst_clip_result_free);
+    g_mutex_lock (&self->scorer_lock);
+    if (self->scorer)
+      gst_clip_scorer_reset (self->scorer);
+    g_mutex_unlock (&self->scorer_lock);
     g_mutex_lock (&self->worker_lock);
     self->epoch++;
     gst_clip_classify_clear_queues_locked (self);
@@ -1282,11 +1031,12 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   GstClipLabelSet *set;
   ClipFrame cf;
   ClipError cerr = { 0, };
-  ClipResult *result;
-  ClipScoreParams sp;
+  GstClipResult *result;
+  GstClipScoreParams sp;
   guint interval, batch_size;
   guint64 frame_number = self->frame_number++;
   gboolean due, rejected, full;
+  guint n_tiles;
 
   GST_OBJECT_LOCK (self);
   self->n_in++;
@@ -1328,7 +1078,7 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   }
 
   if (!gst_clip_classify_encode (self, self->ctx, &cf, 1, full,
-          self->image_embed, &rejected, &cerr)) {
+          self->image_embed, &n_tiles, &rejected, &cerr)) {
     gst_clip_label_set_unref (set);
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
         ("CLIP inference failed: %s", cerr.message), (NULL));
@@ -1341,11 +1091,11 @@ gst_clip_classify_process_frame (GstClipClassify * self,
 
   sp.running_time = gst_segment_to_running_time (&trans->segment,
       GST_FORMAT_TIME, GST_BUFFER_PTS (frame->buffer));
-  g_mutex_lock (&self->pool_lock);
-  result = clip_score (gst_clip_model_handle_get_model (self->model),
-      &self->scratch, set, self->pool, self->image_embed, self->dim, &sp,
-      &cerr);
-  g_mutex_unlock (&self->pool_lock);
+  g_mutex_lock (&self->scorer_lock);
+  result = gst_clip_scorer_score (self->scorer,
+      gst_clip_model_handle_get_model (self->model), set, self->image_embed,
+      n_tiles, &sp, &cerr);
+  g_mutex_unlock (&self->scorer_lock);
   gst_clip_label_set_unref (set);
   if (!result) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
@@ -1401,12 +1151,12 @@ gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   GST_OBJECT_UNLOCK (self);
   if (self->frame_result) {
     if (ret == GST_FLOW_OK)
-      clip_result_attach (self, buf, self->frame_result, post, FALSE);
+      clip_result_publish (self, buf, self->frame_result, post, FALSE);
     /* kept for the frames in between, when they are to carry it too */
-    g_clear_pointer (&self->last_result, clip_result_free);
+    g_clear_pointer (&self->last_result, gst_clip_result_free);
     self->last_result = g_steal_pointer (&self->frame_result);
   } else if (repeat && self->last_result && ret == GST_FLOW_OK) {
-    clip_result_attach (self, buf, self->last_result, FALSE, TRUE);
+    clip_result_publish (self, buf, self->last_result, FALSE, TRUE);
   }
   return ret;
 }
@@ -1603,7 +1353,7 @@ gst_clip_classify_finalize (GObject * object)
   g_free (self->model_dir);
   gst_clip_prompt_config_clear (&self->prompts);
   g_mutex_clear (&self->worker_lock);
-  g_mutex_clear (&self->pool_lock);
+  g_mutex_clear (&self->scorer_lock);
   g_cond_clear (&self->worker_cond);
   g_cond_clear (&self->idle_cond);
 
@@ -1859,9 +1609,10 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
    *
    * center (default) classifies what CLIP's preprocessing sees: the central
    * square of the frame, as the reference. full covers the whole frame with
-   * square tiles (two for 16:9, up to four) whose embeddings are pooled, so
-   * a subject near the edge of a wide frame is seen too; it costs one
-   * inference per tile.
+   * square tiles (two for 16:9, up to four), each pooled over time on its
+   * own; the frame's scores are those of its most confident tile, so a
+   * subject near the edge of a wide frame is found too. The embedding meta
+   * then holds the mean of the tiles. It costs one inference per tile.
    */
   g_object_class_install_property (gobject_class, PROP_COVERAGE,
       g_param_spec_enum ("coverage", "Coverage",
@@ -1966,7 +1717,7 @@ gst_clip_classify_init (GstClipClassify * self)
   self->window = DEFAULT_PROP_WINDOW;
   self->coverage = DEFAULT_PROP_COVERAGE;
   self->repeat_metadata = DEFAULT_PROP_REPEAT_METADATA;
-  g_mutex_init (&self->pool_lock);
+  g_mutex_init (&self->scorer_lock);
   g_mutex_init (&self->worker_lock);
   g_cond_init (&self->worker_cond);
   g_cond_init (&self->idle_cond);

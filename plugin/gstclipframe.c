@@ -140,3 +140,13 @@ gst_clip_frame_tiles (const ClipFrame * cf,
   }
   return n;
 }
+
+guint
+gst_clip_frame_views (const ClipFrame * cf, ClipFrame views[GST_CLIP_MAX_VIEWS])
+{
+  guint n;
+
+  views[0] = *cf;
+  n = gst_clip_frame_tiles (cf, views + 1);
+  return n > 1 ? n + 1 : 1;
+}

@@ -10,8 +10,10 @@
 
 G_BEGIN_DECLS
 
-/* The most tiles gst_clip_frame_tiles() makes: a 4:1 panorama. */
-#define GST_CLIP_MAX_TILES 4
+/* The most tiles gst_clip_frame_tiles() makes: a 3:1 panorama. */
+#define GST_CLIP_MAX_TILES 3
+/* The most views gst_clip_frame_views() makes: the centre and the tiles. */
+#define GST_CLIP_MAX_VIEWS (GST_CLIP_MAX_TILES + 1)
 
 /* Fills @cf with the planes and strides of @frame as mapped (GstVideoMeta
  * strides included), the colour matrix and range from its caps. FALSE for a
@@ -26,6 +28,12 @@ gboolean gst_clip_frame_from_video_frame (ClipFrame * cf,
  * Returns the number of tiles written to @tiles. */
 guint gst_clip_frame_tiles (const ClipFrame * cf,
     ClipFrame tiles[GST_CLIP_MAX_TILES]);
+
+/* The views coverage=full scores: the frame itself first (CLIP crops its
+ * centre), then its tiles when one square does not cover it. Returns their
+ * number (1 for a square frame). */
+guint gst_clip_frame_views (const ClipFrame * cf,
+    ClipFrame views[GST_CLIP_MAX_VIEWS]);
 
 G_END_DECLS
 
