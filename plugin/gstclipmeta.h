@@ -52,7 +52,8 @@ typedef struct {
  *     frame it describes.
  * @n_labels_total: size of the label set the softmax ran over
  * @n_classifications: number of entries in @classifications
- * @classifications: the reported labels, most probable first
+ * @classifications: (array length=n_classifications): the reported labels,
+ *     most probable first (from Python: gst_clip_classification_meta_get())
  * @scored_frame_number: number of the scored frame among the frames that
  *     reached the classifier since it started (from 0), or
  *     %GST_CLIP_FRAME_NUMBER_NONE
@@ -151,7 +152,7 @@ const GstClipClassification *gst_clip_classification_meta_get (const GstClipClas
  * @scored_stream_time: that frame's stream time, or %GST_CLOCK_TIME_NONE
  * @scored_running_time: that frame's running time, or %GST_CLOCK_TIME_NONE
  * @dim: number of floats in @embedding (the model's projection_dim)
- * @embedding: the frame's CLIP image embedding, projected and L2-normalized
+ * @embedding: (array length=dim): the frame's CLIP image embedding, projected and L2-normalized
  *     (unit length, so a dot product with a normalized text embedding is the
  *     cosine similarity)
  * @model_id: identifies the model that computed it: embeddings of different
@@ -199,8 +200,12 @@ GstClipEmbeddingMeta *gst_buffer_get_clip_embedding_meta (GstBuffer * buffer);
  *     %TRUE when it is over
  * @label_id: the label's position in clipclassify's label set
  * @label: the label text
- * @start_pts: (and the other start/end fields) the segment's boundaries as
- *     PTS, stream time and running time, in nanoseconds
+ * @start_pts: the segment's start as PTS, in nanoseconds
+ * @end_pts: its end as PTS (%GST_CLOCK_TIME_NONE while it goes on)
+ * @start_stream_time: the start as stream time
+ * @end_stream_time: the end as stream time
+ * @start_running_time: the start as running time
+ * @end_running_time: the end as running time
  * @confidence: mean probability of the label over the segment's frames
  * @peak: highest probability in the segment
  * @peak_pts: PTS of the frame with that probability

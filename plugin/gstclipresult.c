@@ -239,33 +239,43 @@ gst_clip_scorer_score (GstClipScorer * s, const ClipModel * model,
   return result;
 }
 
+/* labels and probabilities are GValueArrays (G_TYPE_VALUE_ARRAY), not
+ * GstValueArrays: PyGObject turns a GValueArray into a list by itself, with
+ * or without gst-python's overrides, where a GstValueArray raises
+ * "TypeError: unknown type GstValueArray"; both serialize alike. */
 GstStructure *
 gst_clip_result_to_structure (const GstClipResult * result)
 {
-  GValue labels = G_VALUE_INIT, probs = G_VALUE_INIT, v = G_VALUE_INIT;
+  GValueArray *labels, *probs;
+  GValue v = G_VALUE_INIT;
   GstStructure *s;
   guint i;
 
-  gst_value_array_init (&labels, result->n_scores);
-  gst_value_array_init (&probs, result->n_scores);
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+  labels = g_value_array_new (result->n_scores);
+  probs = g_value_array_new (result->n_scores);
   for (i = 0; i < result->n_scores; i++) {
     g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, result->set->labels[result->scores[i].index]);
-    gst_value_array_append_and_take_value (&labels, &v);
-    memset (&v, 0, sizeof (v));
+    g_value_set_static_string (&v,
+        result->set->labels[result->scores[i].index]);
+    g_value_array_append (labels, &v);  /* copies */
+    g_value_unset (&v);
     g_value_init (&v, G_TYPE_DOUBLE);
     g_value_set_double (&v, result->scores[i].probability);
-    gst_value_array_append_and_take_value (&probs, &v);
-    memset (&v, 0, sizeof (v));
+    g_value_array_append (probs, &v);
+    g_value_unset (&v);
   }
 
   s = gst_structure_new ("clip-classification",
       "timestamp", G_TYPE_UINT64, result->pts,
       "stream-time", G_TYPE_UINT64, result->stream_time,
       "running-time", G_TYPE_UINT64, result->running_time,
-      "frame-number", G_TYPE_UINT64, result->frame_number, NULL);
-  gst_structure_take_value (s, "labels", &labels);
-  gst_structure_take_value (s, "probabilities", &probs);
+      "frame-number", G_TYPE_UINT64, result->frame_number,
+      "labels", g_value_array_get_type (), labels,
+      "probabilities", g_value_array_get_type (), probs, NULL);
+  g_value_array_free (labels);
+  g_value_array_free (probs);
+  G_GNUC_END_IGNORE_DEPRECATIONS;
   return s;
 }
 

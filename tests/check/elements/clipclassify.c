@@ -952,6 +952,7 @@ GST_START_TEST (test_bus_messages)
   GstMessage *msg;
   const GstStructure *s;
   const GValue *lv, *pv;
+  GValueArray *la, *pa;
   guint64 ts, st, rt;
   guint i;
 
@@ -971,15 +972,19 @@ GST_START_TEST (test_bus_messages)
   fail_unless_equals_uint64 (ts, 2 * FRAME_DURATION);
   fail_unless_equals_uint64 (st, 2 * FRAME_DURATION);
   fail_unless_equals_uint64 (rt, 2 * FRAME_DURATION);
+  /* GValueArrays, which PyGObject reads as lists */
   lv = gst_structure_get_value (s, "labels");
   pv = gst_structure_get_value (s, "probabilities");
-  fail_unless (GST_VALUE_HOLDS_ARRAY (lv));
-  fail_unless (GST_VALUE_HOLDS_ARRAY (pv));
-  fail_unless_equals_int (gst_value_array_get_size (lv), 3);
-  fail_unless_equals_int (gst_value_array_get_size (pv), 3);
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+  fail_unless (G_VALUE_HOLDS (lv, g_value_array_get_type ()));
+  fail_unless (G_VALUE_HOLDS (pv, g_value_array_get_type ()));
+  la = g_value_get_boxed (lv);
+  pa = g_value_get_boxed (pv);
+  fail_unless_equals_int (la->n_values, 3);
+  fail_unless_equals_int (pa->n_values, 3);
   for (i = 0; i < 3; i++) {
-    const GValue *l = gst_value_array_get_value (lv, i);
-    const GValue *p = gst_value_array_get_value (pv, i);
+    const GValue *l = g_value_array_get_nth (la, i);
+    const GValue *p = g_value_array_get_nth (pa, i);
 
     fail_unless (G_VALUE_HOLDS_STRING (l));
     fail_unless (G_VALUE_HOLDS_DOUBLE (p));
@@ -988,6 +993,7 @@ GST_START_TEST (test_bus_messages)
     fail_unless_equals_float (g_value_get_double (p),
         meta->classifications[i].probability);
   }
+  G_GNUC_END_IGNORE_DEPRECATIONS;
   gst_message_unref (msg);
 
   /* off: no more messages */
