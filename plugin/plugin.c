@@ -16,6 +16,9 @@
 
 #include "gstclipclassify.h"
 #include "gstclipjson.h"
+#ifdef HAVE_MQTT
+#include "gstclippublish.h"
+#endif
 #include "gstclipsegment.h"
 
 static gboolean
@@ -26,6 +29,9 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (clipclassify, plugin);
   ret |= GST_ELEMENT_REGISTER (clipjson, plugin);
   ret |= GST_ELEMENT_REGISTER (clipsegment, plugin);
+#ifdef HAVE_MQTT
+  ret |= GST_ELEMENT_REGISTER (clippublish, plugin);
+#endif
 
   return ret;
 }
