@@ -6,7 +6,14 @@
 #   fuzz     every libFuzzer target for FUZZ_SECONDS (default 30) each
 #   tsan     the engine suite built with ThreadSanitizer (clang, LLVM's
 #            libomp + Archer); any report fails it
-# Usage: scripts/check.sh asan|valgrind|fuzz|tsan ...
+#   install  meson install into a fresh prefix, then only that copy: an
+#            external C program built with pkg-config, the Python example
+#            through the installed typelib, gst-inspect-1.0 finding the
+#            elements (scripts/test-install.sh)
+#   gst126   the plugin suite built against GStreamer 1.26 in a Debian 13
+#            root (debootstrap, cached; root only; slow the first time):
+#            the GstAnalytics path (scripts/gst126.sh)
+# Usage: scripts/check.sh asan|valgrind|fuzz|tsan|install|gst126 ...
 set -eu
 cd "$(dirname "$0")/.."
 for what in "$@"; do
@@ -74,6 +81,12 @@ for what in "$@"; do
       export OMP_TOOL_LIBRARIES
       meson test -C build-tsan --setup tsan --suite engine --print-errorlogs
       ;;
-    *) echo "unknown check '$what' (asan, valgrind, fuzz, tsan)" >&2; exit 2 ;;
+    install)
+      sh scripts/test-install.sh
+      ;;
+    gst126)
+      sh scripts/gst126.sh
+      ;;
+    *) echo "unknown check '$what' (asan, valgrind, fuzz, tsan, install, gst126)" >&2; exit 2 ;;
   esac
 done

@@ -17,7 +17,8 @@ mirror=${mirror:-http://deb.debian.org/debian}
 packages="gcc libc6-dev pkg-config meson ninja-build libglib2.0-dev
   libjson-glib-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-  libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base gstreamer1.0-tools"
+  libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base
+  gstreamer1.0-plugins-good gstreamer1.0-tools"
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "gst126: needs root (debootstrap, chroot, mount)" >&2
@@ -54,13 +55,14 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$(echo $packages)" ]; then
   echo $packages > "$stamp"
 fi
 
-# the tracked and new files of this checkout, no build trees
+# the tracked and new files of this checkout, no build trees; tar keeps
+# their times, so the build there redoes only what changed
 src="$root/root/gst-clip"
-rm -rf "$src"
 mkdir -p "$src"
 git ls-files -co --exclude-standard -z | xargs -0 tar -cf - | tar -xf - -C "$src"
 chroot "$root" gst-inspect-1.0 --version | sed -n 2p >&2
-chroot "$root" sh -c 'cd /root/gst-clip && meson setup build > /dev/null &&
+chroot "$root" sh -c 'cd /root/gst-clip &&
+  { [ -d build ] || meson setup build > /dev/null; } &&
   pkg-config --modversion gstreamer-analytics-1.0 > /dev/null &&
   meson compile -C build -j2 > build/compile.log 2>&1 || { tail -40 build/compile.log; exit 1; }
   meson test -C build --suite plugin --no-suite pipelines --print-errorlogs'
