@@ -30,6 +30,14 @@
  *   g_print ("%s %.3f\n", meta->classifications[i].label,
  *       meta->classifications[i].probability);
  * ]|
+ *
+ * From Python (PyGObject and the GstClip-1.0 typelib) in a pad probe:
+ *
+ * |[<!-- language="Python" -->
+ * meta = GstClip.buffer_get_clip_classification_meta(info.get_buffer())
+ * for i in range(meta.n_classifications if meta else 0):
+ *     print(meta.scored_pts, meta.get(i).label, meta.get(i).probability)
+ * ]|
  */
 
 static gboolean

@@ -27,6 +27,7 @@ GST_PLUGIN_PATH, GI_TYPELIB_PATH and LD_LIBRARY_PATH pointing at a build).
 import argparse
 import json
 import sys
+import threading
 
 import gi
 
@@ -35,8 +36,15 @@ gi.require_version("GstClip", "1.0")
 from gi.repository import GLib, Gst, GstClip  # noqa: E402
 
 
+_emit_lock = threading.Lock()
+
+
 def emit(record):
-    print(json.dumps(record), flush=True)
+    """One line, whole: the probe runs in the streaming thread, the bus
+    watch in the main loop's."""
+    with _emit_lock:
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
 
 
 def frame_record(meta):
