@@ -9,6 +9,9 @@ stopped a second into the stream and started again 0.5 s later
 (clippublish's first retry comes 1 s after the loss). Then the
 messages received must be the JSON lines written, in order, minus exactly
 as many as clippublish reported dropped, and records = published + dropped.
+Then TLS: a broker that requires a client certificate gets every record
+from clippublish with tls-ca-file/-cert-file/-key-file, and none when the
+CA does not match (all reported dropped).
 Every process the test starts is stopped by its PID, whatever happens.
 Exit 77 (skipped) when mosquitto or mosquitto_sub is not installed.
 """
@@ -63,7 +66,7 @@ def stop(proc):
 
 
 class Broker:
-    def __init__(self, workdir, port):
+    def __init__(self, workdir, port, extra=""):
         self.port = port
         self.conf = os.path.join(workdir, "mosquitto.conf")
         self.log = open(os.path.join(workdir, "mosquitto.log"), "a")
@@ -72,7 +75,8 @@ class Broker:
             # cannot save the sessions in our directory
             f.write("listener %d 127.0.0.1\nallow_anonymous true\n"
                     "persistence true\npersistence_location %s/\nuser %s\n"
-                    % (port, workdir, pwd.getpwuid(os.getuid()).pw_name))
+                    % (port, workdir, pwd.getpwuid(os.getuid()).pw_name)
+                    + extra)
         self.proc = None
 
     def start(self):
@@ -85,8 +89,8 @@ class Broker:
         self.proc = None
 
 
-def sub_cmd(port, extra):
-    return ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-t", TOPIC,
+def sub_cmd(port, extra, host="127.0.0.1"):
+    return ["mosquitto_sub", "-h", host, "-p", str(port), "-t", TOPIC,
             "-q", "2", "-c", "-i", SUB_ID] + extra
 
 
@@ -136,6 +140,119 @@ def run_pipeline(port, jsonl, broker):
         restarter.join()
         pipeline.set_state(Gst.State.NULL)
     return stats, props
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def make_certs(d):
+    """A CA, and a server (localhost) and a client certificate it signs;
+    a second CA that signs nothing of ours."""
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                "-keyout", ca + ".key", "-out", ca + ".crt",
+                "-subj", "/CN=gst-clip test " + ca, cwd=d)
+    with open(os.path.join(d, "san.ext"), "w") as f:
+        f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    for name in ("server", "client"):
+        openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                name + ".key", "-out", name + ".csr", "-subj",
+                "/CN=localhost", cwd=d)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", "ca.crt",
+                "-CAkey", "ca.key", "-CAcreateserial", "-days", "1",
+                "-extfile", "san.ext", "-out", name + ".crt", cwd=d)
+
+
+def run_tls(port, jsonl, d, ca):
+    """A short stream through clippublish over TLS with a client
+    certificate; returns its stats."""
+    model = os.environ["CLIP_TEST_MODEL"]
+    desc = ("videotestsrc num-buffers=10 pattern=ball ! "
+            "video/x-raw,width=160,height=120,framerate=10/1 ! videoconvert ! "
+            "clipclassify model=\"%s\" labels=\"a ball,bars\" threads=2 ! "
+            "clipjson location=\"%s\" ! clippublish host=localhost port=%d "
+            "topic=%s qos=1 tls-ca-file=\"%s\" tls-cert-file=\"%s\" "
+            "tls-key-file=\"%s\" drain-timeout=3 ! fakesink"
+            % (model, jsonl, port, TOPIC, os.path.join(d, ca),
+               os.path.join(d, "client.crt"), os.path.join(d, "client.key")))
+    pipeline = Gst.parse_launch(desc)
+    bus = pipeline.get_bus()
+    stats = None
+    pipeline.set_state(Gst.State.PLAYING)
+    try:
+        while True:
+            msg = bus.timed_pop_filtered(
+                60 * Gst.SECOND, Gst.MessageType.EOS | Gst.MessageType.ERROR
+                | Gst.MessageType.ELEMENT)
+            if msg is None or msg.type == Gst.MessageType.ERROR:
+                raise RuntimeError("TLS pipeline: %s" % (
+                    msg.parse_error()[0] if msg else "no EOS in 60 s"))
+            if msg.type == Gst.MessageType.EOS:
+                return stats
+            s = msg.get_structure()
+            if s.get_name() == "clip-publish-stats":
+                stats = {k: s.get_value(k) for k in
+                         ("records", "published", "dropped")}
+    finally:
+        pipeline.set_state(Gst.State.NULL)
+
+
+def test_tls():
+    """TLS with a client certificate: every record arrives; with a CA that
+    did not sign the broker's certificate none does, and all are reported
+    dropped."""
+    if shutil.which("openssl") is None:
+        print("tls: skipped, no openssl", file=sys.stderr)
+        return True
+    d = tempfile.mkdtemp(prefix="clip-mqtt-tls-")
+    broker = sub = None
+    try:
+        make_certs(d)
+        port = free_port()
+        broker = Broker(d, port, "cafile %s/ca.crt\ncertfile %s/server.crt\n"
+                        "keyfile %s/server.key\nrequire_certificate true\n"
+                        % (d, d, d))
+        broker.start()
+        tls = ["--cafile", os.path.join(d, "ca.crt"), "--cert",
+               os.path.join(d, "client.crt"), "--key",
+               os.path.join(d, "client.key")]
+        subprocess.run(sub_cmd(port, tls + ["-E"], "localhost"), check=True,
+                       timeout=10)
+        received_path = os.path.join(d, "received.txt")
+        out = open(received_path, "w")
+        sub = subprocess.Popen(sub_cmd(port, tls, "localhost"), stdout=out,
+                               stderr=subprocess.DEVNULL)
+        jsonl = os.path.join(d, "written.jsonl")
+        good = run_tls(port, jsonl, d, "ca.crt")
+        with open(jsonl) as f:
+            written = f.read().splitlines()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with open(received_path) as f:
+                if len(f.read().splitlines()) >= len(written):
+                    break
+            time.sleep(0.1)
+        stop(sub)
+        sub = None
+        with open(received_path) as f:
+            received = f.read().splitlines()
+        bad = run_tls(port, os.path.join(d, "bad.jsonl"), d, "other-ca.crt")
+        print("tls: %s, received %d of %d; wrong CA: %s" % (
+            good, len(received), len(written), bad), file=sys.stderr)
+        ok = (received == written and good["dropped"] == 0
+              and good["published"] == len(written)
+              and bad["published"] == 0 and bad["dropped"] == bad["records"]
+              and bad["records"] > 0)
+        if not ok:
+            print("FAIL: TLS", file=sys.stderr)
+        return ok
+    finally:
+        stop(sub)
+        if broker:
+            broker.stop()
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def main():
@@ -215,6 +332,7 @@ def main():
                 print("%s %2d %s" % ("+" if line in received else "-", i,
                                      line[:60]), file=sys.stderr)
             ok = False
+        ok = test_tls() and ok
         return 0 if ok else 1
     finally:
         stop(sub)
