@@ -13,7 +13,40 @@ import sys
 import tempfile
 
 
+# PyGObject alone (no gst-python overrides, as in a venv with PyGObject
+# from pip): a GstValueArray raises "unknown type GstValueArray", the
+# message's GValueArrays must still come back as lists.
+BARE_PYGOBJECT = r"""
+import sys
+sys.modules["gi.overrides.Gst"] = None
+import gi
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst
+Gst.init(None)
+p = Gst.parse_launch("videotestsrc num-buffers=1 ! videoconvert ! "
+    "clipclassify post-messages=true model=\"%s\" labels=\"a cat,a dog\" "
+    "! fakesink" % sys.argv[1])
+p.set_state(Gst.State.PLAYING)
+m = p.get_bus().timed_pop_filtered(60 * Gst.SECOND, Gst.MessageType.ELEMENT)
+s = m.get_structure()
+labels, probs = s.get_value("labels"), s.get_value("probabilities")
+p.set_state(Gst.State.NULL)
+assert sorted(labels) == ["a cat", "a dog"], labels
+assert len(probs) == 2 and abs(sum(probs) - 1) < 1e-5, probs
+print("bare PyGObject reads", labels, probs)
+"""
+
+
 def main():
+    bare = subprocess.run([sys.executable, "-c", BARE_PYGOBJECT,
+                           os.environ["CLIP_TEST_MODEL"]],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=120)
+    sys.stderr.write(bare.stdout)
+    if bare.returncode != 0:
+        print("FAIL: the clip-classification message without gst-python")
+        return 1
+
     example = os.environ.get("CLIP_EVENTS") or os.path.join(
         os.environ["CLIP_SOURCE_ROOT"], "examples", "python", "clip-events.py")
     with tempfile.TemporaryDirectory() as tmp:
