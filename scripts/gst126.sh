@@ -47,12 +47,13 @@ mounted="$root/proc"
 cp /etc/resolv.conf "$root/etc/resolv.conf" 2>/dev/null || true
 
 stamp="$root/var/lib/gst-clip-packages"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$(echo $packages)" ]; then
+if [ "$(cat "$stamp" 2>/dev/null)" != "$packages" ]; then
   echo "gst126: installing the build dependencies in the root" >&2
   # shellcheck disable=SC2086
-  chroot "$root" sh -c "export DEBIAN_FRONTEND=noninteractive;
-    apt-get update -q && apt-get install -y -q --no-install-recommends $(echo $packages)" >&2
-  echo $packages > "$stamp"
+  chroot "$root" sh -c 'export DEBIAN_FRONTEND=noninteractive;
+    apt-get update -q && apt-get install -y -q --no-install-recommends "$@"' \
+    sh $packages >&2
+  printf '%s\n' "$packages" > "$stamp"
 fi
 
 # the tracked and new files of this checkout, no build trees; tar keeps
