@@ -53,6 +53,7 @@
 #include "gstclipframe.h"
 #include "gstclipresult.h"
 #include "gstcliplatency.h"
+#include "gstclipregions.h"
 
 #ifdef HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
@@ -82,6 +83,9 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_COVERAGE GST_CLIP_CLASSIFY_COVERAGE_CENTER
 #define DEFAULT_PROP_REPEAT_METADATA FALSE
 #define DEFAULT_PROP_STATS_INTERVAL 0
+#define DEFAULT_PROP_INFERENCE_REGION GST_CLIP_CLASSIFY_REGION_FULL_FRAME
+#define DEFAULT_PROP_ROI_TYPES NULL
+#define DEFAULT_PROP_RECLASSIFY_INTERVAL 1
 
 #define MAX_BATCH_SIZE 64
 
@@ -115,6 +119,11 @@ enum
   PROP_LATENCY_MEAN,
   PROP_LATENCY_P99,
   PROP_STATS_INTERVAL,
+  PROP_INFERENCE_REGION,
+  PROP_ROI_TYPES,
+  PROP_RECLASSIFY_INTERVAL,
+  PROP_REGIONS_CLASSIFIED,
+  PROP_REGIONS_SKIPPED,
 };
 
 /* The formats ClipFrame can view without a copy. */
@@ -168,6 +177,9 @@ struct _GstClipClassify
   GstClockTime window;
   GstClipClassifyCoverage coverage;
   gboolean repeat_metadata;
+  GstClipClassifyRegion inference_region;
+  gchar **roi_types;            /* NULL: every type */
+  guint reclassify_interval;
 
   /* set in start(), cleared in stop() */
   GstClipModelHandle *model;
@@ -189,6 +201,7 @@ struct _GstClipClassify
   GstClockTime stats_interval;  /* property: periodic clip-stats, 0: off */
   gint64 stats_last_post;       /* monotonic us */
   guint64 stats_last_in, stats_last_classified, stats_last_busy;
+  guint64 n_regions_classified, n_regions_skipped;
 
   /* streaming thread only */
   guint64 frame_count;          /* since start or the last flush */
@@ -202,6 +215,9 @@ struct _GstClipClassify
    * scorer_lock */
   GstClipScorer *scorer;
   GMutex scorer_lock;
+
+  /* streaming thread: regions of interest (inference-region) */
+  GstClipRegions *regions;
 
   /* async mode; the queues and flags under worker_lock */
   GThread *worker;
@@ -262,6 +278,25 @@ gst_clip_classify_coverage_get_type (void)
   return type;
 }
 
+GType
+gst_clip_classify_region_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_CLASSIFY_REGION_FULL_FRAME, "The whole frame", "full-frame"},
+    {GST_CLIP_CLASSIFY_REGION_ROI_LIST,
+        "The regions of interest upstream attached, not the frame", "roi-list"},
+    {GST_CLIP_CLASSIFY_REGION_BOTH, "The frame and its regions", "both"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstClipClassifyRegion", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
 G_STATIC_ASSERT ((int) GST_CLIP_CLASSIFY_PRECISION_BF16
     == (int) CLE_PRECISION_BF16);
 G_STATIC_ASSERT ((int) GST_CLIP_CLASSIFY_PRECISION_INT8
@@ -298,15 +333,6 @@ clip_job_free (ClipJob * job)
   g_free (job);
 }
 
-/* A frame the engine will not take (its size, its geometry) is the
- * frame's fault, not the element's: it is skipped and counted, and the
- * stream goes on. Any other engine error stops the stream. */
-static gboolean
-is_frame_error (gint code)
-{
-  return code == CLE_ERROR_UNSUPPORTED || code == CLE_ERROR_INVALID_ARGUMENT;
-}
-
 /* Any thread. Counts a frame that was not classified; the first one after
  * each caps change is posted as a warning (a camera sending odd frames would
  * flood the bus otherwise), the rest are in the debug log and the count. */
@@ -330,43 +356,6 @@ gst_clip_classify_frame_rejected (GstClipClassify * self, const ClipFrame * cf,
   else
     GST_DEBUG_OBJECT (self, "%dx%d frame not classified: %s", cf->width,
         cf->height, why);
-}
-
-/* Encodes @n frames into @embeds (n x dim). When the call fails because
- * of a frame, each frame is encoded alone so the others still count; the
- * ones the engine rejects are marked in @rejected, and @why gets the
- * engine's message for the last of them. Returns FALSE only for errors that
- * are not a frame's fault. */
-static gboolean
-encode_views (GstClipClassify * self, ClipContext * ctx,
-    const ClipFrame * frames, guint n, gfloat * embeds, gboolean * rejected,
-    ClipError * why, ClipError * err)
-{
-  guint i;
-
-  memset (rejected, 0, n * sizeof (gboolean));
-  if (cle_encode_frames (ctx, frames, n, embeds, (gsize) n * self->dim,
-          err) >= 0)
-    return TRUE;
-  if (!is_frame_error (err->code))
-    return FALSE;
-
-  for (i = 0; i < n; i++) {
-    ClipError one = { 0, };
-
-    if (n > 1 && cle_encode_frames (ctx, &frames[i], 1,
-            embeds + (gsize) i * self->dim, self->dim, &one) >= 0)
-      continue;
-    if (n == 1)
-      one = *err;
-    if (!is_frame_error (one.code)) {
-      *err = one;
-      return FALSE;
-    }
-    rejected[i] = TRUE;
-    *why = one;
-  }
-  return TRUE;
 }
 
 /* Encodes @n frames as the coverage property says: each frame's centre as
@@ -397,8 +386,8 @@ gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
   }
   first[n] = total;
   tile_embeds = g_new (gfloat, (gsize) MAX (total, 1) * self->dim);
-  ok = total == 0 || encode_views (self, ctx, tiles, total, tile_embeds,
-      tile_rejected, &why, err);
+  ok = total == 0 || gst_clip_frame_encode (ctx, tiles, total, self->dim,
+      tile_embeds, tile_rejected, &why, err);
   for (i = 0; ok && i < n; i++) {
     n_tiles[i] = first[i + 1] - first[i];
     rejected[i] = n_tiles[i] == 0;
@@ -908,6 +897,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
   g_mutex_lock (&self->scorer_lock);
   self->scorer = gst_clip_scorer_new (self->dim);
   g_mutex_unlock (&self->scorer_lock);
+  self->regions = gst_clip_regions_new (self->dim);
   self->frame_count = 0;
   self->frame_number = 0;
   self->running_mode = mode;
@@ -916,6 +906,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
   self->n_failed = 0;
   self->failure_warned = FALSE;
   gst_clip_latency_reset (&self->latency);
+  self->n_regions_classified = self->n_regions_skipped = 0;
   self->stats_last_post = g_get_monotonic_time ();
   self->stats_last_in = self->stats_last_classified = 0;
   self->stats_last_busy = 0;
@@ -1002,6 +993,7 @@ gst_clip_classify_stop (GstBaseTransform * trans)
   g_mutex_lock (&self->scorer_lock);
   g_clear_pointer (&self->scorer, gst_clip_scorer_free);
   g_mutex_unlock (&self->scorer_lock);
+  g_clear_pointer (&self->regions, gst_clip_regions_free);
   g_clear_pointer (&self->worker_ctx, cle_context_free);
   g_clear_pointer (&self->ctx, cle_context_free);
   g_clear_pointer (&self->image_embed, g_free);
@@ -1034,6 +1026,8 @@ gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
     if (self->scorer)
       gst_clip_scorer_reset (self->scorer);
     g_mutex_unlock (&self->scorer_lock);
+    if (self->regions)
+      gst_clip_regions_reset (self->regions);
     g_mutex_lock (&self->worker_lock);
     self->epoch++;
     gst_clip_classify_clear_queues_locked (self);
@@ -1098,6 +1092,11 @@ gst_clip_classify_process_frame (GstClipClassify * self,
 
   GST_OBJECT_LOCK (self);
   self->n_in++;
+  if (self->inference_region == GST_CLIP_CLASSIFY_REGION_ROI_LIST) {
+    /* the regions only: gst_clip_classify_process_regions() */
+    GST_OBJECT_UNLOCK (self);
+    return GST_FLOW_OK;
+  }
   interval = MAX (self->interval, 1);
   sp.top_k = self->top_k;
   sp.threshold = self->threshold;
@@ -1179,6 +1178,52 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   return GST_FLOW_OK;
 }
 
+/* The regions of interest of the frame, when inference-region asks for
+ * them: in the streaming thread in both modes (crops of a frame are few and
+ * small next to the frame itself). */
+static GstFlowReturn
+gst_clip_classify_process_regions (GstClipClassify * self,
+    GstVideoFrame * frame)
+{
+  GstClipRegionParams p;
+  GstClipRegionCounts counts;
+  GstClipLabelSet *set;
+  gchar **types;
+  ClipFrame cf;
+  ClipError cerr = { 0, };
+  gboolean ok;
+
+  GST_OBJECT_LOCK (self);
+  if (self->inference_region == GST_CLIP_CLASSIFY_REGION_FULL_FRAME ||
+      !gst_buffer_get_video_region_of_interest_meta (frame->buffer)) {
+    GST_OBJECT_UNLOCK (self);
+    return GST_FLOW_OK;
+  }
+  types = g_strdupv (self->roi_types);
+  p.types = (const gchar * const *) types;
+  p.reclassify_interval = MAX (self->reclassify_interval, 1);
+  p.top_k = self->top_k;
+  p.frame_number = self->frame_number - 1;     /* this frame's */
+  set = gst_clip_label_set_ref (self->label_set);
+  GST_OBJECT_UNLOCK (self);
+
+  ok = gst_clip_frame_from_video_frame (&cf, frame) &&
+      gst_clip_regions_classify (self->regions, self->ctx, set, &cf,
+      frame->buffer, &p, &counts, &cerr);
+  gst_clip_label_set_unref (set);
+  g_strfreev (types);
+  if (!ok) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED,
+        ("CLIP inference on regions failed: %s", cerr.message), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  GST_OBJECT_LOCK (self);
+  self->n_regions_classified += counts.classified;
+  self->n_regions_skipped += counts.skipped;
+  GST_OBJECT_UNLOCK (self);
+  return GST_FLOW_OK;
+}
+
 static GstFlowReturn
 gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 {
@@ -1203,6 +1248,8 @@ gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     return GST_FLOW_ERROR;
   }
   ret = gst_clip_classify_process_frame (self, &frame);
+  if (ret == GST_FLOW_OK)
+    ret = gst_clip_classify_process_regions (self, &frame);
   gst_video_frame_unmap (&frame);
 
   GST_OBJECT_LOCK (self);
@@ -1310,6 +1357,16 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
     case PROP_STATS_INTERVAL:
       self->stats_interval = g_value_get_uint64 (value);
       break;
+    case PROP_INFERENCE_REGION:
+      self->inference_region = g_value_get_enum (value);
+      break;
+    case PROP_ROI_TYPES:
+      g_strfreev (self->roi_types);
+      self->roi_types = gst_clip_parse_list (g_value_get_string (value));
+      break;
+    case PROP_RECLASSIFY_INTERVAL:
+      self->reclassify_interval = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1413,6 +1470,22 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
     case PROP_STATS_INTERVAL:
       g_value_set_uint64 (value, self->stats_interval);
       break;
+    case PROP_INFERENCE_REGION:
+      g_value_set_enum (value, self->inference_region);
+      break;
+    case PROP_ROI_TYPES:
+      g_value_take_string (value, self->roi_types ?
+          g_strjoinv (",", self->roi_types) : NULL);
+      break;
+    case PROP_RECLASSIFY_INTERVAL:
+      g_value_set_uint (value, self->reclassify_interval);
+      break;
+    case PROP_REGIONS_CLASSIFIED:
+      g_value_set_uint64 (value, self->n_regions_classified);
+      break;
+    case PROP_REGIONS_SKIPPED:
+      g_value_set_uint64 (value, self->n_regions_skipped);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1427,6 +1500,7 @@ gst_clip_classify_finalize (GObject * object)
 
   g_free (self->model_dir);
   gst_clip_prompt_config_clear (&self->prompts);
+  g_strfreev (self->roi_types);
   g_mutex_clear (&self->worker_lock);
   g_mutex_clear (&self->scorer_lock);
   g_cond_clear (&self->worker_cond);
@@ -1710,6 +1784,52 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   /**
+   * GstClipClassify:inference-region:
+   *
+   * full-frame classifies the frame. roi-list classifies the regions that
+   * upstream (any detector) attached as GstVideoRegionOfInterestMeta
+   * instead, both does both. Each region is cropped from the frame (boxes
+   * are clipped to it; empty ones are skipped and counted), classified, and
+   * gets a "clip-classification" parameter (label, label-id, confidence,
+   * labels as "label:confidence" strings, repeated); clipjson writes them as
+   * objects[]. Regions are classified in the streaming thread in both modes.
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_REGION,
+      g_param_spec_enum ("inference-region", "Inference region",
+          "full-frame, roi-list (the upstream regions of interest) or both",
+          GST_TYPE_CLIP_CLASSIFY_REGION, DEFAULT_PROP_INFERENCE_REGION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ROI_TYPES,
+      g_param_spec_string ("roi-types", "ROI types",
+          "Comma-separated region types to classify (unset: all)",
+          DEFAULT_PROP_ROI_TYPES, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstClipClassify:reclassify-interval:
+   *
+   * A region is classified again only every this many frames; in between
+   * it gets its last result (marked repeated). Regions are followed by
+   * their id, so this needs a tracker upstream; 1 classifies every region
+   * on every frame.
+   */
+  g_object_class_install_property (gobject_class, PROP_RECLASSIFY_INTERVAL,
+      g_param_spec_uint ("reclassify-interval", "Reclassify interval",
+          "Classify a region (by its tracker id) every Nth frame; its last "
+          "result in between", 1, G_MAXUINT, DEFAULT_PROP_RECLASSIFY_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_REGIONS_CLASSIFIED,
+      g_param_spec_uint64 ("regions-classified", "Regions classified",
+          "Regions of interest scored by the model since start", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_REGIONS_SKIPPED,
+      g_param_spec_uint64 ("regions-skipped", "Regions skipped",
+          "Regions of interest not classified: empty, outside the frame, or "
+          "not taken by the model", 0, G_MAXUINT64, 0, G_PARAM_READABLE |
+          G_PARAM_STATIC_STRINGS));
+
+  /**
    * GstClipClassify:latency-mean:
    *
    * Mean time (ns) from a frame's arrival to its result, over the last 1,024
@@ -1807,6 +1927,7 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_PRECISION, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_COVERAGE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_REGION, 0);
 }
 
 static void
@@ -1825,6 +1946,8 @@ gst_clip_classify_init (GstClipClassify * self)
   self->window = DEFAULT_PROP_WINDOW;
   self->coverage = DEFAULT_PROP_COVERAGE;
   self->repeat_metadata = DEFAULT_PROP_REPEAT_METADATA;
+  self->inference_region = DEFAULT_PROP_INFERENCE_REGION;
+  self->reclassify_interval = DEFAULT_PROP_RECLASSIFY_INTERVAL;
   g_mutex_init (&self->scorer_lock);
   g_mutex_init (&self->worker_lock);
   g_cond_init (&self->worker_cond);

@@ -222,21 +222,122 @@ add_time_member (JsonBuilder * b, const gchar * name, GstClockTime t)
     json_builder_add_null_value (b);
 }
 
+/* The regions clipclassify labelled (inference-region), DL Streamer's
+ * objects[]: "objects":[{"id":...,"roi_type":...,"x":..,"y":..,"w":..,
+ * "h":..,"repeated":...,"tensors":[{"label":...,"label_id":...,
+ * "confidence":...}]}] with the box in pixels as the detector gave it (the
+ * meta's unsigned fields read as signed, so a box that starts left of the
+ * frame shows as negative).
+ * Returns whether there were any. */
+static gboolean
+add_objects (JsonBuilder * b, GstBuffer * buf)
+{
+  GstVideoRegionOfInterestMeta *roi;
+  gpointer state = NULL;
+  gboolean any = FALSE;
+
+  while ((roi = (GstVideoRegionOfInterestMeta *)
+          gst_buffer_iterate_meta_filtered (buf, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    GstStructure *s = gst_video_region_of_interest_meta_get_param (roi,
+        "clip-classification");
+    const gchar *label;
+    guint label_id = 0;
+    gdouble confidence = 0.0;
+    gboolean repeated = FALSE;
+
+    if (!s)
+      continue;
+    if (!any) {
+      json_builder_set_member_name (b, "objects");
+      json_builder_begin_array (b);
+      any = TRUE;
+    }
+    label = gst_structure_get_string (s, "label");
+    gst_structure_get_uint (s, "label-id", &label_id);
+    gst_structure_get_double (s, "confidence", &confidence);
+    gst_structure_get_boolean (s, "repeated", &repeated);
+    json_builder_begin_object (b);
+    json_builder_set_member_name (b, "id");
+    json_builder_add_int_value (b, roi->id);
+    json_builder_set_member_name (b, "roi_type");
+    json_builder_add_string_value (b, roi->roi_type ?
+        g_quark_to_string (roi->roi_type) : "");
+    json_builder_set_member_name (b, "x");
+    json_builder_add_int_value (b, (gint) roi->x);
+    json_builder_set_member_name (b, "y");
+    json_builder_add_int_value (b, (gint) roi->y);
+    json_builder_set_member_name (b, "w");
+    json_builder_add_int_value (b, (gint) roi->w);
+    json_builder_set_member_name (b, "h");
+    json_builder_add_int_value (b, (gint) roi->h);
+    json_builder_set_member_name (b, "repeated");
+    json_builder_add_boolean_value (b, repeated);
+    json_builder_set_member_name (b, "tensors");
+    json_builder_begin_array (b);
+    if (label) {
+      json_builder_begin_object (b);
+      json_builder_set_member_name (b, "label");
+      json_builder_add_string_value (b, label);
+      json_builder_set_member_name (b, "label_id");
+      json_builder_add_int_value (b, label_id);
+      json_builder_set_member_name (b, "confidence");
+      json_builder_add_double_value (b, confidence);
+      json_builder_end_object (b);
+    }
+    json_builder_end_array (b);
+    json_builder_end_object (b);
+  }
+  if (any)
+    json_builder_end_array (b);
+  return any;
+}
+
+static gboolean
+has_labelled_regions (GstBuffer * buf)
+{
+  GstVideoRegionOfInterestMeta *roi;
+  gpointer state = NULL;
+
+  while ((roi = (GstVideoRegionOfInterestMeta *)
+          gst_buffer_iterate_meta_filtered (buf, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE)))
+    if (gst_video_region_of_interest_meta_get_param (roi,
+            "clip-classification"))
+      return TRUE;
+  return FALSE;
+}
+
 /* The whole line, newline included, as one string. */
 static gchar *
 gst_clip_json_format (GstClipJson * self, GstClipClassificationMeta * meta,
-    gsize * length)
+    GstBuffer * buf, gsize * length)
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   JsonBuilder *b = json_builder_new ();
   JsonGenerator *gen;
   JsonNode *root;
-  GstClockTime stream_time = meta->scored_stream_time;
-  GstClockTime running_time = meta->scored_running_time;
-  guint64 frame_number = meta->scored_frame_number;
-  gint width = meta->scored_width, height = meta->scored_height;
+  GstClipClassificationMeta none;
+  GstClockTime stream_time, running_time;
+  guint64 frame_number;
+  gint width, height;
   gchar *json, *line;
   guint i;
+
+  /* a frame with classified regions only (inference-region=roi-list) is
+   * described by the buffer itself */
+  if (!meta) {
+    memset (&none, 0, sizeof (none));
+    none.scored_pts = GST_BUFFER_PTS (buf);
+    none.scored_frame_number = GST_CLIP_FRAME_NUMBER_NONE;
+    none.scored_stream_time = none.scored_running_time = GST_CLOCK_TIME_NONE;
+    meta = &none;
+  }
+  stream_time = meta->scored_stream_time;
+  running_time = meta->scored_running_time;
+  frame_number = meta->scored_frame_number;
+  width = meta->scored_width;
+  height = meta->scored_height;
 
   /* Every field describes the scored frame. A meta from an older producer
    * that does not say falls back to this element's view of it, right only
@@ -290,6 +391,8 @@ gst_clip_json_format (GstClipJson * self, GstClipClassificationMeta * meta,
     json_builder_end_object (b);
   }
   json_builder_end_array (b);
+  if (meta == &none || meta->scored_pts == GST_BUFFER_PTS (buf))
+    add_objects (b, buf);
   json_builder_end_object (b);
 
   root = json_builder_get_root (b);
@@ -382,8 +485,18 @@ gst_clip_json_write_buffer (GstClipJson * self, GstBuffer * buf)
   GST_OBJECT_UNLOCK (self);
 
   meta = gst_buffer_get_clip_classification_meta (buf);
-  if (meta && !meta->repeated && records != GST_CLIP_JSON_RECORDS_SEGMENTS) {
-    gchar *line = gst_clip_json_format (self, meta, &length);
+  if (meta && meta->repeated)
+    meta = NULL;                /* it describes no new frame */
+  if (records != GST_CLIP_JSON_RECORDS_SEGMENTS && meta) {
+    gchar *line = gst_clip_json_format (self, meta, buf, &length);
+    ret = gst_clip_json_write_line (self, line, length);
+  }
+  /* regions labelled on a frame whose own classification is elsewhere (or
+   * none): a line of their own */
+  if (ret == GST_FLOW_OK && records != GST_CLIP_JSON_RECORDS_SEGMENTS &&
+      (!meta || meta->scored_pts != GST_BUFFER_PTS (buf)) &&
+      has_labelled_regions (buf)) {
+    gchar *line = gst_clip_json_format (self, NULL, buf, &length);
     ret = gst_clip_json_write_line (self, line, length);
   }
   if (records == GST_CLIP_JSON_RECORDS_FRAMES)
