@@ -16,6 +16,7 @@
 
 #include "gstclipclassify.h"
 #include "gstclipjson.h"
+#include "gstclipindex.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -24,6 +25,7 @@ plugin_init (GstPlugin * plugin)
 
   ret |= GST_ELEMENT_REGISTER (clipclassify, plugin);
   ret |= GST_ELEMENT_REGISTER (clipjson, plugin);
+  ret |= GST_ELEMENT_REGISTER (clipindex, plugin);
 
   return ret;
 }
