@@ -10,50 +10,79 @@
 #include "tool-common.h"
 
 #define DEFAULT_TOP 10
-/* Rows of one file closer than the gap are one moment: at least this, or
- * GAP_STEPS of the file's row spacing (an index made every 10 s merges
- * rows 10 s apart). */
+/* Two neighbouring rows of one file are never one moment when their times
+ * are further apart than this, or GAP_STEPS of the file's row spacing if
+ * more (a cut, a gap in the video, the end of a concatenated part). */
 #define DEFAULT_GAP_S 2.0
 #define GAP_STEPS 2.5
-/* Rows taken from the exact search per moment asked for: a moment is
- * made of rows, and a long scene has many. */
+/* Rows taken from the exact search per moment asked for; each moment
+ * starts at the best of them not yet in a moment. */
 #define CANDIDATES_PER_MOMENT 100
 #define MIN_CANDIDATES 1000
+/* A moment grows from its best row over the neighbouring rows that score
+ * at least halfway between that row and the file's median row, and never
+ * less than MIN_MARGIN (relative) below the best: a scene stands out of
+ * the rest of its file, and a file of one scene stays whole. */
+#define MIN_MARGIN 0.05f
 
 typedef struct
 {
   gchar *file;
-  gint64 pts, gap;
-  float score;
-} Candidate;
-
-typedef struct
-{
-  const gchar *file;
   gint64 start, end, best_pts;
   float score;
 } Moment;
 
-static int
-by_file_then_pts (const void *pa, const void *pb)
+/* The scores of every row of one shard (those with a moment's best row),
+ * computed once: the search kept only the best rows of the index. */
+typedef struct
 {
-  const Candidate *a = pa, *b = pb;
-  int c = strcmp (a->file, b->file);
-  if (c)
-    return c;
-  return (a->pts > b->pts) - (a->pts < b->pts);
-}
+  float *scores;                /* (n_rows) */
+  guint8 *used;                 /* (n_rows) rows already in a moment */
+  float median;
+} ShardScores;
 
 static int
-by_score (const void *pa, const void *pb)
+compare_floats (const void *pa, const void *pb)
 {
-  const Moment *a = pa, *b = pb;
-  if (a->score != b->score)
-    return a->score > b->score ? -1 : 1;
-  int c = strcmp (a->file, b->file);
-  if (c)
-    return c;
-  return (a->start > b->start) - (a->start < b->start);
+  float a = *(const float *) pa, b = *(const float *) pb;
+  return (a > b) - (a < b);
+}
+
+static gboolean
+shard_scores (ClipIndexReader * r, ClipIndexShard * sh, const float *embed,
+    ShardScores * out)
+{
+  ClipSearchHit *all = g_new (ClipSearchHit, MAX (sh->n_rows, 1));
+  ClipRowBlock block = r->blocks[sh - r->shards];
+  float *sorted;
+  int n = cle_search_f16 (all, (int) sh->n_rows, &block, 1, r->manifest.dim,
+      embed, 1, NULL);
+
+  if (n < 0) {
+    g_free (all);
+    return FALSE;
+  }
+  out->scores = g_new (float, MAX (n, 1));
+  out->used = g_new0 (guint8, MAX (n, 1));
+  sorted = g_new (float, MAX (n, 1));
+  for (int i = 0; i < n; i++) {
+    out->scores[all[i].row] = all[i].score;
+    sorted[i] = all[i].score;
+  }
+  qsort (sorted, n, sizeof *sorted, compare_floats);
+  out->median = n ? sorted[n / 2] : 0;
+  g_free (sorted);
+  g_free (all);
+  return TRUE;
+}
+
+static void
+shard_scores_free (gpointer p)
+{
+  ShardScores *s = p;
+  g_free (s->scores);
+  g_free (s->used);
+  g_free (s);
 }
 
 static void
@@ -67,15 +96,73 @@ normalize (float *v, int n)
     v[i] *= s;
 }
 
-/* The hits, as moments, best first; prints at most top. */
+static void
+emit_moment (GString * s, const char *query, const Moment * m)
+{
+  g_string_append (s, "{\"query\":");
+  json_string (s, query);
+  g_string_append (s, ",\"file\":");
+  json_string (s, m->file);
+  g_string_append_printf (s, ",\"start\":%" G_GINT64_FORMAT ",\"end\":%"
+      G_GINT64_FORMAT ",\"score\":", m->start, m->end);
+  json_float (s, m->score);
+  g_string_append_printf (s, ",\"best_pts\":%" G_GINT64_FORMAT,
+      m->best_pts);
+  json_emit_line (s);
+}
+
+/* Grows the moment of row `row` of shard sh over its neighbours (see
+ * MIN_MARGIN and DEFAULT_GAP_S), marking them used. */
+static gboolean
+grow_moment (ClipIndexShard * sh, ShardScores * sc, guint64 row,
+    double gap_s, Moment * m, GError ** error)
+{
+  const float peak = sc->scores[row];
+  const float floor = MIN (0.5f * (peak + sc->median),
+      peak - MIN_MARGIN * fabsf (peak));
+  gint64 gap, pts, prev;
+  gchar *file;
+
+  if (!clip_index_reader_row (sh, row, &m->file, &m->best_pts, error))
+    return FALSE;
+  gap = MAX ((gint64) (gap_s * 1e9), (gint64) (GAP_STEPS * sh->spacing_ns));
+  m->score = peak;
+  m->start = m->end = m->best_pts;
+  sc->used[row] = 1;
+  for (int dir = -1; dir <= 1; dir += 2) {
+    prev = m->best_pts;
+    for (gint64 i = (gint64) row + dir; i >= 0 && i < (gint64) sh->n_rows;
+        i += dir) {
+      if (sc->used[i] || sc->scores[i] < floor)
+        break;
+      if (!clip_index_reader_row (sh, i, &file, &pts, error))
+        return FALSE;
+      gboolean same = strcmp (file, m->file) == 0
+          && (dir > 0 ? pts - prev : prev - pts) <= gap
+          && (dir > 0 ? pts >= prev : pts <= prev);
+      g_free (file);
+      if (!same)
+        break;
+      sc->used[i] = 1;
+      prev = pts;
+      if (dir < 0)
+        m->start = pts;
+      else
+        m->end = pts;
+    }
+  }
+  return TRUE;
+}
+
+/* The best moments of one query, best first; prints at most top. */
 static int
 search_one (ClipIndexReader * r, const char *query, const float *embed,
     int top, double gap_s, GString * s)
 {
   const int n_cand = MAX (MIN_CANDIDATES, top * CANDIDATES_PER_MOMENT);
   ClipSearchHit *hits = g_new (ClipSearchHit, n_cand);
-  Candidate *c = NULL;
-  Moment *m = NULL;
+  GHashTable *scores = g_hash_table_new_full (NULL, NULL, NULL,
+      shard_scores_free);
   ClipError err = { 0 };
   GError *gerr = NULL;
   int n, n_m = 0, code = EXIT_OK;
@@ -86,57 +173,37 @@ search_one (ClipIndexReader * r, const char *query, const float *embed,
     code = tool_fail_clip (&err, n, r->dir);
     goto out;
   }
-  c = g_new0 (Candidate, MAX (n, 1));
-  for (int i = 0; i < n; i++) {
+  /* hits are best first: each one not yet in a moment starts one */
+  for (int i = 0; i < n && n_m < top; i++) {
     ClipIndexShard *sh = clip_index_reader_shard_of (r, hits[i].row);
-    if (!clip_index_reader_row (sh, hits[i].row - sh->first_row, &c[i].file,
-            &c[i].pts, &gerr)) {
+    guint64 row = hits[i].row - sh->first_row;
+    ShardScores *sc = g_hash_table_lookup (scores, sh);
+    Moment m = { 0 };
+
+    if (!sc) {
+      sc = g_new0 (ShardScores, 1);
+      if (!shard_scores (r, sh, embed, sc)) {
+        g_free (sc);
+        code = tool_fail (EXIT_RUNTIME, "%s: cannot score shard '%s'",
+            r->dir, sh->name);
+        goto out;
+      }
+      g_hash_table_insert (scores, sh, sc);
+    }
+    if (sc->used[row])
+      continue;
+    if (!grow_moment (sh, sc, row, gap_s, &m, &gerr)) {
       code = tool_fail (EXIT_RUNTIME, "%s: %s", r->dir, gerr->message);
       g_error_free (gerr);
+      g_free (m.file);
       goto out;
     }
-    c[i].score = hits[i].score;
-    c[i].gap = MAX ((gint64) (gap_s * 1e9),
-        (gint64) (GAP_STEPS * sh->spacing_ns));
-  }
-
-  /* runs of one file's rows, each within the gap of the one before */
-  qsort (c, n, sizeof *c, by_file_then_pts);
-  m = g_new0 (Moment, MAX (n, 1));
-  for (int i = 0; i < n; i++) {
-    Moment *cur = n_m ? &m[n_m - 1] : NULL;
-    if (cur && strcmp (cur->file, c[i].file) == 0
-        && c[i].pts - cur->end <= c[i].gap) {
-      cur->end = c[i].pts;
-      if (c[i].score > cur->score) {
-        cur->score = c[i].score;
-        cur->best_pts = c[i].pts;
-      }
-      continue;
-    }
-    m[n_m++] = (Moment) { c[i].file, c[i].pts, c[i].pts, c[i].pts,
-      c[i].score };
-  }
-  qsort (m, n_m, sizeof *m, by_score);
-
-  for (int i = 0; i < n_m && i < top; i++) {
-    g_string_append (s, "{\"query\":");
-    json_string (s, query);
-    g_string_append (s, ",\"file\":");
-    json_string (s, m[i].file);
-    g_string_append_printf (s, ",\"start\":%" G_GINT64_FORMAT ",\"end\":%"
-        G_GINT64_FORMAT ",\"score\":", m[i].start, m[i].end);
-    json_float (s, m[i].score);
-    g_string_append_printf (s, ",\"best_pts\":%" G_GINT64_FORMAT,
-        m[i].best_pts);
-    json_emit_line (s);
+    emit_moment (s, query, &m);
+    g_free (m.file);
+    n_m++;
   }
 out:
-  if (c)
-    for (int i = 0; i < n; i++)
-      g_free (c[i].file);
-  g_free (c);
-  g_free (m);
+  g_hash_table_destroy (scores);
   g_free (hits);
   return code;
 }
@@ -192,8 +259,9 @@ run (const ToolCommand * cmd, int argc, char **argv)
           "(default \"" CLE_DEFAULT_TEMPLATE "\", as clipclassify's labels; "
           "\"{}\": the bare query).", "TEXT"},
     {"gap", 'g', 0, G_OPTION_ARG_DOUBLE, &gap,
-        "Merges hits of one file less than SECONDS apart (or 2.5 times the "
-          "file's row spacing, if more) into one moment (default 2).",
+        "Never joins rows of one file more than SECONDS apart (or 2.5 "
+          "times the file's row spacing, if more) into one moment "
+          "(default 2).",
         "SECONDS"},
     {NULL}
   };
@@ -292,8 +360,10 @@ const ToolCommand tool_cmd_search = {
   "Searches the index folder INDEX_DIR (written by the clipindex element, "
       "e.g. through pipelines/index-archive.sh) for each QUERY (a text, "
       "made a prompt by --template) and for --image FILE: the query's "
-      "embedding against every row, exactly, then the best rows of each "
-      "file within --gap of each other merged into moments. Prints one "
+      "embedding against every row, exactly; each best row not yet in a "
+      "moment starts one, which takes in the neighbouring rows of its file "
+      "that score at least halfway between it and the file's median row "
+      "(and at most 5% below it), none more than --gap apart. Prints one "
       "line per moment, best first: {\"query\", \"file\", \"start\", "
       "\"end\", \"best_pts\" (nanoseconds), \"score\" (the cosine of the "
       "best row)}. The model is the one the index names (its "
