@@ -148,10 +148,17 @@ while IFS="$(printf '\t')" read -r path name; do
 done < "$list"
 echo "index-archive: shard $shard_i/$shard_n: $n_total of $n_listed files -> $index_dir" >&2
 
+# Ctrl-C or SIGTERM (scancel) reaches clip-launch too, which ends its
+# stream at EOS, so its shard would be complete but cover part of the file:
+# this sweep then removes it and stops (the rerun redoes the file)
+interrupted=""
+trap 'interrupted=1' INT TERM
+
 n_ok=0 n_failed=0 n_skipped=0 n_frames=0 bytes_done=0 n=0 k=-1
 start=$(date +%s)
 while IFS="$(printf '\t')" read -r path name; do
   k=$((k + 1))
+  [ -z "$interrupted" ] || exit 143
   [ $((k % shard_n)) -eq "$shard_i" ] || continue
   n=$((n + 1))
   key=$(shard_key "$name")
@@ -174,13 +181,17 @@ while IFS="$(printf '\t')" read -r path name; do
       clipclassify "model=$model" "interval=$interval" "threads=$threads" \
         "precision=$precision" "labels=$labels" ! \
       clipindex "location=$index_dir" "shard=$key" "file=$name" ! \
-      fakesink </dev/null 2>"$log.part"; then
+      fakesink </dev/null 2>"$log.part" && [ -z "$interrupted" ]; then
     printf '%s\n' "$settings" > "$state/done/$key"
     rm -f "$log" "$log.part"
     n_ok=$((n_ok + 1))
     frames=$(wc -l < "$jsonl")
     n_frames=$((n_frames + frames))
     status="indexed $name ($frames frames)"
+  elif [ -n "$interrupted" ]; then
+    rm -f "$npy" "$jsonl" "$log.part"
+    echo "[$n/$n_total] interrupted during $name: its shard is removed" >&2
+    exit 143
   else
     [ -r "$path" ] || echo "cannot read '$path'" >> "$log.part"
     mv "$log.part" "$log"

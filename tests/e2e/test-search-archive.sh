@@ -1,0 +1,63 @@
+#!/bin/sh
+# test-search-archive.sh - index a small archive of known scenes with
+# pipelines/index-archive.sh, then ask clip-tool search for every label, as
+# a new user would: for a label found in S scenes, each of its S best
+# moments must lie inside a scene of that label (best_pts, start and end),
+# for at least 90% of all moments asked. Also: the rerun skips every file,
+# the broken file is reported and skipped, an index of another model is
+# refused with a message saying so.
+# Usage: test-search-archive.sh SOURCE_ROOT CLIP_TOOL
+set -eu
+root=$1
+clip_tool=$2
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+fail () { echo "FAIL: $*" >&2; exit 1; }
+
+"$root/tests/e2e/make-archive.sh" "$dir/archive" 30 > "$dir/truth.txt"
+export CLIP_MODEL="$root/models/tiny-demo-clip" CLIP_INTERVAL=3
+if "$root/pipelines/index-archive.sh" "$dir/archive" "$dir/index" \
+    2> "$dir/sweep.log"; then
+  fail "the sweep of an archive with a broken file succeeded"
+fi
+grep -q 'FAILED  broken.ogv' "$dir/sweep.log" ||
+  fail "broken.ogv not reported: $(cat "$dir/sweep.log")"
+grep -q '12 indexed, 0 already done, 1 failed' "$dir/sweep.log" ||
+  fail "sweep summary: $(tail -n 1 "$dir/sweep.log")"
+"$root/pipelines/index-archive.sh" "$dir/archive" "$dir/index" \
+  2> "$dir/rerun.log" || true
+grep -q '0 indexed, 12 already done, 1 failed' "$dir/rerun.log" ||
+  fail "rerun: $(tail -n 1 "$dir/rerun.log")"
+
+n_ok=0 n_all=0
+cut -d'|' -f4 "$dir/truth.txt" | sort -u > "$dir/labels.txt"
+while IFS= read -r label; do
+  n=$(grep -c "|$label\$" "$dir/truth.txt")
+  "$clip_tool" search "$dir/index" --top "$n" -- "$label" > "$dir/hits.jsonl"
+  # one line per moment: file start end best_pts
+  sed 's/.*"file":"\([^"]*\)","start":\([0-9]*\),"end":\([0-9]*\),.*"best_pts":\([0-9]*\).*/\1 \2 \3 \4/' \
+    "$dir/hits.jsonl" > "$dir/moments.txt"
+  while read -r file start end best; do
+    n_all=$((n_all + 1))
+    if awk -F'|' -v f="$file" -v s="$start" -v e="$end" -v b="$best" \
+        -v l="$label" '$1 == f && $4 == l && $2 <= s && e <= $3 &&
+          $2 <= b && b <= $3 { found = 1 } END { exit !found }' \
+        "$dir/truth.txt"; then
+      n_ok=$((n_ok + 1))
+    else
+      echo "miss: '$label' -> $file [$start, $end] best $best" >&2
+    fi
+  done < "$dir/moments.txt"
+done < "$dir/labels.txt"
+echo "search: $n_ok of $n_all moments inside a true scene of their label"
+[ "$n_all" -gt 0 ] && [ $((n_ok * 100)) -ge $((n_all * 90)) ] ||
+  fail "fewer than 90% of the moments in their scenes"
+
+# another model: refused, and the message says so
+if "$clip_tool" search "$dir/index" --model "$root/tests/data/tiny-clip" \
+    -- "pinwheel" > /dev/null 2> "$dir/refused.txt"; then
+  fail "an index of another model was searched"
+fi
+grep -q 'made by another model' "$dir/refused.txt" ||
+  fail "refusal message: $(cat "$dir/refused.txt")"
+echo "ok"
