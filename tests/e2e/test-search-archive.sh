@@ -53,6 +53,17 @@ echo "search: $n_ok of $n_all moments inside a true scene of their label"
 [ "$n_all" -gt 0 ] && [ $((n_ok * 100)) -ge $((n_all * 90)) ] ||
   fail "fewer than 90% of the moments in their scenes"
 
+# an image query: a frame of the red scenes finds a red scene first
+gst-launch-1.0 -q videotestsrc pattern=red num-buffers=1 ! \
+  video/x-raw,width=320,height=240 ! videoconvert ! pngenc ! \
+  filesink "location=$dir/red.png"
+"$clip_tool" search "$dir/index" --top 1 --image "$dir/red.png" > "$dir/image.jsonl"
+set -- $(sed 's/.*"file":"\([^"]*\)".*"best_pts":\([0-9]*\).*/\1 \2/' "$dir/image.jsonl")
+awk -F'|' -v f="$1" -v b="$2" '$1 == f && $4 == "solid red screen" &&
+    $2 <= b && b <= $3 { found = 1 } END { exit !found }' "$dir/truth.txt" ||
+  fail "--image red.png: $(cat "$dir/image.jsonl")"
+echo "image query: $(cat "$dir/image.jsonl")"
+
 # another model: refused, and the message says so
 if "$clip_tool" search "$dir/index" --model "$root/tests/data/tiny-clip" \
     -- "pinwheel" > /dev/null 2> "$dir/refused.txt"; then
