@@ -78,6 +78,14 @@ index_harness (const gchar * dir, const gchar * shard, const gchar * file)
   return h;
 }
 
+/* the bus holds messages that hold the element: flushed first */
+static void
+index_teardown (GstHarness * h)
+{
+  gst_bus_set_flushing (GST_ELEMENT_BUS (h->element), TRUE);
+  gst_harness_teardown (h);
+}
+
 static gchar *
 shard_path (const gchar * dir, const gchar * sub, const gchar * name,
     const gchar * ext)
@@ -111,7 +119,7 @@ GST_START_TEST (test_rows_match_embeddings)
   jsonl = shard_path (dir, CLIP_INDEX_META_DIR, "a", ".jsonl");
   fail_if (g_file_test (npy, G_FILE_TEST_EXISTS), "a shard before EOS");
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
-  gst_harness_teardown (h);
+  index_teardown (h);
 
   /* the rows: float16 of the embeddings, in order */
   fail_unless (g_file_get_contents (npy, &data, &size, NULL));
@@ -187,7 +195,7 @@ GST_START_TEST (test_no_eos_no_shard)
   for (guint i = 0; i < 3; i++)
     fail_unless_equals_int (gst_harness_push (h,
             frame_with_embedding (i, model)), GST_FLOW_OK);
-  gst_harness_teardown (h);
+  index_teardown (h);
   d = g_dir_open (emb, 0, NULL);
   fail_unless (d != NULL);
   fail_unless (g_dir_read_name (d) == NULL, "files left in img_emb/");
@@ -219,7 +227,7 @@ GST_START_TEST (test_other_model_refused)
   fail_unless_equals_int (gst_harness_push (h, frame_with_embedding (0,
               model)), GST_FLOW_OK);
   fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
-  gst_harness_teardown (h);
+  index_teardown (h);
 
   h = index_harness (dir, "two", "two.mp4");
   fail_unless_equals_int (gst_harness_push (h, frame_with_embedding (0,
@@ -232,7 +240,7 @@ GST_START_TEST (test_other_model_refused)
       err->message);
   g_error_free (err);
   gst_message_unref (msg);
-  gst_harness_teardown (h);
+  index_teardown (h);
   npy = shard_path (dir, CLIP_INDEX_EMB_DIR, "two", ".npy");
   fail_if (g_file_test (npy, G_FILE_TEST_EXISTS));
 
