@@ -82,9 +82,9 @@ clip_ann_build (const char *path, const ClipRowBlock * blocks, int n_blocks,
       size_t m = std::min (ADD_BLOCK, n - first);
       for (size_t i = 0; i < m; i++)
         row_f32 (blocks, n_blocks, dim, first + i, &x[i * dim]);
-      std::vector < faiss::idx_t > ids (m);
+      std::vector < faiss::Index::idx_t > ids (m);
       for (size_t i = 0; i < m; i++)
-        ids[i] = (faiss::idx_t) (first + i);
+        ids[i] = (faiss::Index::idx_t) (first + i);
       index.add_with_ids (m, x.data (), ids.data ());
     }
     std::string part = std::string (path) + ".part";
@@ -152,7 +152,7 @@ clip_ann_search (const ClipAnn * ann, const float *query, int k, int nprobe,
     ClipSearchHit * hits)
 {
   std::vector < float >d (k);
-  std::vector < faiss::idx_t > ids (k);
+  std::vector < faiss::Index::idx_t > ids (k);
   faiss::SearchParametersIVF params;
   params.nprobe = std::max (1, std::min (nprobe, (int) ann->index->nlist));
   ann->index->search (1, query, k, d.data (), ids.data (), &params);

@@ -8,6 +8,9 @@
 
 #include "index-read.h"
 #include "tool-common.h"
+#ifdef HAVE_FAISS
+#include "ann-faiss.h"
+#endif
 
 #define DEFAULT_TOP 10
 /* Two neighbouring rows of one file are never one moment when their times
@@ -154,10 +157,55 @@ grow_moment (ClipIndexShard * sh, ShardScores * sc, guint64 row,
   return TRUE;
 }
 
+/* The approximate index, when --ann asks for it (-Dfaiss=enabled). */
+typedef struct
+{
+  gpointer ann;                 /* ClipAnn, or NULL: exact search */
+  gint nprobe;
+} Approx;
+
+static int
+hit_by_score (const void *pa, const void *pb)
+{
+  const ClipSearchHit *a = pa, *b = pb;
+  if (a->score != b->score)
+    return a->score > b->score ? -1 : 1;
+  return (a->row > b->row) - (a->row < b->row);
+}
+
+/* The n_cand best rows: all of them scanned, or the approximate index's
+ * candidates scored again exactly on their float16 rows. */
+static int
+find_candidates (ClipIndexReader * r, const float *embed, int n_cand,
+    const Approx * approx, ClipSearchHit * hits, ClipError * err)
+{
+#ifdef HAVE_FAISS
+  if (approx->ann) {
+    const int dim = r->manifest.dim;
+    int n = clip_ann_search (approx->ann, embed, n_cand, approx->nprobe,
+        hits);
+    for (int i = 0; i < n; i++) {
+      ClipIndexShard *sh = clip_index_reader_shard_of (r, hits[i].row);
+      ClipRowBlock one = { r->blocks[sh - r->shards].rows
+            + (hits[i].row - sh->first_row) * dim, 1 };
+      ClipSearchHit h;
+      cle_search_f16 (&h, 1, &one, 1, dim, embed, 1, NULL);
+      hits[i].score = h.score;
+    }
+    qsort (hits, n, sizeof *hits, hit_by_score);
+    return n;
+  }
+#endif
+  (void) approx;
+  (void) hit_by_score;
+  return cle_search_f16 (hits, n_cand, r->blocks, r->n_shards,
+      r->manifest.dim, embed, tool_options.threads, err);
+}
+
 /* The best moments of one query, best first; prints at most top. */
 static int
 search_one (ClipIndexReader * r, const char *query, const float *embed,
-    int top, double gap_s, GString * s)
+    int top, double gap_s, const Approx * approx, GString * s)
 {
   const int n_cand = MAX (MIN_CANDIDATES, top * CANDIDATES_PER_MOMENT);
   ClipSearchHit *hits = g_new (ClipSearchHit, n_cand);
@@ -167,8 +215,7 @@ search_one (ClipIndexReader * r, const char *query, const float *embed,
   GError *gerr = NULL;
   int n, n_m = 0, code = EXIT_OK;
 
-  n = cle_search_f16 (hits, n_cand, r->blocks, r->n_shards, r->manifest.dim,
-      embed, tool_options.threads, &err);
+  n = find_candidates (r, embed, n_cand, approx, hits, &err);
   if (n < 0) {
     code = tool_fail_clip (&err, n, r->dir);
     goto out;
@@ -228,6 +275,35 @@ check_model (const ClipIndexReader * r, const char *model_dir)
   return EXIT_OK;
 }
 
+#ifdef HAVE_FAISS
+/* The approximate index of r, if it was built on r's shards as they are. */
+static int
+open_ann (ClipIndexReader * r, Approx * approx)
+{
+  gchar *path = g_build_filename (r->dir, CLIP_ANN_FILE, NULL);
+  gchar *stamp_path = g_build_filename (r->dir, CLIP_ANN_STAMP, NULL);
+  gchar *stamp = clip_index_reader_stamp (r), *built = NULL;
+  char err[512];
+  int code = EXIT_OK;
+
+  if (!g_file_get_contents (stamp_path, &built, NULL, NULL)
+      || strcmp (built, stamp) != 0)
+    code = tool_fail (EXIT_RUNTIME, "%s: no approximate index of these "
+        "shards (a shard was added or changed since): run 'clip-tool "
+        "ann-build %s', or search without --ann", r->dir, r->dir);
+  else if (clip_ann_open ((ClipAnn **) & approx->ann, path, err,
+          sizeof err) < 0)
+    code = tool_fail (EXIT_RUNTIME, "%s", err);
+  else if (approx->nprobe < 1)
+    code = tool_fail_usage ("search", "--nprobe must be >= 1");
+  g_free (path);
+  g_free (stamp_path);
+  g_free (stamp);
+  g_free (built);
+  return code;
+}
+#endif
+
 static gchar *
 expand (const char *template, const char *query)
 {
@@ -243,6 +319,8 @@ run (const ToolCommand * cmd, int argc, char **argv)
   gint top = DEFAULT_TOP;
   gdouble gap = DEFAULT_GAP_S;
   gchar *image = NULL, *model = NULL, *template = NULL;
+  Approx approx = { NULL, 16 };
+  gboolean use_ann = FALSE;
   const GOptionEntry entries[] = {
     {"top", 'k', 0, G_OPTION_ARG_INT, &top,
         "Prints the K best moments of each query (default "
@@ -263,6 +341,14 @@ run (const ToolCommand * cmd, int argc, char **argv)
           "times the file's row spacing, if more) into one moment "
           "(default 2).",
         "SECONDS"},
+#ifdef HAVE_FAISS
+    {"ann", 'a', 0, G_OPTION_ARG_NONE, &use_ann,
+        "Takes the candidates from the approximate index (clip-tool "
+          "ann-build) instead of scanning every row; they are scored again "
+          "exactly.", NULL},
+    {"nprobe", 'p', 0, G_OPTION_ARG_INT, &approx.nprobe,
+        "Lists the approximate index scans (default 16).", "N"},
+#endif
     {NULL}
   };
   ClipIndexReader r = { 0 };
@@ -295,6 +381,12 @@ run (const ToolCommand * cmd, int argc, char **argv)
     g_error_free (gerr);
     goto out;
   }
+#ifdef HAVE_FAISS
+  if (use_ann && (code = open_ann (&r, &approx)) != EXIT_OK)
+    goto out;
+#else
+  (void) use_ann;
+#endif
   /* INDEX_DIR took MODEL's place: the model is the index's own */
   t.model_dir = model ? model : r.manifest.model;
   if ((code = check_model (&r, t.model_dir)) != EXIT_OK)
@@ -322,7 +414,7 @@ run (const ToolCommand * cmd, int argc, char **argv)
       break;
     }
     normalize (embed, t.info.projection_dim);
-    code = search_one (&r, t.args[i], embed, top, gap, s);
+    code = search_one (&r, t.args[i], embed, top, gap, &approx, s);
   }
   if (image && code == EXIT_OK) {
     ClipError err = { 0 };
@@ -341,11 +433,14 @@ run (const ToolCommand * cmd, int argc, char **argv)
       goto out;
     }
     normalize (embed, t.info.projection_dim);
-    code = search_one (&r, image, embed, top, gap, s);
+    code = search_one (&r, image, embed, top, gap, &approx, s);
   }
   code = tool_finish_stdout (code);
 
 out:
+#ifdef HAVE_FAISS
+  clip_ann_free (approx.ann);
+#endif
   g_free (embed);
   clip_index_reader_close (&r);
   g_string_free (s, TRUE);

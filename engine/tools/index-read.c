@@ -203,3 +203,16 @@ clip_index_reader_row (ClipIndexShard * s, guint64 row, gchar ** file,
   }
   return parse_line (s->lines, s->name, row, file, pts, error);
 }
+
+gchar *
+clip_index_reader_stamp (const ClipIndexReader * r)
+{
+  GString *s = g_string_new (NULL);
+
+  g_string_append_printf (s, "%s %d\n", r->manifest.fingerprint,
+      r->manifest.dim);
+  for (guint i = 0; i < r->n_shards; i++)
+    g_string_append_printf (s, "%s %" G_GUINT64_FORMAT "\n",
+        r->shards[i].name, r->shards[i].n_rows);
+  return g_string_free (s, FALSE);
+}

@@ -48,6 +48,15 @@ ClipIndexShard *clip_index_reader_shard_of (ClipIndexReader * r,
 gboolean clip_index_reader_row (ClipIndexShard * s, guint64 row,
     gchar ** file, gint64 * pts, GError ** error);
 
+/* What an approximate index built on r depends on: every shard's name and
+ * rows, one a line (g_free it). */
+gchar *clip_index_reader_stamp (const ClipIndexReader * r);
+
+/* where clip-tool ann-build puts the approximate index, in the folder */
+#define CLIP_ANN_DIR "ann"
+#define CLIP_ANN_FILE "ann/ivf-sq8.faiss"
+#define CLIP_ANN_STAMP "ann/shards.txt"
+
 G_END_DECLS
 
 #endif
