@@ -83,9 +83,17 @@ esac
 
 # The shard: --shard, else the scheduler's index
 if [ -z "$shard" ] && [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then
-  shard="$((SLURM_ARRAY_TASK_ID - ${SLURM_ARRAY_TASK_MIN:-0}))/${SLURM_ARRAY_TASK_COUNT:?SLURM_ARRAY_TASK_COUNT unset}"
+  if [ -z "${SLURM_ARRAY_TASK_COUNT:-}" ]; then
+    echo "$0: SLURM_ARRAY_TASK_ID without SLURM_ARRAY_TASK_COUNT: give --shard I/N" >&2
+    exit 2
+  fi
+  shard="$((SLURM_ARRAY_TASK_ID - ${SLURM_ARRAY_TASK_MIN:-0}))/$SLURM_ARRAY_TASK_COUNT"
 elif [ -z "$shard" ] && [ -n "${JOB_COMPLETION_INDEX:-}" ]; then
-  shard="$JOB_COMPLETION_INDEX/${CLIP_SHARDS:?set CLIP_SHARDS to the Job\'s completions}"
+  if [ -z "${CLIP_SHARDS:-}" ]; then
+    echo "$0: JOB_COMPLETION_INDEX without CLIP_SHARDS (the Job's completions): set it, or give --shard I/N" >&2
+    exit 2
+  fi
+  shard="$JOB_COMPLETION_INDEX/$CLIP_SHARDS"
 fi
 shard=${shard:-0/1}
 shard_i=${shard%/*}
