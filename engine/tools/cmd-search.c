@@ -23,9 +23,9 @@
 #define CANDIDATES_PER_MOMENT 100
 #define MIN_CANDIDATES 1000
 /* A moment grows from its best row over the neighbouring rows that score
- * at least halfway between that row and the file's median row, and never
- * less than MIN_MARGIN (relative) below the best: a scene stands out of
- * the rest of its file, and a file of one scene stays whole. */
+ * at least halfway between that row and the file's median row, or within
+ * MIN_MARGIN (relative) of the best: a scene stands out of the rest of its
+ * file, and a file of one scene (median close to the best) stays whole. */
 #define MIN_MARGIN 0.05f
 
 typedef struct
@@ -121,7 +121,7 @@ grow_moment (ClipIndexShard * sh, ShardScores * sc, guint64 row,
     double gap_s, Moment * m, GError ** error)
 {
   const float peak = sc->scores[row];
-  const float floor = MIN (0.5f * (peak + sc->median),
+  const float low = MIN (0.5f * (peak + sc->median),
       peak - MIN_MARGIN * fabsf (peak));
   gint64 gap, pts, prev;
   gchar *file;
@@ -136,7 +136,7 @@ grow_moment (ClipIndexShard * sh, ShardScores * sc, guint64 row,
     prev = m->best_pts;
     for (gint64 i = (gint64) row + dir; i >= 0 && i < (gint64) sh->n_rows;
         i += dir) {
-      if (sc->used[i] || sc->scores[i] < floor)
+      if (sc->used[i] || sc->scores[i] < low)
         break;
       if (!clip_index_reader_row (sh, i, &file, &pts, error))
         return FALSE;
@@ -458,7 +458,7 @@ const ToolCommand tool_cmd_search = {
       "embedding against every row, exactly; each best row not yet in a "
       "moment starts one, which takes in the neighbouring rows of its file "
       "that score at least halfway between it and the file's median row "
-      "(and at most 5% below it), none more than --gap apart. Prints one "
+      "(or within 5% of it), none more than --gap apart. Prints one "
       "line per moment, best first: {\"query\", \"file\", \"start\", "
       "\"end\", \"best_pts\" (nanoseconds), \"score\" (the cosine of the "
       "best row)}. The model is the one the index names (its "
