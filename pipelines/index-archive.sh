@@ -206,6 +206,12 @@ while IFS="$(printf '\t')" read -r path name; do
     n_failed=$((n_failed + 1))
     why=$(grep -m1 -i 'error' "$log" || tail -n 1 "$log")
     status="FAILED  $name: $why (log: $log)"
+    # an index of another model fails every file the same way: stop
+    if grep -q 'made by another model' "$log"; then
+      echo "[$n/$n_total] $status" >&2
+      echo "index-archive: $(grep -m1 -o 'the index in .*' "$log")" >&2
+      exit 1
+    fi
   fi
   bytes_done=$((bytes_done + size))
 

@@ -64,6 +64,16 @@ awk -F'|' -v f="$1" -v b="$2" '$1 == f && $4 == "solid red screen" &&
   fail "--image red.png: $(cat "$dir/image.jsonl")"
 echo "image query: $(cat "$dir/image.jsonl")"
 
+# usage errors: exit status 2
+for args in "" "--top 0 x" "--template nobraces x"; do
+  # shellcheck disable=SC2086
+  if "$clip_tool" search "$dir/index" $args > /dev/null 2>&1; then
+    fail "search '$args' succeeded"
+  elif [ $? -ne 2 ]; then
+    fail "search '$args': exit status other than 2"
+  fi
+done
+
 # another model: refused, and the message says so
 if "$clip_tool" search "$dir/index" --model "$root/tests/data/tiny-clip" \
     -- "pinwheel" > /dev/null 2> "$dir/refused.txt"; then
