@@ -4,7 +4,9 @@
 # a new user would: for a label found in S scenes, each of its S best
 # moments must lie inside a scene of that label (best_pts, start and end),
 # for at least 90% of all moments asked. Also: the rerun skips every file,
-# the broken file is reported and skipped, an index of another model is
+# the broken file is reported and skipped, an image query, two --shard
+# halves in two folders merged by clip-tool index-merge equal the
+# one-folder index, usage errors exit 2, and an index of another model is
 # refused with a message saying so.
 # Usage: test-search-archive.sh SOURCE_ROOT CLIP_TOOL
 set -eu
@@ -63,6 +65,21 @@ awk -F'|' -v f="$1" -v b="$2" '$1 == f && $4 == "solid red screen" &&
     $2 <= b && b <= $3 { found = 1 } END { exit !found }' "$dir/truth.txt" ||
   fail "--image red.png: $(cat "$dir/image.jsonl")"
 echo "image query: $(cat "$dir/image.jsonl")"
+
+# the same sweep as two shards into two folders, merged: the same index
+for i in 0 1; do
+  "$root/pipelines/index-archive.sh" --shard "$i/2" "$dir/archive" \
+    "$dir/part$i" 2> /dev/null || true
+done
+"$clip_tool" index-merge "$dir/merged" "$dir/part0" "$dir/part1" > /dev/null ||
+  fail "index-merge failed"
+for sub in img_emb metadata manifest.json; do
+  diff -r "$dir/index/$sub" "$dir/merged/$sub" > /dev/null ||
+    fail "merged $sub differs from the one-folder sweep's"
+done
+"$clip_tool" index-merge "$dir/merged" "$dir/part1" | grep -q '"shards_already_there":6' ||
+  fail "merging a folder twice copied it again"
+echo "index-merge: two shard folders = the one-folder index"
 
 # usage errors: exit status 2
 for args in "" "--top 0 x" "--template nobraces x"; do
