@@ -50,6 +50,8 @@
 #include "gstclipmeta.h"
 #include "gstclipmodelcache.h"
 #include "gstcliplabels.h"
+#include "gstclipframe.h"
+#include "gstclipresult.h"
 
 #ifdef HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
@@ -73,6 +75,11 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_POST_MESSAGES FALSE
 #define DEFAULT_PROP_MODE GST_CLIP_CLASSIFY_MODE_SYNC
 #define DEFAULT_PROP_PRECISION GST_CLIP_CLASSIFY_PRECISION_FP32
+#define DEFAULT_PROP_NEGATIVES NULL
+#define DEFAULT_PROP_NEGATIVES_FILE NULL
+#define DEFAULT_PROP_WINDOW 0
+#define DEFAULT_PROP_COVERAGE GST_CLIP_CLASSIFY_COVERAGE_CENTER
+#define DEFAULT_PROP_REPEAT_METADATA FALSE
 
 #define MAX_BATCH_SIZE 64
 
@@ -98,6 +105,11 @@ enum
   PROP_FRAMES_SKIPPED_INTERVAL,
   PROP_FRAMES_DROPPED_BUSY,
   PROP_FRAMES_FAILED,
+  PROP_NEGATIVES,
+  PROP_NEGATIVES_FILE,
+  PROP_WINDOW,
+  PROP_COVERAGE,
+  PROP_REPEAT_METADATA,
 };
 
 /* The formats ClipFrame can view without a copy. */
@@ -116,26 +128,6 @@ GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS (CLIP_VIDEO_CAPS));
 
-/* One label of a result. */
-typedef struct
-{
-  guint index;
-  gfloat probability, logit, cosine;
-} ClipScore;
-
-/* The reported labels of one scored frame, with the times of that frame. */
-typedef struct
-{
-  GstClockTime pts, stream_time, running_time;
-  guint64 frame_number;         /* among the frames the element saw */
-  gint width, height;
-  GstClipLabelSet *set;         /* the labels the indices refer to (ref) */
-  gfloat *embed;                /* the frame's embedding, unit length (dim) */
-  guint dim;
-  guint n_scores;
-  ClipScore *scores;            /* most probable first */
-} ClipResult;
-
 /* A frame copied for the async worker. */
 typedef struct
 {
@@ -144,14 +136,6 @@ typedef struct
   GstClockTime pts, stream_time, running_time;
   guint64 frame_number;
 } ClipJob;
-
-/* Per-thread buffers for cle_model_score, grown to the label set's size. */
-typedef struct
-{
-  guint n;
-  gfloat *logits, *probs, *cosines;
-  guint *order;
-} ClipScratch;
 
 /* A request to re-encode the labels in the background. */
 typedef struct
@@ -175,6 +159,9 @@ struct _GstClipClassify
   gboolean post_messages;
   GstClipClassifyMode mode;
   GstClipClassifyPrecision precision;
+  GstClockTime window;
+  GstClipClassifyCoverage coverage;
+  gboolean repeat_metadata;
 
   /* set in start(), cleared in stop() */
   GstClipModelHandle *model;
@@ -196,9 +183,15 @@ struct _GstClipClassify
   /* streaming thread only */
   guint64 frame_count;          /* since start or the last flush */
   guint64 frame_number;         /* since start: the next frame's number */
-  gfloat *image_embed;
-  ClipScratch scratch;
-  ClipResult *frame_result;     /* from transform_frame_ip to transform_ip */
+  gfloat *image_embed;          /* (MAX_BATCH_SIZE, GST_CLIP_MAX_VIEWS, dim) */
+  GstClipResult *frame_result;     /* from transform_frame_ip to transform_ip */
+  GstClipResult *last_result;      /* for repeat-metadata; reset by flushes */
+
+  /* scratch and the frames pooled over `window`; used by whichever thread
+   * scores (streaming thread or worker), reset by flushes: under
+   * scorer_lock */
+  GstClipScorer *scorer;
+  GMutex scorer_lock;
 
   /* async mode; the queues and flags under worker_lock */
   GThread *worker;
@@ -207,7 +200,7 @@ struct _GstClipClassify
   GCond worker_cond;             /* wakes the worker: jobs or quit */
   GCond idle_cond;              /* signalled when a batch is done */
   GQueue jobs;                  /* ClipJob, oldest first, <= batch_size */
-  GQueue results;               /* ClipResult, oldest first */
+  GQueue results;               /* GstClipResult, oldest first */
   gboolean worker_quit;
   gboolean worker_busy;         /* a batch is being scored */
   guint epoch;                  /* bumped by flushes: older results are void */
@@ -234,6 +227,26 @@ gst_clip_classify_mode_get_type (void)
 
   if (g_once_init_enter (&type)) {
     GType _type = g_enum_register_static ("GstClipClassifyMode", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+GType
+gst_clip_classify_coverage_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_CLASSIFY_COVERAGE_CENTER,
+        "CLIP's centre crop of the frame, as the reference", "center"},
+    {GST_CLIP_CLASSIFY_COVERAGE_FULL,
+          "The whole frame: square tiles from edge to edge, the most "
+          "confident one scores the frame (one inference per tile)", "full"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstClipClassifyCoverage", values);
     g_once_init_leave (&type, _type);
   }
   return type;
@@ -269,178 +282,10 @@ gst_clip_classify_precision_get_type (void)
 /* ------------------------------------------------------------ helpers -- */
 
 static void
-clip_result_free (ClipResult * result)
-{
-  if (result->set)
-    gst_clip_label_set_unref (result->set);
-  g_free (result->scores);
-  g_free (result->embed);
-  g_free (result);
-}
-
-static void
 clip_job_free (ClipJob * job)
 {
   gst_buffer_unref (job->buffer);
   g_free (job);
-}
-
-static void
-clip_scratch_clear (ClipScratch * s)
-{
-  g_clear_pointer (&s->logits, g_free);
-  g_clear_pointer (&s->probs, g_free);
-  g_clear_pointer (&s->cosines, g_free);
-  g_clear_pointer (&s->order, g_free);
-  s->n = 0;
-}
-
-static void
-clip_scratch_ensure (ClipScratch * s, guint n)
-{
-  if (s->n >= n)
-    return;
-  clip_scratch_clear (s);
-  s->logits = g_new (gfloat, n);
-  s->probs = g_new (gfloat, n);
-  s->cosines = g_new (gfloat, n);
-  s->order = g_new (guint, n);
-  s->n = n;
-}
-
-static gint
-compare_probs_desc (gconstpointer a, gconstpointer b, gpointer user_data)
-{
-  const gfloat *probs = user_data;
-  gfloat pa = probs[*(const guint *) a], pb = probs[*(const guint *) b];
-
-  if (pa != pb)
-    return pa > pb ? -1 : 1;
-  /* ties keep label order, so results are deterministic */
-  return *(const guint *) a < *(const guint *) b ? -1 : 1;
-}
-
-/* Scores one image embedding against @set with the engine and keeps the
- * top_k labels whose probability reaches threshold, and the embedding
- * itself at unit length (for GstClipEmbeddingMeta). */
-static ClipResult *
-clip_score (const ClipModel * model, ClipScratch * s, GstClipLabelSet * set,
-    const gfloat * image_embed, guint dim, guint top_k, gfloat threshold,
-    ClipError * err)
-{
-  ClipResult *result;
-  guint i, n_keep;
-  gdouble norm = 0.0;
-
-  clip_scratch_ensure (s, set->n_labels);
-  if (cle_model_score (model, image_embed, set->embeds, set->n_labels,
-          s->logits, s->probs, s->cosines, err) < 0)
-    return NULL;
-
-  for (i = 0; i < set->n_labels; i++)
-    s->order[i] = i;
-  g_qsort_with_data (s->order, set->n_labels, sizeof (guint),
-      compare_probs_desc, s->probs);
-
-  n_keep = top_k == 0 ? set->n_labels : MIN (top_k, set->n_labels);
-  result = g_new0 (ClipResult, 1);
-  result->set = gst_clip_label_set_ref (set);
-  result->dim = dim;
-  result->embed = g_new (gfloat, dim);
-  for (i = 0; i < dim; i++)
-    norm += (gdouble) image_embed[i] * image_embed[i];
-  norm = norm > 0.0 ? 1.0 / sqrt (norm) : 0.0;
-  for (i = 0; i < dim; i++)
-    result->embed[i] = (gfloat) (image_embed[i] * norm);
-  result->scores = g_new (ClipScore, n_keep);
-  for (i = 0; i < n_keep; i++) {
-    guint idx = s->order[i];
-
-    if (s->probs[idx] < threshold)
-      break;
-    result->scores[i].index = idx;
-    result->scores[i].probability = s->probs[idx];
-    result->scores[i].logit = s->logits[idx];
-    result->scores[i].cosine = s->cosines[idx];
-  }
-  result->n_scores = i;
-  return result;
-}
-
-/* A borrowed engine view of a mapped frame: planes and strides as mapped
- * (GstVideoMeta strides included), colour matrix and range from the caps. */
-static gboolean
-clip_frame_from_video_frame (ClipFrame * cf, const GstVideoFrame * frame)
-{
-  const GstVideoColorimetry *cinfo = &frame->info.colorimetry;
-  guint p;
-
-  memset (cf, 0, sizeof (*cf));
-  switch (GST_VIDEO_FRAME_FORMAT (frame)) {
-    case GST_VIDEO_FORMAT_RGB:
-      cf->format = CLE_PIXEL_RGB;
-      break;
-    case GST_VIDEO_FORMAT_BGR:
-      cf->format = CLE_PIXEL_BGR;
-      break;
-    case GST_VIDEO_FORMAT_RGBA:
-      cf->format = CLE_PIXEL_RGBA;
-      break;
-    case GST_VIDEO_FORMAT_BGRA:
-      cf->format = CLE_PIXEL_BGRA;
-      break;
-    case GST_VIDEO_FORMAT_ARGB:
-      cf->format = CLE_PIXEL_ARGB;
-      break;
-    case GST_VIDEO_FORMAT_ABGR:
-      cf->format = CLE_PIXEL_ABGR;
-      break;
-    case GST_VIDEO_FORMAT_RGBx:
-      cf->format = CLE_PIXEL_RGBX;
-      break;
-    case GST_VIDEO_FORMAT_BGRx:
-      cf->format = CLE_PIXEL_BGRX;
-      break;
-    case GST_VIDEO_FORMAT_xRGB:
-      cf->format = CLE_PIXEL_XRGB;
-      break;
-    case GST_VIDEO_FORMAT_xBGR:
-      cf->format = CLE_PIXEL_XBGR;
-      break;
-    case GST_VIDEO_FORMAT_GRAY8:
-      cf->format = CLE_PIXEL_GRAY8;
-      break;
-    case GST_VIDEO_FORMAT_I420:
-      cf->format = CLE_PIXEL_I420;
-      break;
-    case GST_VIDEO_FORMAT_NV12:
-      cf->format = CLE_PIXEL_NV12;
-      break;
-    default:
-      return FALSE;
-  }
-
-  cf->width = GST_VIDEO_FRAME_WIDTH (frame);
-  cf->height = GST_VIDEO_FRAME_HEIGHT (frame);
-  for (p = 0; p < GST_VIDEO_FRAME_N_PLANES (frame) && p < 3; p++) {
-    cf->planes[p] = GST_VIDEO_FRAME_PLANE_DATA (frame, p);
-    cf->strides[p] = GST_VIDEO_FRAME_PLANE_STRIDE (frame, p);
-  }
-  /* The engine knows BT.601 and BT.709; BT.2020 and SMPTE 240M content is
-   * closer to BT.709 than to BT.601. */
-  switch (cinfo->matrix) {
-    case GST_VIDEO_COLOR_MATRIX_BT709:
-    case GST_VIDEO_COLOR_MATRIX_BT2020:
-    case GST_VIDEO_COLOR_MATRIX_SMPTE240M:
-      cf->matrix = CLE_MATRIX_BT709;
-      break;
-    default:
-      cf->matrix = CLE_MATRIX_BT601;
-      break;
-  }
-  cf->range = cinfo->range == GST_VIDEO_COLOR_RANGE_0_255 ?
-      CLE_RANGE_FULL : CLE_RANGE_LIMITED;
-  return TRUE;
 }
 
 /* A frame the engine will not take (its size, its geometry) is the
@@ -479,12 +324,13 @@ gst_clip_classify_frame_rejected (GstClipClassify * self, const ClipFrame * cf,
 
 /* Encodes @n frames into @embeds (n x dim). When the call fails because
  * of a frame, each frame is encoded alone so the others still count; the
- * ones the engine rejects are marked in @rejected. Returns FALSE only for
- * errors that are not a frame's fault. */
+ * ones the engine rejects are marked in @rejected, and @why gets the
+ * engine's message for the last of them. Returns FALSE only for errors that
+ * are not a frame's fault. */
 static gboolean
-gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
+encode_views (GstClipClassify * self, ClipContext * ctx,
     const ClipFrame * frames, guint n, gfloat * embeds, gboolean * rejected,
-    ClipError * err)
+    ClipError * why, ClipError * err)
 {
   guint i;
 
@@ -508,9 +354,54 @@ gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
       return FALSE;
     }
     rejected[i] = TRUE;
-    gst_clip_classify_frame_rejected (self, &frames[i], one.message);
+    *why = one;
   }
   return TRUE;
+}
+
+/* Encodes @n frames as the coverage property says: each frame's centre as
+ * CLIP crops it (one tile), or the whole frame as square tiles. Frame i's
+ * tile embeddings land at @embeds + i * GST_CLIP_MAX_VIEWS * dim, their
+ * number in @n_tiles[i]. Frames the engine rejects (any of their tiles)
+ * are marked in @rejected, counted and reported. */
+static gboolean
+gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
+    const ClipFrame * frames, guint n, gboolean full, gfloat * embeds,
+    guint * n_tiles, gboolean * rejected, ClipError * err)
+{
+  ClipFrame tiles[MAX_BATCH_SIZE * GST_CLIP_MAX_VIEWS];
+  gboolean tile_rejected[MAX_BATCH_SIZE * GST_CLIP_MAX_VIEWS];
+  guint first[MAX_BATCH_SIZE + 1], total = 0, i, t;
+  const gsize stride = (gsize) GST_CLIP_MAX_VIEWS * self->dim;
+  ClipError why = { 0, };
+  gfloat *tile_embeds;
+  gboolean ok;
+
+  for (i = 0; i < n; i++) {
+    first[i] = total;
+    if (full) {
+      total += gst_clip_frame_views (&frames[i], &tiles[total]);
+    } else {
+      tiles[total++] = frames[i];
+    }
+  }
+  first[n] = total;
+  tile_embeds = g_new (gfloat, (gsize) MAX (total, 1) * self->dim);
+  ok = total == 0 || encode_views (self, ctx, tiles, total, tile_embeds,
+      tile_rejected, &why, err);
+  for (i = 0; ok && i < n; i++) {
+    n_tiles[i] = first[i + 1] - first[i];
+    rejected[i] = n_tiles[i] == 0;
+    for (t = first[i]; t < first[i + 1]; t++)
+      rejected[i] |= tile_rejected[t];
+    memcpy (embeds + i * stride, tile_embeds + (gsize) first[i] * self->dim,
+        (gsize) n_tiles[i] * self->dim * sizeof (gfloat));
+    if (rejected[i])
+      gst_clip_classify_frame_rejected (self, &frames[i], why.message[0] ?
+          why.message : "the frame has no pixels");
+  }
+  g_free (tile_embeds);
+  return ok;
 }
 
 /* Posts a GError from the label code as an element error or warning. */
@@ -524,96 +415,18 @@ post_gerror (GstClipClassify * self, GstMessageType type, const GError * err,
       text, NULL, __FILE__, GST_FUNCTION, __LINE__);
 }
 
-static GstStructure *
-clip_result_to_structure (const ClipResult * result)
-{
-  GValue labels = G_VALUE_INIT, probs = G_VALUE_INIT, v = G_VALUE_INIT;
-  GstStructure *s;
-  guint i;
-
-  gst_value_array_init (&labels, result->n_scores);
-  gst_value_array_init (&probs, result->n_scores);
-  for (i = 0; i < result->n_scores; i++) {
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, result->set->labels[result->scores[i].index]);
-    gst_value_array_append_and_take_value (&labels, &v);
-    memset (&v, 0, sizeof (v));
-    g_value_init (&v, G_TYPE_DOUBLE);
-    g_value_set_double (&v, result->scores[i].probability);
-    gst_value_array_append_and_take_value (&probs, &v);
-    memset (&v, 0, sizeof (v));
-  }
-
-  s = gst_structure_new ("clip-classification",
-      "timestamp", G_TYPE_UINT64, result->pts,
-      "stream-time", G_TYPE_UINT64, result->stream_time,
-      "running-time", G_TYPE_UINT64, result->running_time,
-      "frame-number", G_TYPE_UINT64, result->frame_number, NULL);
-  gst_structure_take_value (s, "labels", &labels);
-  gst_structure_take_value (s, "probabilities", &probs);
-  return s;
-}
-
-/* Streaming thread, on a writable buffer. */
+/* Streaming thread, on a writable buffer: the metas, and the bus message
+ * when asked (never for a repeated result). */
 static void
-clip_result_attach (GstClipClassify * self, GstBuffer * buf,
-    const ClipResult * result, gboolean post)
+clip_result_publish (GstClipClassify * self, GstBuffer * buf,
+    const GstClipResult * result, gboolean post, gboolean repeated)
 {
-  GstClipClassificationMeta *meta;
-  GstClipEmbeddingMeta *emeta;
-  guint i;
-
-  meta = gst_buffer_add_clip_classification_meta (buf, result->pts,
-      result->set->n_labels);
-  meta->scored_frame_number = result->frame_number;
-  meta->scored_width = result->width;
-  meta->scored_height = result->height;
-  meta->scored_stream_time = result->stream_time;
-  meta->scored_running_time = result->running_time;
-  for (i = 0; i < result->n_scores; i++) {
-    const ClipScore *sc = &result->scores[i];
-
-    gst_clip_classification_meta_add (meta, sc->index,
-        result->set->labels[sc->index], sc->probability, sc->logit,
-        sc->cosine);
-  }
-
-  emeta = gst_buffer_add_clip_embedding_meta (buf, result->embed, result->dim,
-      gst_clip_model_handle_get_dir (self->model));
-  emeta->scored_pts = result->pts;
-  emeta->scored_frame_number = result->frame_number;
-  emeta->scored_stream_time = result->stream_time;
-  emeta->scored_running_time = result->running_time;
-
-#ifdef HAVE_GST_ANALYTICS
-  /* The upstream analytics meta, for tools that read only that. */
-  if (result->n_scores > 0) {
-    GstAnalyticsRelationMeta *rmeta;
-    GstAnalyticsClsMtd cls;
-    gfloat *conf = g_new (gfloat, result->n_scores);
-    GQuark *quarks = g_new (GQuark, result->n_scores);
-
-    for (i = 0; i < result->n_scores; i++) {
-      conf[i] = result->scores[i].probability;
-      quarks[i] =
-          g_quark_from_string (result->set->labels[result->scores[i].index]);
-    }
-    rmeta = gst_buffer_get_analytics_relation_meta (buf);
-    if (!rmeta)
-      rmeta = gst_buffer_add_analytics_relation_meta (buf);
-    if (rmeta)
-      gst_analytics_relation_meta_add_cls_mtd (rmeta, result->n_scores, conf,
-          quarks, &cls);
-    g_free (conf);
-    g_free (quarks);
-  }
-#endif
-
-  if (post) {
+  gst_clip_result_attach (result, buf,
+      gst_clip_model_handle_get_dir (self->model), repeated);
+  if (post && !repeated)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_element (GST_OBJECT (self),
-            clip_result_to_structure (result)));
-  }
+            gst_clip_result_to_structure (result)));
 }
 
 /* --------------------------------------------- background label encoder -- */
@@ -641,6 +454,8 @@ clip_prompt_config_copy (GstClipPromptConfig * dst,
   dst->template = g_strdup (src->template);
   dst->templates_file = g_strdup (src->templates_file);
   dst->text_cache = g_strdup (src->text_cache);
+  dst->negatives = g_strdup (src->negatives);
+  dst->negatives_file = g_strdup (src->negatives_file);
 }
 
 static GstStructure *
@@ -751,8 +566,9 @@ gst_clip_classify_worker (gpointer data)
 {
   GstClipClassify *self = data;
   const ClipModel *model = gst_clip_model_handle_get_model (self->model);
-  ClipScratch scratch = { 0, };
-  gfloat *embeds = g_new (gfloat, (gsize) MAX_BATCH_SIZE * self->dim);
+  gfloat *embeds = g_new (gfloat, (gsize) MAX_BATCH_SIZE *
+      GST_CLIP_MAX_VIEWS * self->dim);
+  guint n_tiles[MAX_BATCH_SIZE];
   ClipJob *batch[MAX_BATCH_SIZE];
   ClipFrame frames[MAX_BATCH_SIZE];
   GstVideoFrame vframes[MAX_BATCH_SIZE];
@@ -763,9 +579,9 @@ gst_clip_classify_worker (gpointer data)
     GstClipLabelSet *set;
     GList *results = NULL;
     ClipError cerr = { 0, };
-    guint n = 0, n_mapped = 0, n_results = 0, i, top_k, batch_size, epoch;
-    gfloat threshold;
-    gboolean ok = TRUE;
+    guint n = 0, n_mapped = 0, n_results = 0, i, batch_size, epoch;
+    GstClipScoreParams sp;
+    gboolean ok = TRUE, full;
 
     while (!self->worker_quit && g_queue_is_empty (&self->jobs))
       g_cond_wait (&self->worker_cond, &self->worker_lock);
@@ -774,8 +590,10 @@ gst_clip_classify_worker (gpointer data)
 
     GST_OBJECT_LOCK (self);
     batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
-    top_k = self->top_k;
-    threshold = self->threshold;
+    sp.top_k = self->top_k;
+    sp.threshold = self->threshold;
+    sp.window = self->window;
+    full = self->coverage == GST_CLIP_CLASSIFY_COVERAGE_FULL;
     set = gst_clip_label_set_ref (self->label_set);
     GST_OBJECT_UNLOCK (self);
 
@@ -790,21 +608,25 @@ gst_clip_classify_worker (gpointer data)
           batch[i]->buffer, GST_MAP_READ);
       if (ok) {
         n_mapped++;
-        ok = clip_frame_from_video_frame (&frames[i], &vframes[i]);
+        ok = gst_clip_frame_from_video_frame (&frames[i], &vframes[i]);
       }
     }
 
     if (ok)
       ok = gst_clip_classify_encode (self, self->worker_ctx, frames, n,
-          embeds, rejected, &cerr);
+          full, embeds, n_tiles, rejected, &cerr);
 
     for (i = 0; i < n && ok; i++) {
-      ClipResult *r;
+      GstClipResult *r;
 
       if (rejected[i])
         continue;
-      r = clip_score (model, &scratch, set, embeds + (gsize) i * self->dim,
-          self->dim, top_k, threshold, &cerr);
+      sp.running_time = batch[i]->running_time;
+      g_mutex_lock (&self->scorer_lock);
+      r = gst_clip_scorer_score (self->scorer, model, set,
+          embeds + (gsize) i * GST_CLIP_MAX_VIEWS * self->dim, n_tiles[i],
+          &sp, &cerr);
+      g_mutex_unlock (&self->scorer_lock);
       if (!r) {
         ok = FALSE;
         break;
@@ -832,14 +654,14 @@ gst_clip_classify_worker (gpointer data)
 
     g_mutex_lock (&self->worker_lock);
     while (results) {
-      ClipResult *r = results->data;
+      GstClipResult *r = results->data;
 
       /* results of frames from before a flush describe nothing downstream */
       if (epoch == self->epoch) {
         g_queue_push_tail (&self->results, r);
         n_results++;
       } else {
-        clip_result_free (r);
+        gst_clip_result_free (r);
       }
       results = g_list_delete_link (results, results);
     }
@@ -851,7 +673,6 @@ gst_clip_classify_worker (gpointer data)
   }
   g_mutex_unlock (&self->worker_lock);
 
-  clip_scratch_clear (&scratch);
   g_free (embeds);
   return NULL;
 }
@@ -860,7 +681,7 @@ static void
 gst_clip_classify_clear_queues_locked (GstClipClassify * self)
 {
   g_queue_clear_full (&self->jobs, (GDestroyNotify) clip_job_free);
-  g_queue_clear_full (&self->results, (GDestroyNotify) clip_result_free);
+  g_queue_clear_full (&self->results, (GDestroyNotify) gst_clip_result_free);
 }
 
 /* Streaming thread: hands a copy of the frame to the worker. The queue holds
@@ -905,7 +726,7 @@ gst_clip_classify_drain (GstClipClassify * self)
   gint64 deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
   GQueue late = G_QUEUE_INIT;
   gboolean post;
-  ClipResult *r;
+  GstClipResult *r;
 
   GST_OBJECT_LOCK (self);
   post = self->post_messages;
@@ -928,10 +749,10 @@ gst_clip_classify_drain (GstClipClassify * self)
 
     GST_DEBUG_OBJECT (self, "result for %" GST_TIME_FORMAT " after the last "
         "frame: sent as an event", GST_TIME_ARGS (r->pts));
-    clip_result_attach (self, carrier, r, post);
+    clip_result_publish (self, carrier, r, post, FALSE);
     gst_pad_push_event (GST_BASE_TRANSFORM_SRC_PAD (self),
         gst_clip_late_result_event_new (carrier));
-    clip_result_free (r);
+    gst_clip_result_free (r);
   }
 }
 
@@ -1029,7 +850,11 @@ gst_clip_classify_start (GstBaseTransform * trans)
       gst_clip_model_handle_get_dir (handle), set->n_labels, set->n_templates,
       self->dim);
 
-  self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE * self->dim);
+  self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE *
+      GST_CLIP_MAX_VIEWS * self->dim);
+  g_mutex_lock (&self->scorer_lock);
+  self->scorer = gst_clip_scorer_new (self->dim);
+  g_mutex_unlock (&self->scorer_lock);
   self->frame_count = 0;
   self->frame_number = 0;
   self->running_mode = mode;
@@ -1115,11 +940,14 @@ gst_clip_classify_stop (GstBaseTransform * trans)
   gst_clip_classify_clear_queues_locked (self);
   g_mutex_unlock (&self->worker_lock);
 
-  g_clear_pointer (&self->frame_result, clip_result_free);
+  g_clear_pointer (&self->frame_result, gst_clip_result_free);
+  g_clear_pointer (&self->last_result, gst_clip_result_free);
+  g_mutex_lock (&self->scorer_lock);
+  g_clear_pointer (&self->scorer, gst_clip_scorer_free);
+  g_mutex_unlock (&self->scorer_lock);
   g_clear_pointer (&self->worker_ctx, cle_context_free);
   g_clear_pointer (&self->ctx, cle_context_free);
   g_clear_pointer (&self->image_embed, g_free);
-  clip_scratch_clear (&self->scratch);
 
   GST_OBJECT_LOCK (self);
   set = self->label_set;
@@ -1144,6 +972,11 @@ gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
     /* Frames after a seek are a new sequence: restart the interval count and
      * forget what was queued for frames that will never be shown. */
     self->frame_count = 0;
+    g_clear_pointer (&self->last_result, gst_clip_result_free);
+    g_mutex_lock (&self->scorer_lock);
+    if (self->scorer)
+      gst_clip_scorer_reset (self->scorer);
+    g_mutex_unlock (&self->scorer_lock);
     g_mutex_lock (&self->worker_lock);
     self->epoch++;
     gst_clip_classify_clear_queues_locked (self);
@@ -1198,17 +1031,20 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   GstClipLabelSet *set;
   ClipFrame cf;
   ClipError cerr = { 0, };
-  ClipResult *result;
-  guint interval, top_k, batch_size;
+  GstClipResult *result;
+  GstClipScoreParams sp;
+  guint interval, batch_size;
   guint64 frame_number = self->frame_number++;
-  gfloat threshold;
-  gboolean due, rejected;
+  gboolean due, rejected, full;
+  guint n_tiles;
 
   GST_OBJECT_LOCK (self);
   self->n_in++;
   interval = MAX (self->interval, 1);
-  top_k = self->top_k;
-  threshold = self->threshold;
+  sp.top_k = self->top_k;
+  sp.threshold = self->threshold;
+  sp.window = self->window;
+  full = self->coverage == GST_CLIP_CLASSIFY_COVERAGE_FULL;
   batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
   /* the set this frame is scored with, whatever the encoder swaps in now */
   set = gst_clip_label_set_ref (self->label_set);
@@ -1233,7 +1069,7 @@ gst_clip_classify_process_frame (GstClipClassify * self,
     return GST_FLOW_OK;
   }
 
-  if (!clip_frame_from_video_frame (&cf, frame)) {
+  if (!gst_clip_frame_from_video_frame (&cf, frame)) {
     gst_clip_label_set_unref (set);
     GST_ELEMENT_ERROR (self, STREAM, FORMAT, (NULL),
         ("unsupported format %s",
@@ -1241,8 +1077,8 @@ gst_clip_classify_process_frame (GstClipClassify * self,
     return GST_FLOW_NOT_NEGOTIATED;
   }
 
-  if (!gst_clip_classify_encode (self, self->ctx, &cf, 1, self->image_embed,
-          &rejected, &cerr)) {
+  if (!gst_clip_classify_encode (self, self->ctx, &cf, 1, full,
+          self->image_embed, &n_tiles, &rejected, &cerr)) {
     gst_clip_label_set_unref (set);
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
         ("CLIP inference failed: %s", cerr.message), (NULL));
@@ -1253,8 +1089,13 @@ gst_clip_classify_process_frame (GstClipClassify * self,
     return GST_FLOW_OK;
   }
 
-  result = clip_score (gst_clip_model_handle_get_model (self->model),
-      &self->scratch, set, self->image_embed, self->dim, top_k, threshold, &cerr);
+  sp.running_time = gst_segment_to_running_time (&trans->segment,
+      GST_FORMAT_TIME, GST_BUFFER_PTS (frame->buffer));
+  g_mutex_lock (&self->scorer_lock);
+  result = gst_clip_scorer_score (self->scorer,
+      gst_clip_model_handle_get_model (self->model), set, self->image_embed,
+      n_tiles, &sp, &cerr);
+  g_mutex_unlock (&self->scorer_lock);
   gst_clip_label_set_unref (set);
   if (!result) {
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
@@ -1285,7 +1126,7 @@ gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   GstVideoFilter *filter = GST_VIDEO_FILTER (trans);
   GstVideoFrame frame;
   GstFlowReturn ret;
-  gboolean post;
+  gboolean post, repeat;
 
   if (!filter->negotiated) {
     GST_ELEMENT_ERROR (self, CORE, NEGOTIATION, (NULL),
@@ -1304,14 +1145,18 @@ gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   ret = gst_clip_classify_process_frame (self, &frame);
   gst_video_frame_unmap (&frame);
 
+  GST_OBJECT_LOCK (self);
+  post = self->post_messages;
+  repeat = self->repeat_metadata;
+  GST_OBJECT_UNLOCK (self);
   if (self->frame_result) {
-    if (ret == GST_FLOW_OK) {
-      GST_OBJECT_LOCK (self);
-      post = self->post_messages;
-      GST_OBJECT_UNLOCK (self);
-      clip_result_attach (self, buf, self->frame_result, post);
-    }
-    g_clear_pointer (&self->frame_result, clip_result_free);
+    if (ret == GST_FLOW_OK)
+      clip_result_publish (self, buf, self->frame_result, post, FALSE);
+    /* kept for the frames in between, when they are to carry it too */
+    g_clear_pointer (&self->last_result, gst_clip_result_free);
+    self->last_result = g_steal_pointer (&self->frame_result);
+  } else if (repeat && self->last_result && ret == GST_FLOW_OK) {
+    clip_result_publish (self, buf, self->last_result, FALSE, TRUE);
   }
   return ret;
 }
@@ -1381,6 +1226,25 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
       break;
     case PROP_PRECISION:
       self->precision = g_value_get_enum (value);
+      break;
+    case PROP_NEGATIVES:
+      g_free (self->prompts.negatives);
+      self->prompts.negatives = g_value_dup_string (value);
+      gst_clip_classify_queue_encode_locked (self);
+      break;
+    case PROP_NEGATIVES_FILE:
+      g_free (self->prompts.negatives_file);
+      self->prompts.negatives_file = g_value_dup_string (value);
+      gst_clip_classify_queue_encode_locked (self);
+      break;
+    case PROP_WINDOW:
+      self->window = g_value_get_uint64 (value);
+      break;
+    case PROP_COVERAGE:
+      self->coverage = g_value_get_enum (value);
+      break;
+    case PROP_REPEAT_METADATA:
+      self->repeat_metadata = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1459,6 +1323,21 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
     case PROP_FRAMES_FAILED:
       g_value_set_uint64 (value, self->n_failed);
       break;
+    case PROP_NEGATIVES:
+      g_value_set_string (value, self->prompts.negatives);
+      break;
+    case PROP_NEGATIVES_FILE:
+      g_value_set_string (value, self->prompts.negatives_file);
+      break;
+    case PROP_WINDOW:
+      g_value_set_uint64 (value, self->window);
+      break;
+    case PROP_COVERAGE:
+      g_value_set_enum (value, self->coverage);
+      break;
+    case PROP_REPEAT_METADATA:
+      g_value_set_boolean (value, self->repeat_metadata);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1474,6 +1353,7 @@ gst_clip_classify_finalize (GObject * object)
   g_free (self->model_dir);
   gst_clip_prompt_config_clear (&self->prompts);
   g_mutex_clear (&self->worker_lock);
+  g_mutex_clear (&self->scorer_lock);
   g_cond_clear (&self->worker_cond);
   g_cond_clear (&self->idle_cond);
 
@@ -1687,6 +1567,74 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           GST_PARAM_MUTABLE_READY));
 
   /**
+   * GstClipClassify:negatives:
+   *
+   * Comma-separated background prompts ("an empty street"): they take part
+   * in the softmax like labels, so a frame that shows none of the labels
+   * is not forced onto one, but they are never reported; the best one's
+   * probability is in the meta's background_probability.
+   */
+  g_object_class_install_property (gobject_class, PROP_NEGATIVES,
+      g_param_spec_string ("negatives", "Negatives",
+          "Comma-separated background prompts: in the softmax, never "
+          "reported (ignored when negatives-file is set); may change while "
+          "playing", DEFAULT_PROP_NEGATIVES, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_NEGATIVES_FILE,
+      g_param_spec_string ("negatives-file", "Negatives file",
+          "File with one background prompt per line ('#' comments); wins "
+          "over 'negatives'", DEFAULT_PROP_NEGATIVES_FILE, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:window:
+   *
+   * Temporal pooling, CLIP's recipe for video: the scores of a frame are
+   * those of the mean of the unit-length embeddings of the frames scored in
+   * the last @window nanoseconds of running time (renormalized), so they do
+   * not depend on the frame rate or the interval, and one odd frame does not
+   * flip the label. No second inference: the embeddings are the ones the
+   * element computes anyway. 0 scores every frame alone. Flushes empty the
+   * window; so does time that goes backwards.
+   */
+  g_object_class_install_property (gobject_class, PROP_WINDOW,
+      g_param_spec_uint64 ("window", "Window",
+          "Pool the scores over the frames of this many ns of running time "
+          "(0 = each frame alone)", 0, G_MAXUINT64, DEFAULT_PROP_WINDOW,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:coverage:
+   *
+   * center (default) classifies what CLIP's preprocessing sees: the central
+   * square of the frame, as the reference. full covers the whole frame with
+   * square tiles (two for 16:9, up to four), each pooled over time on its
+   * own; the frame's scores are those of its most confident tile, so a
+   * subject near the edge of a wide frame is found too. The embedding meta
+   * then holds the mean of the tiles. It costs one inference per tile.
+   */
+  g_object_class_install_property (gobject_class, PROP_COVERAGE,
+      g_param_spec_enum ("coverage", "Coverage",
+          "center: CLIP's centre crop; full: the whole frame as square "
+          "tiles, pooled", GST_TYPE_CLIP_CLASSIFY_COVERAGE,
+          DEFAULT_PROP_COVERAGE, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:repeat-metadata:
+   *
+   * Frames that are not scored (interval, async mode) carry the last result
+   * again, marked repeated (no embedding, no bus message), as DL Streamer's
+   * repeat-metadata.
+   */
+  g_object_class_install_property (gobject_class, PROP_REPEAT_METADATA,
+      g_param_spec_boolean ("repeat-metadata", "Repeat metadata",
+          "Attach the last result, marked repeated, to frames not scored",
+          DEFAULT_PROP_REPEAT_METADATA, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
    * GstClipClassify:frames-in:
    *
    * Frames that reached the element since it started. Every one of them is
@@ -1750,6 +1698,7 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
 
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_PRECISION, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_COVERAGE, 0);
 }
 
 static void
@@ -1765,6 +1714,10 @@ gst_clip_classify_init (GstClipClassify * self)
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
   self->mode = DEFAULT_PROP_MODE;
   self->precision = DEFAULT_PROP_PRECISION;
+  self->window = DEFAULT_PROP_WINDOW;
+  self->coverage = DEFAULT_PROP_COVERAGE;
+  self->repeat_metadata = DEFAULT_PROP_REPEAT_METADATA;
+  g_mutex_init (&self->scorer_lock);
   g_mutex_init (&self->worker_lock);
   g_cond_init (&self->worker_cond);
   g_cond_init (&self->idle_cond);

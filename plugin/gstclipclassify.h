@@ -45,6 +45,15 @@ GType gst_clip_classify_mode_get_type (void);
  */
 typedef enum
 {
+  GST_CLIP_CLASSIFY_COVERAGE_CENTER,
+  GST_CLIP_CLASSIFY_COVERAGE_FULL,
+} GstClipClassifyCoverage;
+
+#define GST_TYPE_CLIP_CLASSIFY_COVERAGE (gst_clip_classify_coverage_get_type ())
+GType gst_clip_classify_coverage_get_type (void);
+
+typedef enum
+{
   GST_CLIP_CLASSIFY_PRECISION_FP32,
   GST_CLIP_CLASSIFY_PRECISION_BF16,
   GST_CLIP_CLASSIFY_PRECISION_INT8,

@@ -65,12 +65,43 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_json_debug);
 #define GST_CAT_DEFAULT gst_clip_json_debug
 
 #define DEFAULT_PROP_LOCATION NULL
+#define DEFAULT_PROP_RECORDS GST_CLIP_JSON_RECORDS_ALL
 
 enum
 {
   PROP_0,
   PROP_LOCATION,
+  PROP_RECORDS,
 };
+
+/* Which records go to the file. */
+typedef enum
+{
+  GST_CLIP_JSON_RECORDS_ALL,
+  GST_CLIP_JSON_RECORDS_FRAMES,
+  GST_CLIP_JSON_RECORDS_SEGMENTS,
+} GstClipJsonRecords;
+
+#define GST_TYPE_CLIP_JSON_RECORDS (gst_clip_json_records_get_type ())
+static GType
+gst_clip_json_records_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_JSON_RECORDS_ALL, "Classified frames and finished segments",
+        "all"},
+    {GST_CLIP_JSON_RECORDS_FRAMES, "Classified frames only", "frames"},
+    {GST_CLIP_JSON_RECORDS_SEGMENTS, "Finished segments only (clipsegment)",
+        "segments"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstClipJsonRecords", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
 
 static GstStaticPadTemplate gst_clip_json_sink_template =
 GST_STATIC_PAD_TEMPLATE ("sink",
@@ -90,6 +121,7 @@ struct _GstClipJson
 
   /* properties, under the object lock */
   gchar *location;
+  GstClipJsonRecords records;
 
   /* streaming state, from start() to stop() */
   gint fd;                      /* -1 when stopped; STDOUT_FILENO when no location */
@@ -274,12 +306,55 @@ gst_clip_json_format (GstClipJson * self, GstClipClassificationMeta * meta,
   return line;
 }
 
+/* A finished segment:
+ * {"type":"segment","label":...,"label_id":...,"start":NS,"end":NS,
+ *  "start_pts":NS,"end_pts":NS,"confidence":...,"peak":...,"peak_pts":NS,
+ *  "frames":N} with start and end in stream time. */
+static gchar *
+gst_clip_json_format_segment (const GstClipSegmentMeta * m, gsize * length)
+{
+  JsonBuilder *b = json_builder_new ();
+  JsonGenerator *gen;
+  JsonNode *root;
+  gchar *json, *line;
+
+  json_builder_begin_object (b);
+  json_builder_set_member_name (b, "type");
+  json_builder_add_string_value (b, "segment");
+  json_builder_set_member_name (b, "label");
+  json_builder_add_string_value (b, m->label);
+  json_builder_set_member_name (b, "label_id");
+  json_builder_add_int_value (b, m->label_id);
+  add_time_member (b, "start", m->start_stream_time);
+  add_time_member (b, "end", m->end_stream_time);
+  add_time_member (b, "start_pts", m->start_pts);
+  add_time_member (b, "end_pts", m->end_pts);
+  json_builder_set_member_name (b, "confidence");
+  json_builder_add_double_value (b, m->confidence);
+  json_builder_set_member_name (b, "peak");
+  json_builder_add_double_value (b, m->peak);
+  add_time_member (b, "peak_pts", m->peak_pts);
+  json_builder_set_member_name (b, "frames");
+  json_builder_add_int_value (b, m->n_frames);
+  json_builder_end_object (b);
+
+  root = json_builder_get_root (b);
+  gen = json_generator_new ();
+  json_generator_set_root (gen, root);
+  json = json_generator_to_data (gen, NULL);
+  line = g_strconcat (json, "\n", NULL);
+  *length = strlen (line);
+  g_free (json);
+  json_node_unref (root);
+  g_object_unref (gen);
+  g_object_unref (b);
+  return line;
+}
+
 static GstFlowReturn
-gst_clip_json_write_meta (GstClipJson * self, GstClipClassificationMeta * meta)
+gst_clip_json_write_line (GstClipJson * self, gchar * line, gsize length)
 {
   GstFlowReturn ret = GST_FLOW_OK;
-  gsize length;
-  gchar *line = gst_clip_json_format (self, meta, &length);
 
   if (!write_all (self->fd, line, length)) {
     GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
@@ -290,16 +365,46 @@ gst_clip_json_write_meta (GstClipJson * self, GstClipClassificationMeta * meta)
   return ret;
 }
 
+/* Every record @buf carries, as the records property selects: its
+ * classification, then the segments that finished on it. */
+static GstFlowReturn
+gst_clip_json_write_buffer (GstClipJson * self, GstBuffer * buf)
+{
+  GstClipClassificationMeta *meta;
+  GstClipSegmentMeta *seg;
+  GstClipJsonRecords records;
+  GstFlowReturn ret = GST_FLOW_OK;
+  gpointer state = NULL;
+  gsize length;
+
+  GST_OBJECT_LOCK (self);
+  records = self->records;
+  GST_OBJECT_UNLOCK (self);
+
+  meta = gst_buffer_get_clip_classification_meta (buf);
+  if (meta && !meta->repeated && records != GST_CLIP_JSON_RECORDS_SEGMENTS) {
+    gchar *line = gst_clip_json_format (self, meta, &length);
+    ret = gst_clip_json_write_line (self, line, length);
+  }
+  if (records == GST_CLIP_JSON_RECORDS_FRAMES)
+    return ret;
+  while (ret == GST_FLOW_OK && (seg = (GstClipSegmentMeta *)
+          gst_buffer_iterate_meta_filtered (buf, &state,
+              GST_CLIP_SEGMENT_META_API_TYPE))) {
+    if (seg->finished) {
+      gchar *line = gst_clip_json_format_segment (seg, &length);
+      ret = gst_clip_json_write_line (self, line, length);
+    }
+  }
+  return ret;
+}
+
 static GstFlowReturn
 gst_clip_json_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
 {
   GstClipJson *self = GST_CLIP_JSON (trans);
-  GstClipClassificationMeta *meta;
-  GstFlowReturn ret = GST_FLOW_OK;
+  GstFlowReturn ret = gst_clip_json_write_buffer (self, buf);
 
-  meta = gst_buffer_get_clip_classification_meta (buf);
-  if (meta)
-    ret = gst_clip_json_write_meta (self, meta);
   self->frame_number++;
   return ret;
 }
@@ -310,10 +415,16 @@ static gboolean
 gst_clip_json_sink_event (GstBaseTransform * trans, GstEvent * event)
 {
   GstClipJson *self = GST_CLIP_JSON (trans);
-  GstClipClassificationMeta *meta = gst_clip_late_result_event_get_meta (event);
+  const GstStructure *s = gst_event_get_structure (event);
 
-  if (meta && self->fd >= 0)
-    gst_clip_json_write_meta (self, meta);
+  /* the carrier may hold a classification, segments, or both */
+  if (self->fd >= 0 && GST_EVENT_TYPE (event) == GST_EVENT_CUSTOM_DOWNSTREAM
+      && s && gst_structure_has_name (s, GST_CLIP_LATE_RESULT_EVENT)) {
+    const GValue *v = gst_structure_get_value (s, "buffer");
+
+    if (v && GST_VALUE_HOLDS_BUFFER (v))
+      gst_clip_json_write_buffer (self, gst_value_get_buffer (v));
+  }
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
 }
 
@@ -328,6 +439,11 @@ gst_clip_json_set_property (GObject * object, guint prop_id,
       GST_OBJECT_LOCK (self);
       g_free (self->location);
       self->location = g_value_dup_string (value);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_RECORDS:
+      GST_OBJECT_LOCK (self);
+      self->records = g_value_get_enum (value);
       GST_OBJECT_UNLOCK (self);
       break;
     default:
@@ -346,6 +462,11 @@ gst_clip_json_get_property (GObject * object, guint prop_id,
     case PROP_LOCATION:
       GST_OBJECT_LOCK (self);
       g_value_set_string (value, self->location);
+      GST_OBJECT_UNLOCK (self);
+      break;
+    case PROP_RECORDS:
+      GST_OBJECT_LOCK (self);
+      g_value_set_enum (value, self->records);
       GST_OBJECT_UNLOCK (self);
       break;
     default:
@@ -388,6 +509,22 @@ gst_clip_json_class_init (GstClipJsonClass * klass)
           DEFAULT_PROP_LOCATION, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
 
+  /**
+   * GstClipJson:records:
+   *
+   * all writes a line per classified frame and a line per finished
+   * segment ({"type":"segment", ...}, from clipsegment) in the order they
+   * pass; frames or segments writes only those. Repeated results
+   * (repeat-metadata) are never written: they describe no new frame.
+   */
+  g_object_class_install_property (gobject_class, PROP_RECORDS,
+      g_param_spec_enum ("records", "Records",
+          "What to write: all, frames (classified frames) or segments "
+          "(finished segments from clipsegment)", GST_TYPE_CLIP_JSON_RECORDS,
+          DEFAULT_PROP_RECORDS, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_JSON_RECORDS, 0);
+
   gst_element_class_add_static_pad_template (element_class,
       &gst_clip_json_sink_template);
   gst_element_class_add_static_pad_template (element_class,
@@ -411,6 +548,7 @@ gst_clip_json_init (GstClipJson * self)
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
 
   self->location = g_strdup (DEFAULT_PROP_LOCATION);
+  self->records = DEFAULT_PROP_RECORDS;
   self->fd = -1;
   /* the data is never touched: no writable buffers, no copies */
   gst_base_transform_set_passthrough (trans, TRUE);

@@ -28,6 +28,8 @@ gst_clip_prompt_config_clear (GstClipPromptConfig * config)
   g_clear_pointer (&config->template, g_free);
   g_clear_pointer (&config->templates_file, g_free);
   g_clear_pointer (&config->text_cache, g_free);
+  g_clear_pointer (&config->negatives, g_free);
+  g_clear_pointer (&config->negatives_file, g_free);
 }
 
 static void
@@ -141,6 +143,8 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
     GError ** error)
 {
   gchar **labels = NULL, **templates = NULL, **prompts = NULL;
+  gchar **negatives = NULL;
+  guint n_positive;
   GstClipLabelSet *set = NULL;
   ClipTextCache *cache = NULL;
   gfloat *prompt_embeds = NULL;
@@ -166,6 +170,25 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
           "'labels-file' (one label per line)");
       goto out;
     }
+  }
+
+  /* Negatives (background prompts) join the softmax after the labels and
+   * are never reported. */
+  if (config->negatives_file && config->negatives_file[0]) {
+    negatives = gst_clip_parse_lines_file (config->negatives_file, error);
+    if (!negatives)
+      goto out;
+  } else {
+    negatives = gst_clip_parse_list (config->negatives);
+  }
+  n_positive = g_strv_length (labels);
+  if (negatives[0]) {
+    guint n_neg = g_strv_length (negatives), k;
+
+    labels = g_renew (gchar *, labels, n_positive + n_neg + 1);
+    for (k = 0; k < n_neg; k++)
+      labels[n_positive + k] = g_steal_pointer (&negatives[k]);
+    labels[n_positive + n_neg] = NULL;
   }
 
   if (config->templates_file && config->templates_file[0]) {
@@ -238,6 +261,7 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
 
   set = g_atomic_rc_box_new0 (GstClipLabelSet);
   set->n_labels = n_labels;
+  set->n_positive = n_positive;
   set->labels = g_steal_pointer (&labels);
   set->n_templates = n_templates;
   set->dim = dim;
@@ -260,6 +284,7 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
 out:
   cle_text_cache_free (cache);
   g_strfreev (labels);
+  g_strfreev (negatives);
   g_strfreev (templates);
   g_strfreev (prompts);
   g_free (prompt_embeds);

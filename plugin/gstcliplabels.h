@@ -22,6 +22,8 @@ typedef struct
   gchar *labels_file;           /* wins over labels when set */
   gchar *template;              /* "{}" stands for the label */
   gchar *templates_file;        /* wins over template when set */
+  gchar *negatives;             /* comma-separated background prompts */
+  gchar *negatives_file;        /* wins over negatives when set */
   gchar *text_cache;            /* cle_text_cache_open dir; NULL/"": none */
 } GstClipPromptConfig;
 
@@ -31,7 +33,8 @@ void gst_clip_prompt_config_clear (GstClipPromptConfig * config);
  * worker and a background re-encode can each hold the set they started with. */
 typedef struct
 {
-  guint n_labels;
+  guint n_labels;               /* labels, then negatives */
+  guint n_positive;             /* labels[0 .. n_positive) are reported */
   gchar **labels;               /* n_labels strings, NULL-terminated */
   guint n_templates;            /* templates averaged per label */
   gint dim;                     /* projection_dim */

@@ -46,6 +46,10 @@ gst_clip_classification_meta_init (GstMeta * meta, gpointer params,
   cmeta->scored_width = cmeta->scored_height = 0;
   cmeta->scored_stream_time = GST_CLOCK_TIME_NONE;
   cmeta->scored_running_time = GST_CLOCK_TIME_NONE;
+  cmeta->repeated = FALSE;
+  cmeta->window = 0;
+  cmeta->n_pooled = 1;
+  cmeta->background_probability = 0.0f;
 
   return TRUE;
 }
@@ -82,6 +86,10 @@ gst_clip_classification_meta_transform (GstBuffer * dest, GstMeta * meta,
   dmeta->scored_height = smeta->scored_height;
   dmeta->scored_stream_time = smeta->scored_stream_time;
   dmeta->scored_running_time = smeta->scored_running_time;
+  dmeta->repeated = smeta->repeated;
+  dmeta->window = smeta->window;
+  dmeta->n_pooled = smeta->n_pooled;
+  dmeta->background_probability = smeta->background_probability;
 
   for (i = 0; i < smeta->n_classifications; i++) {
     const GstClipClassification *c = &smeta->classifications[i];
@@ -412,4 +420,120 @@ gst_buffer_get_clip_embedding_meta (GstBuffer * buffer)
 
   return (GstClipEmbeddingMeta *) gst_buffer_get_meta (buffer,
       GST_CLIP_EMBEDDING_META_API_TYPE);
+}
+
+/* -------------------------------------------------------- segment meta -- */
+
+static gboolean
+gst_clip_segment_meta_init (GstMeta * meta, gpointer params,
+    GstBuffer * buffer)
+{
+  GstClipSegmentMeta *smeta = (GstClipSegmentMeta *) meta;
+
+  smeta->finished = FALSE;
+  smeta->label_id = 0;
+  smeta->label = NULL;
+  smeta->start_pts = smeta->end_pts = GST_CLOCK_TIME_NONE;
+  smeta->start_stream_time = smeta->end_stream_time = GST_CLOCK_TIME_NONE;
+  smeta->start_running_time = smeta->end_running_time = GST_CLOCK_TIME_NONE;
+  smeta->confidence = smeta->peak = 0.0f;
+  smeta->peak_pts = GST_CLOCK_TIME_NONE;
+  smeta->n_frames = 0;
+  return TRUE;
+}
+
+static void
+gst_clip_segment_meta_free (GstMeta * meta, GstBuffer * buffer)
+{
+  g_clear_pointer (&((GstClipSegmentMeta *) meta)->label, g_free);
+}
+
+static gboolean
+gst_clip_segment_meta_transform (GstBuffer * dest, GstMeta * meta,
+    GstBuffer * buffer, GQuark type, gpointer data)
+{
+  GstClipSegmentMeta *s = (GstClipSegmentMeta *) meta, *d;
+
+  d = gst_buffer_add_clip_segment_meta (dest, s->label_id, s->label);
+  if (!d)
+    return FALSE;
+  d->finished = s->finished;
+  d->start_pts = s->start_pts;
+  d->end_pts = s->end_pts;
+  d->start_stream_time = s->start_stream_time;
+  d->end_stream_time = s->end_stream_time;
+  d->start_running_time = s->start_running_time;
+  d->end_running_time = s->end_running_time;
+  d->confidence = s->confidence;
+  d->peak = s->peak;
+  d->peak_pts = s->peak_pts;
+  d->n_frames = s->n_frames;
+  return TRUE;
+}
+
+/**
+ * gst_clip_segment_meta_api_get_type:
+ *
+ * Returns: the #GType of the API that #GstClipSegmentMeta implements
+ */
+GType
+gst_clip_segment_meta_api_get_type (void)
+{
+  static GType type = 0;
+  static const gchar *tags[] = { NULL };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = gst_meta_api_type_register ("GstClipSegmentMetaAPI", tags);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
+/**
+ * gst_clip_segment_meta_get_info:
+ *
+ * Returns: the registered #GstMetaInfo of #GstClipSegmentMeta
+ */
+const GstMetaInfo *
+gst_clip_segment_meta_get_info (void)
+{
+  static const GstMetaInfo *info = NULL;
+
+  if (g_once_init_enter ((GstMetaInfo **) & info)) {
+    const GstMetaInfo *meta =
+        gst_meta_register (GST_CLIP_SEGMENT_META_API_TYPE,
+        "GstClipSegmentMeta", sizeof (GstClipSegmentMeta),
+        gst_clip_segment_meta_init, gst_clip_segment_meta_free,
+        gst_clip_segment_meta_transform);
+    g_once_init_leave ((GstMetaInfo **) & info, (GstMetaInfo *) meta);
+  }
+  return info;
+}
+
+/**
+ * gst_buffer_add_clip_segment_meta:
+ * @buffer: a writable #GstBuffer
+ * @label_id: the label's position in the label set
+ * @label: the label text (copied)
+ *
+ * Adds a segment meta; the caller fills in the times and statistics.
+ *
+ * Returns: (transfer none) (nullable): the new meta, owned by @buffer
+ */
+GstClipSegmentMeta *
+gst_buffer_add_clip_segment_meta (GstBuffer * buffer, guint label_id,
+    const gchar * label)
+{
+  GstClipSegmentMeta *meta;
+
+  g_return_val_if_fail (GST_IS_BUFFER (buffer), NULL);
+  g_return_val_if_fail (gst_buffer_is_writable (buffer), NULL);
+
+  meta = (GstClipSegmentMeta *) gst_buffer_add_meta (buffer,
+      GST_CLIP_SEGMENT_META_INFO, NULL);
+  if (meta) {
+    meta->label_id = label_id;
+    meta->label = g_strdup (label);
+  }
+  return meta;
 }

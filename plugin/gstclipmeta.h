@@ -63,6 +63,15 @@ typedef struct {
  * @scored_running_time: running time of the scored frame (keeps growing
  *     where PTS and stream time restart, e.g. after concat), or
  *     %GST_CLOCK_TIME_NONE
+ * @repeated: %TRUE when this is the last result repeated onto a frame that
+ *     was not scored (clipclassify's repeat-metadata)
+ * @window: the span of running time the scores pool over (0: the scored
+ *     frame alone); pooled scores describe the frames in
+ *     (scored_running_time - window, scored_running_time]
+ * @n_pooled: how many scored frames the scores pool (1: the frame alone)
+ * @background_probability: the highest probability of a negative
+ *     (background) prompt, which takes part in the softmax but is never
+ *     reported; 0 when there are none
  *
  * Zero-shot classification of a whole video frame by CLIP. Every scored_*
  * field describes the frame the scores were computed on, which in
@@ -80,6 +89,11 @@ typedef struct {
   gint scored_width, scored_height;
   GstClockTime scored_stream_time;
   GstClockTime scored_running_time;
+
+  gboolean repeated;
+  GstClockTime window;
+  guint n_pooled;
+  gfloat background_probability;
 } GstClipClassificationMeta;
 
 /**
@@ -176,6 +190,58 @@ GstClipEmbeddingMeta *gst_buffer_add_clip_embedding_meta (GstBuffer * buffer,
 
 GST_CLIP_META_API
 GstClipEmbeddingMeta *gst_buffer_get_clip_embedding_meta (GstBuffer * buffer);
+
+/**
+ * GstClipSegmentMeta:
+ * @meta: parent #GstMeta
+ * @finished: %FALSE when the segment has just been confirmed (it lasted the
+ *     minimum duration and goes on: the end fields are %GST_CLOCK_TIME_NONE),
+ *     %TRUE when it is over
+ * @label_id: the label's position in clipclassify's label set
+ * @label: the label text
+ * @start_pts: (and the other start/end fields) the segment's boundaries as
+ *     PTS, stream time and running time, in nanoseconds
+ * @confidence: mean probability of the label over the segment's frames
+ * @peak: highest probability in the segment
+ * @peak_pts: PTS of the frame with that probability
+ * @n_frames: scored frames in the segment
+ *
+ * A time segment of one label, from clipsegment: when a segment starts
+ * (confirmed) and when it ends, a #GstClipSegmentMeta rides on the frame
+ * being processed; a buffer may carry several. Segments still open at EOS
+ * or at a flush end there and travel in a %GST_CLIP_LATE_RESULT_EVENT.
+ * Iterate with gst_buffer_iterate_meta_filtered() and
+ * %GST_CLIP_SEGMENT_META_API_TYPE.
+ */
+typedef struct {
+  GstMeta meta;
+
+  gboolean finished;
+  guint label_id;
+  gchar *label;
+  GstClockTime start_pts, end_pts;
+  GstClockTime start_stream_time, end_stream_time;
+  GstClockTime start_running_time, end_running_time;
+  gfloat confidence;
+  gfloat peak;
+  GstClockTime peak_pts;
+  guint n_frames;
+} GstClipSegmentMeta;
+
+#define GST_CLIP_SEGMENT_META_API_TYPE \
+  (gst_clip_segment_meta_api_get_type ())
+#define GST_CLIP_SEGMENT_META_INFO \
+  (gst_clip_segment_meta_get_info ())
+
+GST_CLIP_META_API
+GType gst_clip_segment_meta_api_get_type (void);
+
+GST_CLIP_META_API
+const GstMetaInfo *gst_clip_segment_meta_get_info (void);
+
+GST_CLIP_META_API
+GstClipSegmentMeta *gst_buffer_add_clip_segment_meta (GstBuffer * buffer,
+    guint label_id, const gchar * label);
 
 GST_CLIP_META_API
 GstEvent *gst_clip_late_result_event_new (GstBuffer * carrier);

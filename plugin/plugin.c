@@ -17,6 +17,7 @@
 #include "gstclipclassify.h"
 #include "gstclipjson.h"
 #include "gstclipindex.h"
+#include "gstclipsegment.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -26,6 +27,7 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (clipclassify, plugin);
   ret |= GST_ELEMENT_REGISTER (clipjson, plugin);
   ret |= GST_ELEMENT_REGISTER (clipindex, plugin);
+  ret |= GST_ELEMENT_REGISTER (clipsegment, plugin);
 
   return ret;
 }

@@ -1,0 +1,40 @@
+/* gstclipframe.h: a mapped GstVideoFrame as the engine's borrowed ClipFrame
+ * view (no copy), and the square tiles that cover a whole frame. */
+
+#ifndef __GST_CLIP_FRAME_H__
+#define __GST_CLIP_FRAME_H__
+
+#include <gst/video/video.h>
+
+#include "clip.h"
+
+G_BEGIN_DECLS
+
+/* The most tiles gst_clip_frame_tiles() makes: a 3:1 panorama. */
+#define GST_CLIP_MAX_TILES 3
+/* The most views gst_clip_frame_views() makes: the centre and the tiles. */
+#define GST_CLIP_MAX_VIEWS (GST_CLIP_MAX_TILES + 1)
+
+/* Fills @cf with the planes and strides of @frame as mapped (GstVideoMeta
+ * strides included), the colour matrix and range from its caps. FALSE for a
+ * format the engine cannot view. */
+gboolean gst_clip_frame_from_video_frame (ClipFrame * cf,
+    const GstVideoFrame * frame);
+
+/* Views of @cf that together cover all of it: ceil(long side / short side)
+ * squares of the short side (at most GST_CLIP_MAX_TILES), spread evenly from
+ * one edge to the other, so CLIP's centre crop of each is the whole tile.
+ * A square frame is one tile. Offsets of subsampled formats are even.
+ * Returns the number of tiles written to @tiles. */
+guint gst_clip_frame_tiles (const ClipFrame * cf,
+    ClipFrame tiles[GST_CLIP_MAX_TILES]);
+
+/* The views coverage=full scores: the frame itself first (CLIP crops its
+ * centre), then its tiles when one square does not cover it. Returns their
+ * number (1 for a square frame). */
+guint gst_clip_frame_views (const ClipFrame * cf,
+    ClipFrame views[GST_CLIP_MAX_VIEWS]);
+
+G_END_DECLS
+
+#endif /* __GST_CLIP_FRAME_H__ */
