@@ -36,6 +36,12 @@
 #   CLIP_EXTENSIONS  file types swept in a folder (default: video + images)
 #   CLIP_LABELS      clipclassify's labels; the index keeps embeddings only
 #                    (default: "a video frame")
+#   CLIP_SEGMENTS=1  in the same pass, the labels' time segments of each file
+#                    (clipsegment, as pipelines/find-actions.sh writes them)
+#                    in INDEX_DIR/segments/SHARD.jsonl, written aside and
+#                    renamed with the shard; needs CLIP_LABELS or
+#                    CLIP_LABELS_FILE. CLIP_NEGATIVES, CLIP_WINDOW,
+#                    CLIP_MIN_DURATION, CLIP_MERGE_GAP as in find-actions.sh
 #   CLIP_SHARDS      the shard count N that goes with JOB_COMPLETION_INDEX
 #   CLIP_FORCE=1     index every file again, done or not
 #
@@ -52,6 +58,7 @@ extensions=${CLIP_EXTENSIONS:-"mp4 mkv webm mov avi ogv ogg ts mpg png jpg jpeg"
 model=${CLIP_MODEL:-$clip_default_model}
 # clipclassify needs a label set even when only its embeddings are kept
 labels=${CLIP_LABELS:-"a video frame"}
+segments=${CLIP_SEGMENTS:-}
 
 usage () {
   echo "usage: $0 [--shard I/N] INPUT INDEX_DIR" >&2
@@ -106,6 +113,27 @@ if [ "$shard_n" -lt 1 ] || [ "$shard_i" -ge "$shard_n" ]; then
   exit 2
 fi
 
+# seconds (decimals allowed) -> nanoseconds
+ns () {
+  awk -v s="$1" -v name="$2" 'BEGIN {
+    if (s !~ /^[0-9]*\.?[0-9]+$/) {
+      printf "%s: not a number of seconds: %s\n", name, s > "/dev/stderr"; exit 2
+    }
+    printf "%.0f", s * 1e9 }'
+}
+if [ -n "$segments" ]; then
+  if [ -z "${CLIP_LABELS:-}" ] && [ -z "${CLIP_LABELS_FILE:-}" ]; then
+    echo "$0: CLIP_SEGMENTS=1 needs CLIP_LABELS or CLIP_LABELS_FILE" >&2
+    exit 2
+  fi
+  window=$(ns "${CLIP_WINDOW:-1}" CLIP_WINDOW)
+  min_duration=$(ns "${CLIP_MIN_DURATION:-1}" CLIP_MIN_DURATION)
+  merge_gap=$(ns "${CLIP_MERGE_GAP:-1}" CLIP_MERGE_GAP)
+  label_prop="labels=$labels"
+  [ -z "${CLIP_LABELS_FILE:-}" ] || label_prop="labels-file=$CLIP_LABELS_FILE"
+  mkdir -p "$index_dir/segments"
+fi
+
 state=$index_dir/.index-archive
 mkdir -p "$index_dir" "$state/done" "$state/failed"
 list=$(mktemp)
@@ -138,6 +166,12 @@ fi
 settings="model $model
 interval $interval
 precision $precision"
+if [ -n "$segments" ]; then
+  settings="$settings
+segments $label_prop
+negatives ${CLIP_NEGATIVES:-}
+window $window min-duration $min_duration merge-gap $merge_gap"
+fi
 
 # A shard name from the file's name: readable, and unique by a hash of it
 shard_key () {
@@ -184,12 +218,25 @@ while IFS="$(printf '\t')" read -r path name; do
 
   rm -f "$state/done/$key"
   log=$state/failed/$key.log
+  seg=$index_dir/segments/$key.jsonl
+  # the elements after decodebin: with segments, clipsegment and a clipjson
+  # of segments ride in the same pass (every label's score: top-k=0)
+  if [ -n "$segments" ]; then
+    set -- clipclassify "model=$model" "interval=$interval" \
+      "threads=$threads" "precision=$precision" "$label_prop" \
+      "negatives=${CLIP_NEGATIVES:-}" "window=$window" top-k=0 ! \
+      clipsegment "min-duration=$min_duration" "merge-gap=$merge_gap" \
+        post-messages=false ! \
+      clipjson records=segments "location=$seg.part" !
+  else
+    set -- clipclassify "model=$model" "interval=$interval" \
+      "threads=$threads" "precision=$precision" "labels=$labels" !
+  fi
   if [ -r "$path" ] && clip_run --expect-frames filesrc "location=$path" ! \
-      decodebin ! videoconvert ! \
-      clipclassify "model=$model" "interval=$interval" "threads=$threads" \
-        "precision=$precision" "labels=$labels" ! \
+      decodebin ! videoconvert ! "$@" \
       clipindex "location=$index_dir" "shard=$key" "file=$name" ! \
       fakesink </dev/null 2>"$log.part" && [ -z "$interrupted" ]; then
+    [ -z "$segments" ] || mv "$seg.part" "$seg"
     printf '%s\n' "$settings" > "$state/done/$key"
     rm -f "$log" "$log.part"
     n_ok=$((n_ok + 1))
@@ -197,10 +244,11 @@ while IFS="$(printf '\t')" read -r path name; do
     n_frames=$((n_frames + frames))
     status="indexed $name ($frames frames)"
   elif [ -n "$interrupted" ]; then
-    rm -f "$npy" "$jsonl" "$log.part"
+    rm -f "$npy" "$jsonl" "$log.part" "$seg" "$seg.part"
     echo "[$n/$n_total] interrupted during $name: its shard is removed" >&2
     exit 143
   else
+    rm -f "$seg.part"
     [ -r "$path" ] || echo "cannot read '$path'" >> "$log.part"
     mv "$log.part" "$log"
     n_failed=$((n_failed + 1))

@@ -6,7 +6,7 @@
 # for at least 90% of all moments asked. Also: the rerun skips every file,
 # the broken file is reported and skipped, an image query, two --shard
 # halves in two folders merged by clip-tool index-merge equal the
-# one-folder index, usage errors exit 2, and an index of another model is
+# one-folder index, segments in the same pass, usage errors exit 2, and an index of another model is
 # refused with a message saying so.
 # Usage: test-search-archive.sh SOURCE_ROOT CLIP_TOOL
 set -eu
@@ -80,6 +80,21 @@ done
 "$clip_tool" index-merge "$dir/merged" "$dir/part1" | grep -q '"shards_already_there":6' ||
   fail "merging a folder twice copied it again"
 echo "index-merge: two shard folders = the one-folder index"
+
+# segments in the same pass (CLIP_SEGMENTS=1): a segments file per video,
+# and the very same index
+CLIP_SEGMENTS=1 CLIP_LABELS="pinwheel,solid red screen,bouncing ball" \
+  "$root/pipelines/index-archive.sh" "$dir/archive" "$dir/segidx" \
+  2> /dev/null || true
+[ "$(ls "$dir/segidx/segments" | grep -c '\.jsonl$')" -eq 12 ] ||
+  fail "CLIP_SEGMENTS=1: not 12 segment files: $(ls "$dir/segidx/segments")"
+grep -q '"type":"segment","label":"pinwheel"' "$dir"/segidx/segments/03.ogv-*.jsonl ||
+  fail "CLIP_SEGMENTS=1: no pinwheel segment in 03.ogv"
+for sub in img_emb metadata; do
+  diff -r "$dir/index/$sub" "$dir/segidx/$sub" > /dev/null ||
+    fail "CLIP_SEGMENTS=1 changed the index ($sub)"
+done
+echo "segments: one file per video, the same index"
 
 # usage errors: exit status 2
 for args in "" "--top 0 x" "--template nobraces x"; do
