@@ -210,12 +210,17 @@ gst_clip_segmenter_push (GstClipSegmenter * seg, const GstClipTimes * times,
 
   if (!GST_CLOCK_TIME_IS_VALID (t))
     return;
-  /* time going back, or a gap in the frames longer than merge_gap: what
-   * is open ends at its last frame */
-  if (seg->have_prev && (t < seg->prev.running_time ||
-          t - seg->prev.running_time > seg->p.merge_gap)) {
-    finish_all (seg, seg->last_spacing, NULL);
-    seg->have_prev = FALSE;
+  /* time going back, or a gap in the frames (longer than merge_gap and
+   * than three frame spacings): what is open ends at its last frame */
+  if (seg->have_prev) {
+    GstClockTime spacing = GST_CLOCK_TIME_IS_VALID (seg->last_spacing) ?
+        seg->last_spacing : t - seg->prev.running_time;
+
+    if (t < seg->prev.running_time || t - seg->prev.running_time >
+        MAX (seg->p.merge_gap, 3 * spacing)) {
+      finish_all (seg, seg->last_spacing, NULL);
+      seg->have_prev = FALSE;
+    }
   }
 
   for (i = 0; i < n; i++) {
@@ -281,8 +286,8 @@ gst_clip_segmenter_push (GstClipSegmenter * seg, const GstClipTimes * times,
     }
   }
 
-  if (seg->have_prev)
-    seg->last_spacing = t - seg->prev.running_time;
+  seg->last_spacing = seg->have_prev ? t - seg->prev.running_time :
+      GST_CLOCK_TIME_NONE;
   seg->prev = *times;
   seg->have_prev = TRUE;
 }

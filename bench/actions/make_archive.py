@@ -9,6 +9,7 @@ a ball that bounces in a strip along the left or right edge, always outside
 CLIP's centre crop (found only with coverage=full).
 
   make_archive.py OUT_DIR [--videos N] [--seed S] [--scale F]
+                  [--size WxH] [--fps N] [--container EXT]
 
 Writes OUT_DIR/*.{mkv,avi,webm,ogv,mp4} and OUT_DIR/truth.jsonl, one line per
 labelled scene: {"file": NAME, "label": ..., "start": NS, "end": NS,
@@ -106,10 +107,15 @@ def plan_video(rng, scale, wide):
     return scenes
 
 
-def render(out_dir, index, rng, scale, launch):
+def render(out_dir, index, rng, scale, launch, size=None, rate=None,
+           container=None):
     w, h = rng.choice(SIZES)
     fps = rng.choice(RATES)
     ext = sorted(CONTAINERS)[index % len(CONTAINERS)]
+    if size:
+        w, h = size
+    fps = rate or fps
+    ext = container or ext
     name = "video%02d.%s" % (index, ext)
     # the strip must be wide enough for the ball to read (tested up to 480p)
     scenes = plan_video(rng, scale, w >= 1.5 * h and h <= 480)
@@ -170,14 +176,19 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--scale", type=float, default=1.0,
                     help="scene length factor (0.5: half as long)")
+    ap.add_argument("--size", help="every video WxH (default: varied)")
+    ap.add_argument("--fps", type=int, help="every video at N fps")
+    ap.add_argument("--container", choices=sorted(CONTAINERS))
     args = ap.parse_args()
+    size = tuple(int(x) for x in args.size.split("x")) if args.size else None
 
     os.makedirs(args.out_dir, exist_ok=True)
     rng = random.Random(args.seed)
     launch = launcher()
     truth, videos = [], []
     for i in range(args.videos):
-        t, v = render(args.out_dir, i, rng, args.scale, launch)
+        t, v = render(args.out_dir, i, rng, args.scale, launch, size,
+                      args.fps, args.container)
         truth += t
         videos.append(v)
         print("rendered %s: %dx%d %d fps, %d scenes" % (

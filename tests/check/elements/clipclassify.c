@@ -527,6 +527,187 @@ GST_START_TEST (test_interval)
 
 GST_END_TEST;
 
+/* Negatives join the softmax and are never reported: the probabilities of
+ * the labels are those over labels + negatives, and background_probability
+ * is the best negative's. */
+GST_START_TEST (test_negatives)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstClipClassificationMeta *meta;
+  GstMapInfo map;
+  ClipFrame f = { 0, };
+  Expected exp;
+  GstHarness *h;
+  gfloat best_negative;
+  guint i;
+
+  fail_unless (gst_buffer_map (in, &map, GST_MAP_READ));
+  f.format = CLE_PIXEL_RGB;
+  f.width = 97;
+  f.height = 61;
+  f.planes[0] = map.data;
+  f.strides[0] = info.stride[0];
+  engine_expected (&f, &exp);
+  gst_buffer_unmap (in, &map);
+
+  /* the same five prompts: two labels, three negatives */
+  g_object_set (e, "labels", "a cat,a dog", "negatives",
+      "a red car, a tree ,a house", NULL);
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 0);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->n_labels_total, N_LABELS);
+  fail_unless_equals_int (meta->n_classifications, 2);
+  for (i = 0; i < meta->n_classifications; i++) {
+    fail_unless (meta->classifications[i].index < 2);
+    check_close (meta->classifications[i].probability,
+        exp.probs[meta->classifications[i].index], "probability");
+  }
+  best_negative = MAX (exp.probs[2], MAX (exp.probs[3], exp.probs[4]));
+  check_close (meta->background_probability, best_negative, "background");
+  gst_buffer_unref (out);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* window: the frames of the last 100 ms of running time are pooled (at
+ * 40 ms a frame: 1, 2, 3, then 3); identical frames pool to the frame's own
+ * scores; a flush empties the window. */
+GST_START_TEST (test_window_pooling)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstClipClassificationMeta *meta;
+  GstHarness *h;
+  gfloat first = 0.0f;
+  const guint want[] = { 1, 2, 3, 3, 3 };
+  guint i;
+
+  g_object_set (e, "window", (guint64) (100 * GST_MSECOND), NULL);
+  h = harness_for (e, caps);
+  for (i = 0; i < G_N_ELEMENTS (want); i++) {
+    out = push_pull (h, in, i);
+    meta = gst_buffer_get_clip_classification_meta (out);
+    fail_unless (meta != NULL);
+    fail_unless_equals_uint64 (meta->window, 100 * GST_MSECOND);
+    fail_unless_equals_int (meta->n_pooled, want[i]);
+    if (i == 0)
+      first = meta->classifications[0].probability;
+    check_close (meta->classifications[0].probability, first, "pooled");
+    gst_buffer_unref (out);
+  }
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_harness_set_src_caps_str (h, caps);
+  {
+    GstSegment seg;
+
+    gst_segment_init (&seg, GST_FORMAT_TIME);
+    fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  }
+  out = push_pull (h, in, 20);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless_equals_int (meta->n_pooled, 1);
+  gst_buffer_unref (out);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* repeat-metadata: the frames between two scored ones carry the last
+ * result again, marked repeated, without an embedding. */
+GST_START_TEST (test_repeat_metadata)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  guint i;
+
+  g_object_set (e, "interval", 3, "repeat-metadata", TRUE, NULL);
+  h = harness_for (e, caps);
+  for (i = 0; i < 7; i++) {
+    GstClipClassificationMeta *meta;
+
+    out = push_pull (h, in, i);
+    meta = gst_buffer_get_clip_classification_meta (out);
+    fail_unless (meta != NULL, "frame %u", i);
+    fail_unless_equals_uint64 (meta->scored_pts, (i / 3) * 3 *
+        FRAME_DURATION);
+    fail_unless_equals_int (meta->repeated, i % 3 != 0);
+    fail_unless_equals_int (gst_buffer_get_clip_embedding_meta (out) != NULL,
+        i % 3 == 0);
+    gst_buffer_unref (out);
+  }
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* coverage=full on a square frame is the centre crop alone: the same
+ * scores as center. On a wide frame it runs and reports every label. */
+GST_START_TEST (test_coverage_full)
+{
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out, *sq;
+  GstClipClassificationMeta *meta;
+  GstHarness *h;
+  GstElement *e;
+  guint8 *rgb;
+  gint w, hh;
+  gfloat p_center;
+
+  rgb = load_ppm ("img0_224x224.ppm", &w, &hh);
+  sq = make_frame (rgb, w, hh, "video/x-raw,format=RGB,width=224,"
+      "height=224,framerate=25/1", 0, &info);
+  g_free (rgb);
+
+  h = harness_for (new_classify (), "video/x-raw,format=RGB,width=224,"
+      "height=224,framerate=25/1");
+  out = push_pull (h, sq, 0);
+  p_center = gst_buffer_get_clip_classification_meta (out)->classifications[0]
+      .probability;
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+
+  e = new_classify ();
+  g_object_set (e, "coverage", 1, NULL);
+  h = harness_for (e, "video/x-raw,format=RGB,width=224,height=224,"
+      "framerate=25/1");
+  out = push_pull (h, sq, 0);
+  check_close (gst_buffer_get_clip_classification_meta (out)->classifications
+      [0].probability, p_center, "square frame, full coverage");
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+
+  e = new_classify ();
+  g_object_set (e, "coverage", 1, NULL);
+  h = harness_for (e, caps);    /* 97x61: the centre and two tiles */
+  out = push_pull (h, in, 0);
+  meta = gst_buffer_get_clip_classification_meta (out);
+  fail_unless (meta != NULL);
+  fail_unless_equals_int (meta->n_classifications, N_LABELS);
+  fail_unless (gst_buffer_get_clip_embedding_meta (out) != NULL);
+  gst_buffer_unref (out);
+  gst_harness_teardown (h);
+  gst_buffer_unref (sq);
+  gst_buffer_unref (in);
+}
+
+GST_END_TEST;
+
 /* The element only reads the pixels: a frame whose memory another buffer
  * shares (as after a tee) leaves with the same memory, not a copy, in
  * either mode. */
@@ -2529,6 +2710,10 @@ clipclassify_suite (void)
 
   suite_add_tcase (s, tc_props);
   tcase_add_test (tc_props, test_interval);
+  tcase_add_test (tc_props, test_negatives);
+  tcase_add_test (tc_props, test_window_pooling);
+  tcase_add_test (tc_props, test_repeat_metadata);
+  tcase_add_test (tc_props, test_coverage_full);
   tcase_add_test (tc_props, test_frames_not_copied);
   tcase_add_test (tc_props, test_top_k_and_threshold);
   tcase_add_test (tc_props, test_labels_file);

@@ -39,10 +39,11 @@ image_path (const gchar * name)
 }
 
 /* Runs "sh pipelines/SCRIPT ARGS..." with the test environment plus @env
- * ("KEY=VALUE" strings, NULL-terminated). */
+ * ("KEY=VALUE" strings, NULL-terminated); CLIP_MODEL is the test model
+ * unless @default_model, when the script picks its own default. */
 static void
-run_script (const gchar * script, const gchar * const *args,
-    const gchar * const *env, RunResult * r)
+run_script_full (const gchar * script, const gchar * const *args,
+    const gchar * const *env, gboolean default_model, RunResult * r)
 {
   GPtrArray *argv = g_ptr_array_new_with_free_func (g_free);
   gchar **envp = g_get_environ ();
@@ -61,8 +62,11 @@ run_script (const gchar * script, const gchar * const *args,
     g_ptr_array_add (argv, g_strdup (args[i]));
   g_ptr_array_add (argv, NULL);
 
-  envp = g_environ_setenv (envp, "CLIP_MODEL", g_getenv ("CLIP_TEST_MODEL"),
-      TRUE);
+  if (default_model)
+    envp = g_environ_unsetenv (envp, "CLIP_MODEL");
+  else
+    envp = g_environ_setenv (envp, "CLIP_MODEL", g_getenv ("CLIP_TEST_MODEL"),
+        TRUE);
   envp = g_environ_setenv (envp, "CLIP_THREADS", "2", TRUE);
   for (i = 0; env && env[i]; i++) {
     gchar **kv = g_strsplit (env[i], "=", 2);
@@ -81,6 +85,20 @@ run_script (const gchar * script, const gchar * const *args,
 
   g_strfreev (envp);
   g_ptr_array_unref (argv);
+}
+
+static void
+run_script (const gchar * script, const gchar * const *args,
+    const gchar * const *env, RunResult * r)
+{
+  run_script_full (script, args, env, FALSE, r);
+}
+
+static void
+run_script_default_model (const gchar * script, const gchar * const *args,
+    const gchar * const *env, RunResult * r)
+{
+  run_script_full (script, args, env, TRUE, r);
 }
 
 /* Parses JSON Lines text; every line must be a whole object with the fields
@@ -164,6 +182,28 @@ rm_rf (const gchar * dir)
   while ((name = g_dir_read_name (d))) {
     gchar *p = g_build_filename (dir, name, NULL);
     g_unlink (p);
+    g_free (p);
+  }
+  g_dir_close (d);
+  g_rmdir (dir);
+}
+
+/* @dir and everything in it */
+static void
+rm_rf_tree (const gchar * dir)
+{
+  GDir *d = g_dir_open (dir, 0, NULL);
+  const gchar *name;
+
+  if (!d)
+    return;
+  while ((name = g_dir_read_name (d))) {
+    gchar *p = g_build_filename (dir, name, NULL);
+
+    if (g_file_test (p, G_FILE_TEST_IS_DIR))
+      rm_rf_tree (p);
+    else
+      g_unlink (p);
     g_free (p);
   }
   g_dir_close (d);
@@ -452,6 +492,146 @@ GST_START_TEST (test_tag_file_broken_files_never_hang)
 
 GST_END_TEST;
 
+/* ---------------------------------------------------- find-actions.sh -- */
+
+/* Runs a command line (argv) and returns its stdout; fails on an exit
+ * status other than 0. */
+static gchar *
+run_tool (const gchar * const *argv)
+{
+  gchar *out = NULL, *err = NULL;
+  gint status;
+
+  fail_unless (g_spawn_sync (NULL, (gchar **) argv, NULL, G_SPAWN_SEARCH_PATH,
+          NULL, NULL, &out, &err, &status, NULL));
+  fail_unless (g_spawn_check_wait_status (status, NULL), "%s: %s", argv[1],
+      err);
+  g_free (err);
+  return out;
+}
+
+/* The benchmark in small: a generated archive (several containers, sizes
+ * and rates, background scenes, interruptions, a subject at the edge),
+ * find-actions.sh on every video, the scorer: F1 >= 0.9 at tIoU 0.5 and a
+ * boundary error under 0.5 s. Only segment records are written. */
+GST_START_TEST (test_find_actions_benchmark)
+{
+  const gchar *root = g_getenv ("CLIP_SOURCE_ROOT");
+  gchar *dir = g_dir_make_tmp ("actions-XXXXXX", NULL);
+  gchar *videos = g_build_filename (dir, "videos", NULL);
+  gchar *outs = g_build_filename (dir, "out", NULL);
+  gchar *gen = g_build_filename (root, "bench", "actions", "make_archive.py",
+      NULL);
+  gchar *scorer = g_build_filename (root, "bench", "actions", "score.py",
+      NULL);
+  gchar *truth = g_build_filename (videos, "truth.jsonl", NULL);
+  const gchar *gen_argv[] = { "python3", gen, videos, "--videos", "3",
+    "--seed", "4", "--scale", "0.7", NULL
+  };
+  const gchar *score_argv[] = { "python3", scorer, truth, outs, "--json",
+    NULL
+  };
+  const gchar *env[] = { "CLIP_COVERAGE=full", NULL };
+  const gchar *name;
+  gchar *text, *res;
+  GDir *d;
+  JsonParser *p = json_parser_new ();
+  JsonObject *o;
+  guint n_videos = 0;
+
+  g_unsetenv ("CLIP_MODEL");    /* the demo model, as a user gets it */
+  g_free (run_tool (gen_argv));
+  g_mkdir (outs, 0755);
+  d = g_dir_open (videos, 0, NULL);
+  while ((name = g_dir_read_name (d))) {
+    gchar *in, *out;
+    const gchar *args[3];
+    RunResult r;
+    GPtrArray *lines;
+    guint i;
+
+    if (!g_str_has_prefix (name, "video"))
+      continue;
+    in = g_build_filename (videos, name, NULL);
+    text = g_strconcat (name, ".jsonl", NULL);
+    out = g_build_filename (outs, text, NULL);
+    args[0] = in;
+    args[1] = out;
+    args[2] = NULL;
+    run_script_default_model ("find-actions.sh", args, env, &r);
+    fail_unless_equals_int (r.status, 0);
+    fail_unless (g_file_get_contents (out, &res, NULL, NULL));
+    lines = g_ptr_array_new_with_free_func (g_free);
+    {
+      gchar **v = g_strsplit (res, "\n", -1);
+
+      for (i = 0; v[i] && v[i][0]; i++)
+        fail_unless (strstr (v[i], "\"type\":\"segment\"") != NULL,
+            "not a segment: %s", v[i]);
+      g_strfreev (v);
+    }
+    g_ptr_array_unref (lines);
+    g_free (res);
+    run_result_clear (&r);
+    g_free (out);
+    g_free (text);
+    g_free (in);
+    n_videos++;
+  }
+  g_dir_close (d);
+  fail_unless_equals_int (n_videos, 3);
+
+  res = run_tool (score_argv);
+  GST_INFO ("score: %s", res);
+  fail_unless (json_parser_load_from_data (p, res, -1, NULL));
+  o = json_node_get_object (json_parser_get_root (p));
+  fail_unless (json_object_get_double_member (o, "f1") >= 0.9, "%s", res);
+  fail_unless (json_object_get_double_member (o, "boundary_error_s") <= 0.5,
+      "%s", res);
+  g_object_unref (p);
+  g_free (res);
+
+  rm_rf_tree (dir);
+  g_free (truth);
+  g_free (scorer);
+  g_free (gen);
+  g_free (outs);
+  g_free (videos);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_find_actions_errors)
+{
+  gchar *dir = g_dir_make_tmp ("actions-XXXXXX", NULL);
+  gchar *broken = g_build_filename (dir, "broken.mkv", NULL);
+  gchar *out = g_build_filename (dir, "out.jsonl", NULL);
+  const gchar *args[] = { broken, out, NULL };
+  const gchar *usage[] = { broken, NULL };
+  const gchar *bad_window[] = { "CLIP_WINDOW=soon", NULL };
+  RunResult r;
+
+  fail_unless (g_file_set_contents (broken, "not a video", -1, NULL));
+  run_script_default_model ("find-actions.sh", args, NULL, &r);
+  fail_unless_equals_int (r.status, 1);
+  fail_unless (strstr (r.err, "broken.mkv") != NULL, "%s", r.err);
+  run_result_clear (&r);
+  run_script_default_model ("find-actions.sh", usage, NULL, &r);
+  fail_unless_equals_int (r.status, 2);
+  run_result_clear (&r);
+  run_script_default_model ("find-actions.sh", args, bad_window, &r);
+  fail_unless (r.status != 0);
+  fail_unless (strstr (r.err, "CLIP_WINDOW") != NULL, "%s", r.err);
+  run_result_clear (&r);
+  rm_rf (dir);
+  g_free (out);
+  g_free (broken);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
 /* ---------------------------------------------------- live-camera.sh -- */
 
 GST_START_TEST (test_live_camera_test_source)
@@ -650,6 +830,8 @@ pipelines_suite (void)
   tcase_add_test (tc, test_tag_file_odd_frames);
   tcase_add_test (tc, test_tag_file_broken_files_never_hang);
   tcase_add_test (tc, test_live_camera_unknown_option);
+  tcase_add_test (tc, test_find_actions_benchmark);
+  tcase_add_test (tc, test_find_actions_errors);
   tcase_add_test (tc, test_live_camera_test_source);
   tcase_add_test (tc, test_live_camera_stdout_fallback);
   tcase_add_test (tc, test_sweep_archive);
