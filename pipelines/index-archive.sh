@@ -232,10 +232,15 @@ while IFS="$(printf '\t')" read -r path name; do
     set -- clipclassify "model=$model" "interval=$interval" \
       "threads=$threads" "precision=$precision" "labels=$labels" !
   fi
-  if [ -r "$path" ] && clip_run --expect-frames filesrc "location=$path" ! \
+  # clip-launch without -q: its log says when a signal ended the stream
+  # (EOS, so the shard would be whole but cover part of the file)
+  if [ -r "$path" ] && "$clip_launch" --stall-timeout="$clip_stall_timeout" \
+      --expect-frames filesrc "location=$path" ! \
       decodebin ! videoconvert ! "$@" \
       clipindex "location=$index_dir" "shard=$key" "file=$name" ! \
-      fakesink </dev/null 2>"$log.part" && [ -z "$interrupted" ]; then
+      fakesink </dev/null >/dev/null 2>"$log.part" &&
+      ! grep -q '^clip-launch: interrupted' "$log.part" &&
+      [ -z "$interrupted" ]; then
     [ -z "$segments" ] || mv "$seg.part" "$seg"
     printf '%s\n' "$settings" > "$state/done/$key"
     rm -f "$log" "$log.part"
@@ -249,10 +254,14 @@ while IFS="$(printf '\t')" read -r path name; do
     exit 143
   else
     rm -f "$seg.part"
+    if grep -q '^clip-launch: interrupted' "$log.part"; then
+      rm -f "$npy" "$jsonl"     # whole, but of part of the file
+    fi
     [ -r "$path" ] || echo "cannot read '$path'" >> "$log.part"
     mv "$log.part" "$log"
     n_failed=$((n_failed + 1))
-    why=$(grep -m1 -i 'error' "$log" || tail -n 1 "$log")
+    why=$(grep -m1 -e '^clip-launch: interrupted' -e 'ERROR' "$log" ||
+      tail -n 1 "$log")
     status="FAILED  $name: $why (log: $log)"
     # an index of another model fails every file the same way: stop
     if grep -q 'made by another model' "$log"; then
