@@ -52,6 +52,7 @@
 #include "gstcliplabels.h"
 #include "gstclipframe.h"
 #include "gstclipresult.h"
+#include "gstcliplatency.h"
 
 #ifdef HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
@@ -80,6 +81,7 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_WINDOW 0
 #define DEFAULT_PROP_COVERAGE GST_CLIP_CLASSIFY_COVERAGE_CENTER
 #define DEFAULT_PROP_REPEAT_METADATA FALSE
+#define DEFAULT_PROP_STATS_INTERVAL 0
 
 #define MAX_BATCH_SIZE 64
 
@@ -110,6 +112,9 @@ enum
   PROP_WINDOW,
   PROP_COVERAGE,
   PROP_REPEAT_METADATA,
+  PROP_LATENCY_MEAN,
+  PROP_LATENCY_P99,
+  PROP_STATS_INTERVAL,
 };
 
 /* The formats ClipFrame can view without a copy. */
@@ -135,6 +140,7 @@ typedef struct
   GstVideoInfo info;
   GstClockTime pts, stream_time, running_time;
   guint64 frame_number;
+  gint64 arrival;               /* monotonic us, for the latency */
 } ClipJob;
 
 /* A request to re-encode the labels in the background. */
@@ -179,6 +185,10 @@ struct _GstClipClassify
   /* under the object lock: what became of each frame (the properties) */
   guint64 n_in, n_classified, n_skipped_interval, n_failed;
   gboolean failure_warned;      /* since the last caps change */
+  GstClipLatency latency;       /* frame arrival -> result */
+  GstClockTime stats_interval;  /* property: periodic clip-stats, 0: off */
+  gint64 stats_last_post;       /* monotonic us */
+  guint64 stats_last_in, stats_last_classified, stats_last_busy;
 
   /* streaming thread only */
   guint64 frame_count;          /* since start or the last flush */
@@ -580,6 +590,7 @@ gst_clip_classify_worker (gpointer data)
     GList *results = NULL;
     ClipError cerr = { 0, };
     guint n = 0, n_mapped = 0, n_results = 0, i, batch_size, epoch;
+    gint64 arrivals[MAX_BATCH_SIZE];
     GstClipScoreParams sp;
     gboolean ok = TRUE, full;
 
@@ -635,6 +646,7 @@ gst_clip_classify_worker (gpointer data)
       r->stream_time = batch[i]->stream_time;
       r->running_time = batch[i]->running_time;
       r->frame_number = batch[i]->frame_number;
+      arrivals[g_list_length (results)] = batch[i]->arrival;
       r->width = GST_VIDEO_INFO_WIDTH (&batch[i]->info);
       r->height = GST_VIDEO_INFO_HEIGHT (&batch[i]->info);
       results = g_list_append (results, r);
@@ -667,6 +679,9 @@ gst_clip_classify_worker (gpointer data)
     }
     GST_OBJECT_LOCK (self);
     self->n_classified += n_results;
+    for (i = 0; i < n_results; i++)
+      gst_clip_latency_add (&self->latency, (g_get_monotonic_time () -
+              arrivals[i]) * GST_USECOND);
     GST_OBJECT_UNLOCK (self);
     self->worker_busy = FALSE;
     g_cond_broadcast (&self->idle_cond);
@@ -699,6 +714,7 @@ gst_clip_classify_submit (GstClipClassify * self, GstVideoFrame * frame,
   job->info = frame->info;
   job->pts = pts;
   job->frame_number = frame_number;
+  job->arrival = g_get_monotonic_time ();
   job->stream_time = gst_segment_to_stream_time (&trans->segment,
       GST_FORMAT_TIME, pts);
   job->running_time = gst_segment_to_running_time (&trans->segment,
@@ -756,26 +772,63 @@ gst_clip_classify_drain (GstClipClassify * self)
   }
 }
 
-/* The counters at EOS, as a "clip-stats" element message. */
+/* The counters as a "clip-stats" element message: the totals, the latency
+ * (mean and p99 of the last frames, ns), and with @periodic the rates since
+ * the last periodic message (frames per second in and classified), as
+ * gvafpscounter reports them. */
 static void
-gst_clip_classify_post_stats (GstClipClassify * self)
+gst_clip_classify_post_stats (GstClipClassify * self, gboolean periodic)
 {
   GstStructure *s;
+  GstClockTime mean, p99;
+  gint64 now = g_get_monotonic_time ();
   guint64 busy;
 
   g_mutex_lock (&self->worker_lock);
   busy = self->n_dropped;
   g_mutex_unlock (&self->worker_lock);
   GST_OBJECT_LOCK (self);
+  gst_clip_latency_summary (&self->latency, &mean, &p99);
   s = gst_structure_new ("clip-stats",
       "frames-in", G_TYPE_UINT64, self->n_in,
       "frames-classified", G_TYPE_UINT64, self->n_classified,
       "frames-skipped-interval", G_TYPE_UINT64, self->n_skipped_interval,
       "frames-dropped-busy", G_TYPE_UINT64, busy,
-      "frames-failed", G_TYPE_UINT64, self->n_failed, NULL);
+      "frames-failed", G_TYPE_UINT64, self->n_failed,
+      "latency-mean", G_TYPE_UINT64, mean,
+      "latency-p99", G_TYPE_UINT64, p99, NULL);
+  if (periodic && now > self->stats_last_post) {
+    gdouble seconds = (now - self->stats_last_post) / 1e6;
+
+    gst_structure_set (s,
+        "fps-in", G_TYPE_DOUBLE, (self->n_in - self->stats_last_in) / seconds,
+        "fps-classified", G_TYPE_DOUBLE,
+        (self->n_classified - self->stats_last_classified) / seconds,
+        "fps-dropped-busy", G_TYPE_DOUBLE,
+        (busy - self->stats_last_busy) / seconds, NULL);
+  }
+  self->stats_last_post = now;
+  self->stats_last_in = self->n_in;
+  self->stats_last_classified = self->n_classified;
+  self->stats_last_busy = busy;
   GST_OBJECT_UNLOCK (self);
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* Streaming thread: a periodic clip-stats message when stats-interval has
+ * passed. */
+static void
+gst_clip_classify_maybe_post_stats (GstClipClassify * self)
+{
+  gboolean due;
+
+  GST_OBJECT_LOCK (self);
+  due = self->stats_interval > 0 && (g_get_monotonic_time () -
+      self->stats_last_post) * GST_USECOND >= (gint64) self->stats_interval;
+  GST_OBJECT_UNLOCK (self);
+  if (due)
+    gst_clip_classify_post_stats (self, TRUE);
 }
 
 /* ------------------------------------------------------------- vfuncs -- */
@@ -862,6 +915,10 @@ gst_clip_classify_start (GstBaseTransform * trans)
   self->n_in = self->n_classified = self->n_skipped_interval = 0;
   self->n_failed = 0;
   self->failure_warned = FALSE;
+  gst_clip_latency_reset (&self->latency);
+  self->stats_last_post = g_get_monotonic_time ();
+  self->stats_last_in = self->stats_last_classified = 0;
+  self->stats_last_busy = 0;
   GST_OBJECT_UNLOCK (self);
   g_mutex_lock (&self->worker_lock);
   self->n_dropped = 0;
@@ -984,7 +1041,7 @@ gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
   } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
     if (self->worker)
       gst_clip_classify_drain (self);
-    gst_clip_classify_post_stats (self);
+    gst_clip_classify_post_stats (self, FALSE);
   }
 
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
@@ -1035,6 +1092,7 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   GstClipScoreParams sp;
   guint interval, batch_size;
   guint64 frame_number = self->frame_number++;
+  gint64 arrival = g_get_monotonic_time ();
   gboolean due, rejected, full;
   guint n_tiles;
 
@@ -1114,6 +1172,8 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   self->frame_result = result;
   GST_OBJECT_LOCK (self);
   self->n_classified++;
+  gst_clip_latency_add (&self->latency, (g_get_monotonic_time () - arrival) *
+      GST_USECOND);
   GST_OBJECT_UNLOCK (self);
 
   return GST_FLOW_OK;
@@ -1158,6 +1218,7 @@ gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   } else if (repeat && self->last_result && ret == GST_FLOW_OK) {
     clip_result_publish (self, buf, self->last_result, FALSE, TRUE);
   }
+  gst_clip_classify_maybe_post_stats (self);
   return ret;
 }
 
@@ -1245,6 +1306,9 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
       break;
     case PROP_REPEAT_METADATA:
       self->repeat_metadata = g_value_get_boolean (value);
+      break;
+    case PROP_STATS_INTERVAL:
+      self->stats_interval = g_value_get_uint64 (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1337,6 +1401,17 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
       break;
     case PROP_REPEAT_METADATA:
       g_value_set_boolean (value, self->repeat_metadata);
+      break;
+    case PROP_LATENCY_MEAN:
+    case PROP_LATENCY_P99:{
+      GstClockTime mean, p99;
+
+      gst_clip_latency_summary (&self->latency, &mean, &p99);
+      g_value_set_uint64 (value, prop_id == PROP_LATENCY_MEAN ? mean : p99);
+      break;
+    }
+    case PROP_STATS_INTERVAL:
+      g_value_set_uint64 (value, self->stats_interval);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1632,6 +1707,39 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
       g_param_spec_boolean ("repeat-metadata", "Repeat metadata",
           "Attach the last result, marked repeated, to frames not scored",
           DEFAULT_PROP_REPEAT_METADATA, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
+   * GstClipClassify:latency-mean:
+   *
+   * Mean time (ns) from a frame's arrival to its result, over the last 1,024
+   * classified frames: inference alone in sync mode, queueing included in
+   * async mode. GST_CLOCK_TIME_NONE before the first result.
+   */
+  g_object_class_install_property (gobject_class, PROP_LATENCY_MEAN,
+      g_param_spec_uint64 ("latency-mean", "Mean latency",
+          "Mean ns from a frame's arrival to its result (last 1024 results)",
+          0, G_MAXUINT64, GST_CLOCK_TIME_NONE, G_PARAM_READABLE |
+          G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_LATENCY_P99,
+      g_param_spec_uint64 ("latency-p99", "99th percentile latency",
+          "99th percentile of the ns from a frame's arrival to its result "
+          "(last 1024 results)", 0, G_MAXUINT64, GST_CLOCK_TIME_NONE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstClipClassify:stats-interval:
+   *
+   * Every this many nanoseconds of wall-clock time, post a "clip-stats"
+   * element message with the frame counters, the latency (latency-mean,
+   * latency-p99) and the rates since the previous one (fps-in,
+   * fps-classified, fps-dropped-busy), as gvafpscounter does; 0: only at
+   * EOS. The same message, without the rates, is posted at EOS.
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint64 ("stats-interval", "Stats interval",
+          "Post a clip-stats message every this many ns (0 = only at EOS)",
+          0, G_MAXUINT64, DEFAULT_PROP_STATS_INTERVAL, G_PARAM_READWRITE |
           G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   /**

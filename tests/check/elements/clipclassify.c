@@ -1020,6 +1020,52 @@ typedef struct
   gint n_teardown_races;
 } CycleBus;
 
+/* The latency properties and the periodic clip-stats message. */
+GST_START_TEST (test_stats)
+{
+  GstElement *e = new_classify ();
+  GstBus *bus = gst_bus_new ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  GstMessage *msg;
+  guint64 mean, p99, n;
+  gdouble fps;
+  guint i, n_stats = 0;
+
+  gst_element_set_bus (e, bus);
+  g_object_get (e, "latency-mean", &mean, NULL);
+  fail_unless_equals_uint64 (mean, GST_CLOCK_TIME_NONE);
+  g_object_set (e, "stats-interval", (guint64) 1, NULL);
+  h = harness_for (e, caps);
+  for (i = 0; i < 4; i++) {
+    out = push_pull (h, in, i);
+    gst_buffer_unref (out);
+  }
+  g_object_get (e, "latency-mean", &mean, "latency-p99", &p99, NULL);
+  fail_unless (mean > 0 && mean != GST_CLOCK_TIME_NONE);
+  fail_unless (p99 >= mean);
+  while ((msg = pop_element_message (bus, "clip-stats", 0))) {
+    const GstStructure *s = gst_message_get_structure (msg);
+
+    fail_unless (gst_structure_get_uint64 (s, "frames-in", &n));
+    fail_unless_equals_uint64 (n, n_stats + 1);
+    fail_unless (gst_structure_get_double (s, "fps-in", &fps));
+    fail_unless (fps > 0);
+    fail_unless (gst_structure_get_uint64 (s, "latency-p99", &p99));
+    gst_message_unref (msg);
+    n_stats++;
+  }
+  fail_unless_equals_int (n_stats, 4);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
+
 static GstBusSyncReply
 count_problems (GstBus * bus, GstMessage * msg, gpointer data)
 {
@@ -2719,6 +2765,7 @@ clipclassify_suite (void)
   tcase_add_test (tc_props, test_labels_file);
   tcase_add_test (tc_props, test_template_ensembling);
   tcase_add_test (tc_props, test_bus_messages);
+  tcase_add_test (tc_props, test_stats);
 
   suite_add_tcase (s, tc_state);
   tcase_add_test (tc_state, test_state_cycles);
