@@ -18,6 +18,7 @@
 #include "gstclipjson.h"
 #include "gstclipindex.h"
 #include "gstclipsegment.h"
+#include "gstclipoverlay.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -28,6 +29,7 @@ plugin_init (GstPlugin * plugin)
   ret |= GST_ELEMENT_REGISTER (clipjson, plugin);
   ret |= GST_ELEMENT_REGISTER (clipindex, plugin);
   ret |= GST_ELEMENT_REGISTER (clipsegment, plugin);
+  ret |= GST_ELEMENT_REGISTER (clipoverlay, plugin);
 
   return ret;
 }

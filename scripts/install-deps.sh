@@ -19,5 +19,6 @@ $SUDO apt-get install -y -q --no-install-recommends \
   gcc libc6-dev pkg-config meson ninja-build \
   libglib2.0-dev libjson-glib-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev \
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
+  libcairo2-dev libpango1.0-dev fonts-dejavu-core \
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
   $EXTRA
