@@ -16,6 +16,7 @@
 
 #include "gstclipclassify.h"
 #include "gstclipjson.h"
+#include "gstclipindex.h"
 #include "gstclipsegment.h"
 #include "gstclipoverlay.h"
 
@@ -26,6 +27,7 @@ plugin_init (GstPlugin * plugin)
 
   ret |= GST_ELEMENT_REGISTER (clipclassify, plugin);
   ret |= GST_ELEMENT_REGISTER (clipjson, plugin);
+  ret |= GST_ELEMENT_REGISTER (clipindex, plugin);
   ret |= GST_ELEMENT_REGISTER (clipsegment, plugin);
   ret |= GST_ELEMENT_REGISTER (clipoverlay, plugin);
 

@@ -1,13 +1,16 @@
 #!/bin/sh
 # Installs what gst-clip needs to build and test on Debian 12 (run as root,
 # or it uses sudo). Only Debian's own packages; nothing from elsewhere.
-#   --dev   also the checking tools: clang + libFuzzer, valgrind
+#   --dev   also the checking tools: clang + libFuzzer, valgrind, and Slurm +
+#           munge for the cluster sweep test (tests/slurm; apt starts no
+#           daemon where policy-rc.d forbids it, and the test runs its own)
 set -eu
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 EXTRA=""
 if [ "${1:-}" = "--dev" ]; then
-  EXTRA="clang libclang-rt-14-dev libomp-14-dev valgrind"
+  EXTRA="clang libclang-rt-14-dev libomp-14-dev valgrind
+    slurmctld slurmd slurm-client munge"
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
