@@ -222,6 +222,25 @@ add_time_member (JsonBuilder * b, const gchar * name, GstClockTime t)
     json_builder_add_null_value (b);
 }
 
+/* The object @b built, as one line with its newline; frees @b. */
+static gchar *
+builder_to_line (JsonBuilder * b, gsize * length)
+{
+  JsonNode *root = json_builder_get_root (b);
+  JsonGenerator *gen = json_generator_new ();
+  gchar *json, *line;
+
+  json_generator_set_root (gen, root);
+  json = json_generator_to_data (gen, NULL);
+  line = g_strconcat (json, "\n", NULL);
+  *length = strlen (line);
+  g_free (json);
+  json_node_unref (root);
+  g_object_unref (gen);
+  g_object_unref (b);
+  return line;
+}
+
 /* The regions clipclassify labelled (inference-region), DL Streamer's
  * objects[]: "objects":[{"id":...,"roi_type":...,"x":..,"y":..,"w":..,
  * "h":..,"repeated":...,"tensors":[{"label":...,"label_id":...,
@@ -315,13 +334,10 @@ gst_clip_json_format (GstClipJson * self, GstClipClassificationMeta * meta,
 {
   GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
   JsonBuilder *b = json_builder_new ();
-  JsonGenerator *gen;
-  JsonNode *root;
   GstClipClassificationMeta none;
   GstClockTime stream_time, running_time;
   guint64 frame_number;
   gint width, height;
-  gchar *json, *line;
   guint i;
 
   /* a frame with classified regions only (inference-region=roi-list) is
@@ -394,19 +410,7 @@ gst_clip_json_format (GstClipJson * self, GstClipClassificationMeta * meta,
   if (meta == &none || meta->scored_pts == GST_BUFFER_PTS (buf))
     add_objects (b, buf);
   json_builder_end_object (b);
-
-  root = json_builder_get_root (b);
-  gen = json_generator_new ();
-  json_generator_set_root (gen, root);
-  json = json_generator_to_data (gen, NULL);
-  line = g_strconcat (json, "\n", NULL);
-  *length = strlen (line);
-
-  g_free (json);
-  json_node_unref (root);
-  g_object_unref (gen);
-  g_object_unref (b);
-  return line;
+  return builder_to_line (b, length);
 }
 
 /* A finished segment:
@@ -417,9 +421,6 @@ static gchar *
 gst_clip_json_format_segment (const GstClipSegmentMeta * m, gsize * length)
 {
   JsonBuilder *b = json_builder_new ();
-  JsonGenerator *gen;
-  JsonNode *root;
-  gchar *json, *line;
 
   json_builder_begin_object (b);
   json_builder_set_member_name (b, "type");
@@ -440,18 +441,7 @@ gst_clip_json_format_segment (const GstClipSegmentMeta * m, gsize * length)
   json_builder_set_member_name (b, "frames");
   json_builder_add_int_value (b, m->n_frames);
   json_builder_end_object (b);
-
-  root = json_builder_get_root (b);
-  gen = json_generator_new ();
-  json_generator_set_root (gen, root);
-  json = json_generator_to_data (gen, NULL);
-  line = g_strconcat (json, "\n", NULL);
-  *length = strlen (line);
-  g_free (json);
-  json_node_unref (root);
-  g_object_unref (gen);
-  g_object_unref (b);
-  return line;
+  return builder_to_line (b, length);
 }
 
 static GstFlowReturn
