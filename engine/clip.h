@@ -305,6 +305,56 @@ CLE_API int cle_context_set_keep_states (ClipContext *ctx, int keep);
 CLE_API int cle_context_get_state (ClipContext *ctx, const char *name,
     float *out, size_t n_out, ClipError *err);
 
+/* ----------------------------------------------------------- fingerprint -- */
+
+/* A fingerprint of a model directory, as 64 hex digits (SHA-256) plus NUL
+ * in out (n_out >= 65): over config.json, the tokenizer files
+ * (vocab.json, merges.txt) and preprocessor_config.json whole, and for each
+ * weight file (*.safetensors, in name order) its size, its first MiB (the
+ * header and the first tensors) and 64 evenly spaced 4 KiB samples. Both
+ * towers are covered; the precision a model is loaded at is not (an index
+ * made at bf16 is searched with the fp32 text tower). The same checkpoint in
+ * two places gives the same fingerprint; another checkpoint, or the same one
+ * trained further, practically never does. Reads about 1.3 MB per weight
+ * file, never the whole of it. Errors: CLE_ERROR_IO naming the file. */
+CLE_API int cle_model_dir_fingerprint (const char *dir, char *out,
+    size_t n_out, ClipError *err);
+
+/* cle_model_dir_fingerprint of the directory model was loaded from. */
+CLE_API int cle_model_fingerprint (const ClipModel *model, char *out,
+    size_t n_out, ClipError *err);
+
+/* --------------------------------------------------------------- search -- */
+
+/* IEEE half precision, the storage of index rows: round to nearest even
+ * (as numpy's astype(float16)), and back. n elements each. */
+CLE_API void cle_f32_to_f16 (uint16_t *out, const float *in, size_t n);
+CLE_API void cle_f16_to_f32 (float *out, const uint16_t *in, size_t n);
+
+/* n_rows rows of dim float16 values, row after row (an .npy shard's data,
+ * mapped in place; any 2-byte alignment). Borrowed. */
+typedef struct {
+  const uint16_t *rows;
+  size_t n_rows;
+} ClipRowBlock;
+
+typedef struct {
+  size_t row;                   /* over all blocks, in order, from 0 */
+  float score;                  /* the row's dot product with the query */
+} ClipSearchHit;
+
+/* Exact search: the dot product of query (dim floats; normalize it for
+ * cosines of unit rows) with every row of n_blocks blocks, and the k best
+ * in hits (k elements), best first, equal scores by row. Returns the number
+ * of hits written, min (k, all rows), or a negative status. Rows are split
+ * over n_threads threads (0: the OpenMP default) of the engine's own pool;
+ * each runs the best kernel the CPU has (AVX-512F, AVX2+F16C, plain C).
+ * It reads each row once: the time is that of reading the rows from memory.
+ * Thread-safe: any number of searches may run at once. */
+CLE_API int cle_search_f16 (ClipSearchHit *hits, int k,
+    const ClipRowBlock *blocks, int n_blocks, int dim, const float *query,
+    int n_threads, ClipError *err);
+
 #ifdef __cplusplus
 }
 #endif

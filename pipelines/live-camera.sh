@@ -4,7 +4,8 @@
 # Shows clipclassify mode=async on a live source: frames flow at the camera's
 # rate while a worker thread scores the newest one; each result rides on the
 # next frame out, and every field of its JSON line (pts, frame_number,
-# resolution) describes the frame that was scored. The results still in flight
+# resolution) describes the frame that was scored. clipoverlay draws the
+# labels and their confidence on the video shown. The results still in flight
 # at the end are written too. With post-messages=true the labels also reach
 # the bus. The run ends by itself when the camera stops or errs (clip-launch),
 # and stderr says how many frames were classified and how many the busy
@@ -69,7 +70,7 @@ if [ -n "${CLIP_OUTPUT:-}" ]; then
   set -- "$@" "location=$CLIP_OUTPUT"
 fi
 
-# queue: the display runs in its own thread, so a slow sink never slows the
-# classifier's branch either.
+# clipoverlay draws the labels on the picture; queue: the display runs in
+# its own thread, so a slow sink never slows the classifier's branch either.
 # shellcheck disable=SC2086
-clip_run "$@" ! queue ! videoconvert ! $sink
+clip_run "$@" ! clipoverlay ! queue ! videoconvert ! $sink

@@ -52,6 +52,8 @@
 #include "gstcliplabels.h"
 #include "gstclipframe.h"
 #include "gstclipresult.h"
+#include "gstcliplatency.h"
+#include "gstclipregions.h"
 
 #ifdef HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
@@ -80,6 +82,10 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_WINDOW 0
 #define DEFAULT_PROP_COVERAGE GST_CLIP_CLASSIFY_COVERAGE_CENTER
 #define DEFAULT_PROP_REPEAT_METADATA FALSE
+#define DEFAULT_PROP_STATS_INTERVAL 0
+#define DEFAULT_PROP_INFERENCE_REGION GST_CLIP_CLASSIFY_REGION_FULL_FRAME
+#define DEFAULT_PROP_ROI_TYPES NULL
+#define DEFAULT_PROP_RECLASSIFY_INTERVAL 1
 
 #define MAX_BATCH_SIZE 64
 
@@ -110,6 +116,14 @@ enum
   PROP_WINDOW,
   PROP_COVERAGE,
   PROP_REPEAT_METADATA,
+  PROP_LATENCY_MEAN,
+  PROP_LATENCY_P99,
+  PROP_STATS_INTERVAL,
+  PROP_INFERENCE_REGION,
+  PROP_ROI_TYPES,
+  PROP_RECLASSIFY_INTERVAL,
+  PROP_REGIONS_CLASSIFIED,
+  PROP_REGIONS_SKIPPED,
 };
 
 /* The formats ClipFrame can view without a copy. */
@@ -135,6 +149,7 @@ typedef struct
   GstVideoInfo info;
   GstClockTime pts, stream_time, running_time;
   guint64 frame_number;
+  gint64 arrival;               /* monotonic us, for the latency */
 } ClipJob;
 
 /* A request to re-encode the labels in the background. */
@@ -162,6 +177,9 @@ struct _GstClipClassify
   GstClockTime window;
   GstClipClassifyCoverage coverage;
   gboolean repeat_metadata;
+  GstClipClassifyRegion inference_region;
+  gchar **roi_types;            /* NULL: every type */
+  guint reclassify_interval;
 
   /* set in start(), cleared in stop() */
   GstClipModelHandle *model;
@@ -179,6 +197,11 @@ struct _GstClipClassify
   /* under the object lock: what became of each frame (the properties) */
   guint64 n_in, n_classified, n_skipped_interval, n_failed;
   gboolean failure_warned;      /* since the last caps change */
+  GstClipLatency latency;       /* frame arrival -> result */
+  GstClockTime stats_interval;  /* property: periodic clip-stats, 0: off */
+  gint64 stats_last_post;       /* monotonic us */
+  guint64 stats_last_in, stats_last_classified, stats_last_busy;
+  guint64 n_regions_classified, n_regions_skipped;
 
   /* streaming thread only */
   guint64 frame_count;          /* since start or the last flush */
@@ -192,6 +215,9 @@ struct _GstClipClassify
    * scorer_lock */
   GstClipScorer *scorer;
   GMutex scorer_lock;
+
+  /* streaming thread: regions of interest (inference-region) */
+  GstClipRegions *regions;
 
   /* async mode; the queues and flags under worker_lock */
   GThread *worker;
@@ -252,6 +278,25 @@ gst_clip_classify_coverage_get_type (void)
   return type;
 }
 
+GType
+gst_clip_classify_region_get_type (void)
+{
+  static GType type = 0;
+  static const GEnumValue values[] = {
+    {GST_CLIP_CLASSIFY_REGION_FULL_FRAME, "The whole frame", "full-frame"},
+    {GST_CLIP_CLASSIFY_REGION_ROI_LIST,
+        "The regions of interest upstream attached, not the frame", "roi-list"},
+    {GST_CLIP_CLASSIFY_REGION_BOTH, "The frame and its regions", "both"},
+    {0, NULL, NULL},
+  };
+
+  if (g_once_init_enter (&type)) {
+    GType _type = g_enum_register_static ("GstClipClassifyRegion", values);
+    g_once_init_leave (&type, _type);
+  }
+  return type;
+}
+
 G_STATIC_ASSERT ((int) GST_CLIP_CLASSIFY_PRECISION_BF16
     == (int) CLE_PRECISION_BF16);
 G_STATIC_ASSERT ((int) GST_CLIP_CLASSIFY_PRECISION_INT8
@@ -288,15 +333,6 @@ clip_job_free (ClipJob * job)
   g_free (job);
 }
 
-/* A frame the engine will not take (its size, its geometry) is the
- * frame's fault, not the element's: it is skipped and counted, and the
- * stream goes on. Any other engine error stops the stream. */
-static gboolean
-is_frame_error (gint code)
-{
-  return code == CLE_ERROR_UNSUPPORTED || code == CLE_ERROR_INVALID_ARGUMENT;
-}
-
 /* Any thread. Counts a frame that was not classified; the first one after
  * each caps change is posted as a warning (a camera sending odd frames would
  * flood the bus otherwise), the rest are in the debug log and the count. */
@@ -320,43 +356,6 @@ gst_clip_classify_frame_rejected (GstClipClassify * self, const ClipFrame * cf,
   else
     GST_DEBUG_OBJECT (self, "%dx%d frame not classified: %s", cf->width,
         cf->height, why);
-}
-
-/* Encodes @n frames into @embeds (n x dim). When the call fails because
- * of a frame, each frame is encoded alone so the others still count; the
- * ones the engine rejects are marked in @rejected, and @why gets the
- * engine's message for the last of them. Returns FALSE only for errors that
- * are not a frame's fault. */
-static gboolean
-encode_views (GstClipClassify * self, ClipContext * ctx,
-    const ClipFrame * frames, guint n, gfloat * embeds, gboolean * rejected,
-    ClipError * why, ClipError * err)
-{
-  guint i;
-
-  memset (rejected, 0, n * sizeof (gboolean));
-  if (cle_encode_frames (ctx, frames, n, embeds, (gsize) n * self->dim,
-          err) >= 0)
-    return TRUE;
-  if (!is_frame_error (err->code))
-    return FALSE;
-
-  for (i = 0; i < n; i++) {
-    ClipError one = { 0, };
-
-    if (n > 1 && cle_encode_frames (ctx, &frames[i], 1,
-            embeds + (gsize) i * self->dim, self->dim, &one) >= 0)
-      continue;
-    if (n == 1)
-      one = *err;
-    if (!is_frame_error (one.code)) {
-      *err = one;
-      return FALSE;
-    }
-    rejected[i] = TRUE;
-    *why = one;
-  }
-  return TRUE;
 }
 
 /* Encodes @n frames as the coverage property says: each frame's centre as
@@ -387,8 +386,8 @@ gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
   }
   first[n] = total;
   tile_embeds = g_new (gfloat, (gsize) MAX (total, 1) * self->dim);
-  ok = total == 0 || encode_views (self, ctx, tiles, total, tile_embeds,
-      tile_rejected, &why, err);
+  ok = total == 0 || gst_clip_frame_encode (ctx, tiles, total, self->dim,
+      tile_embeds, tile_rejected, &why, err);
   for (i = 0; ok && i < n; i++) {
     n_tiles[i] = first[i + 1] - first[i];
     rejected[i] = n_tiles[i] == 0;
@@ -580,6 +579,7 @@ gst_clip_classify_worker (gpointer data)
     GList *results = NULL;
     ClipError cerr = { 0, };
     guint n = 0, n_mapped = 0, n_results = 0, i, batch_size, epoch;
+    gint64 arrivals[MAX_BATCH_SIZE];
     GstClipScoreParams sp;
     gboolean ok = TRUE, full;
 
@@ -635,6 +635,7 @@ gst_clip_classify_worker (gpointer data)
       r->stream_time = batch[i]->stream_time;
       r->running_time = batch[i]->running_time;
       r->frame_number = batch[i]->frame_number;
+      arrivals[g_list_length (results)] = batch[i]->arrival;
       r->width = GST_VIDEO_INFO_WIDTH (&batch[i]->info);
       r->height = GST_VIDEO_INFO_HEIGHT (&batch[i]->info);
       results = g_list_append (results, r);
@@ -667,6 +668,9 @@ gst_clip_classify_worker (gpointer data)
     }
     GST_OBJECT_LOCK (self);
     self->n_classified += n_results;
+    for (i = 0; i < n_results; i++)
+      gst_clip_latency_add (&self->latency, (g_get_monotonic_time () -
+              arrivals[i]) * GST_USECOND);
     GST_OBJECT_UNLOCK (self);
     self->worker_busy = FALSE;
     g_cond_broadcast (&self->idle_cond);
@@ -699,6 +703,7 @@ gst_clip_classify_submit (GstClipClassify * self, GstVideoFrame * frame,
   job->info = frame->info;
   job->pts = pts;
   job->frame_number = frame_number;
+  job->arrival = g_get_monotonic_time ();
   job->stream_time = gst_segment_to_stream_time (&trans->segment,
       GST_FORMAT_TIME, pts);
   job->running_time = gst_segment_to_running_time (&trans->segment,
@@ -756,26 +761,63 @@ gst_clip_classify_drain (GstClipClassify * self)
   }
 }
 
-/* The counters at EOS, as a "clip-stats" element message. */
+/* The counters as a "clip-stats" element message: the totals, the latency
+ * (mean and p99 of the last frames, ns), and with @periodic the rates since
+ * the last periodic message (frames per second in and classified), as
+ * gvafpscounter reports them. */
 static void
-gst_clip_classify_post_stats (GstClipClassify * self)
+gst_clip_classify_post_stats (GstClipClassify * self, gboolean periodic)
 {
   GstStructure *s;
+  GstClockTime mean, p99;
+  gint64 now = g_get_monotonic_time ();
   guint64 busy;
 
   g_mutex_lock (&self->worker_lock);
   busy = self->n_dropped;
   g_mutex_unlock (&self->worker_lock);
   GST_OBJECT_LOCK (self);
+  gst_clip_latency_summary (&self->latency, &mean, &p99);
   s = gst_structure_new ("clip-stats",
       "frames-in", G_TYPE_UINT64, self->n_in,
       "frames-classified", G_TYPE_UINT64, self->n_classified,
       "frames-skipped-interval", G_TYPE_UINT64, self->n_skipped_interval,
       "frames-dropped-busy", G_TYPE_UINT64, busy,
-      "frames-failed", G_TYPE_UINT64, self->n_failed, NULL);
+      "frames-failed", G_TYPE_UINT64, self->n_failed,
+      "latency-mean", G_TYPE_UINT64, mean,
+      "latency-p99", G_TYPE_UINT64, p99, NULL);
+  if (periodic && now > self->stats_last_post) {
+    gdouble seconds = (now - self->stats_last_post) / 1e6;
+
+    gst_structure_set (s,
+        "fps-in", G_TYPE_DOUBLE, (self->n_in - self->stats_last_in) / seconds,
+        "fps-classified", G_TYPE_DOUBLE,
+        (self->n_classified - self->stats_last_classified) / seconds,
+        "fps-dropped-busy", G_TYPE_DOUBLE,
+        (busy - self->stats_last_busy) / seconds, NULL);
+  }
+  self->stats_last_post = now;
+  self->stats_last_in = self->n_in;
+  self->stats_last_classified = self->n_classified;
+  self->stats_last_busy = busy;
   GST_OBJECT_UNLOCK (self);
   gst_element_post_message (GST_ELEMENT (self),
       gst_message_new_element (GST_OBJECT (self), s));
+}
+
+/* Streaming thread: a periodic clip-stats message when stats-interval has
+ * passed. */
+static void
+gst_clip_classify_maybe_post_stats (GstClipClassify * self)
+{
+  gboolean due;
+
+  GST_OBJECT_LOCK (self);
+  due = self->stats_interval > 0 && (g_get_monotonic_time () -
+      self->stats_last_post) * GST_USECOND >= (gint64) self->stats_interval;
+  GST_OBJECT_UNLOCK (self);
+  if (due)
+    gst_clip_classify_post_stats (self, TRUE);
 }
 
 /* ------------------------------------------------------------- vfuncs -- */
@@ -855,6 +897,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
   g_mutex_lock (&self->scorer_lock);
   self->scorer = gst_clip_scorer_new (self->dim);
   g_mutex_unlock (&self->scorer_lock);
+  self->regions = gst_clip_regions_new (self->dim);
   self->frame_count = 0;
   self->frame_number = 0;
   self->running_mode = mode;
@@ -862,6 +905,11 @@ gst_clip_classify_start (GstBaseTransform * trans)
   self->n_in = self->n_classified = self->n_skipped_interval = 0;
   self->n_failed = 0;
   self->failure_warned = FALSE;
+  gst_clip_latency_reset (&self->latency);
+  self->n_regions_classified = self->n_regions_skipped = 0;
+  self->stats_last_post = g_get_monotonic_time ();
+  self->stats_last_in = self->stats_last_classified = 0;
+  self->stats_last_busy = 0;
   GST_OBJECT_UNLOCK (self);
   g_mutex_lock (&self->worker_lock);
   self->n_dropped = 0;
@@ -945,6 +993,7 @@ gst_clip_classify_stop (GstBaseTransform * trans)
   g_mutex_lock (&self->scorer_lock);
   g_clear_pointer (&self->scorer, gst_clip_scorer_free);
   g_mutex_unlock (&self->scorer_lock);
+  g_clear_pointer (&self->regions, gst_clip_regions_free);
   g_clear_pointer (&self->worker_ctx, cle_context_free);
   g_clear_pointer (&self->ctx, cle_context_free);
   g_clear_pointer (&self->image_embed, g_free);
@@ -977,6 +1026,8 @@ gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
     if (self->scorer)
       gst_clip_scorer_reset (self->scorer);
     g_mutex_unlock (&self->scorer_lock);
+    if (self->regions)
+      gst_clip_regions_reset (self->regions);
     g_mutex_lock (&self->worker_lock);
     self->epoch++;
     gst_clip_classify_clear_queues_locked (self);
@@ -984,7 +1035,7 @@ gst_clip_classify_sink_event (GstBaseTransform * trans, GstEvent * event)
   } else if (GST_EVENT_TYPE (event) == GST_EVENT_EOS) {
     if (self->worker)
       gst_clip_classify_drain (self);
-    gst_clip_classify_post_stats (self);
+    gst_clip_classify_post_stats (self, FALSE);
   }
 
   return GST_BASE_TRANSFORM_CLASS (parent_class)->sink_event (trans, event);
@@ -1035,11 +1086,17 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   GstClipScoreParams sp;
   guint interval, batch_size;
   guint64 frame_number = self->frame_number++;
+  gint64 arrival = g_get_monotonic_time ();
   gboolean due, rejected, full;
   guint n_tiles;
 
   GST_OBJECT_LOCK (self);
   self->n_in++;
+  if (self->inference_region == GST_CLIP_CLASSIFY_REGION_ROI_LIST) {
+    /* the regions only: gst_clip_classify_process_regions() */
+    GST_OBJECT_UNLOCK (self);
+    return GST_FLOW_OK;
+  }
   interval = MAX (self->interval, 1);
   sp.top_k = self->top_k;
   sp.threshold = self->threshold;
@@ -1114,8 +1171,56 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   self->frame_result = result;
   GST_OBJECT_LOCK (self);
   self->n_classified++;
+  gst_clip_latency_add (&self->latency, (g_get_monotonic_time () - arrival) *
+      GST_USECOND);
   GST_OBJECT_UNLOCK (self);
 
+  return GST_FLOW_OK;
+}
+
+/* The regions of interest of the frame, when inference-region asks for
+ * them: in the streaming thread in both modes (crops of a frame are few and
+ * small next to the frame itself). */
+static GstFlowReturn
+gst_clip_classify_process_regions (GstClipClassify * self,
+    GstVideoFrame * frame)
+{
+  GstClipRegionParams p;
+  GstClipRegionCounts counts;
+  GstClipLabelSet *set;
+  gchar **types;
+  ClipFrame cf;
+  ClipError cerr = { 0, };
+  gboolean ok;
+
+  GST_OBJECT_LOCK (self);
+  if (self->inference_region == GST_CLIP_CLASSIFY_REGION_FULL_FRAME ||
+      !gst_buffer_get_video_region_of_interest_meta (frame->buffer)) {
+    GST_OBJECT_UNLOCK (self);
+    return GST_FLOW_OK;
+  }
+  types = g_strdupv (self->roi_types);
+  p.types = (const gchar * const *) types;
+  p.reclassify_interval = MAX (self->reclassify_interval, 1);
+  p.top_k = self->top_k;
+  p.frame_number = self->frame_number - 1;     /* this frame's */
+  set = gst_clip_label_set_ref (self->label_set);
+  GST_OBJECT_UNLOCK (self);
+
+  ok = gst_clip_frame_from_video_frame (&cf, frame) &&
+      gst_clip_regions_classify (self->regions, self->ctx, set, &cf,
+      frame->buffer, &p, &counts, &cerr);
+  gst_clip_label_set_unref (set);
+  g_strfreev (types);
+  if (!ok) {
+    GST_ELEMENT_ERROR (self, STREAM, FAILED,
+        ("CLIP inference on regions failed: %s", cerr.message), (NULL));
+    return GST_FLOW_ERROR;
+  }
+  GST_OBJECT_LOCK (self);
+  self->n_regions_classified += counts.classified;
+  self->n_regions_skipped += counts.skipped;
+  GST_OBJECT_UNLOCK (self);
   return GST_FLOW_OK;
 }
 
@@ -1143,6 +1248,8 @@ gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
     return GST_FLOW_ERROR;
   }
   ret = gst_clip_classify_process_frame (self, &frame);
+  if (ret == GST_FLOW_OK)
+    ret = gst_clip_classify_process_regions (self, &frame);
   gst_video_frame_unmap (&frame);
 
   GST_OBJECT_LOCK (self);
@@ -1158,6 +1265,7 @@ gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   } else if (repeat && self->last_result && ret == GST_FLOW_OK) {
     clip_result_publish (self, buf, self->last_result, FALSE, TRUE);
   }
+  gst_clip_classify_maybe_post_stats (self);
   return ret;
 }
 
@@ -1245,6 +1353,19 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
       break;
     case PROP_REPEAT_METADATA:
       self->repeat_metadata = g_value_get_boolean (value);
+      break;
+    case PROP_STATS_INTERVAL:
+      self->stats_interval = g_value_get_uint64 (value);
+      break;
+    case PROP_INFERENCE_REGION:
+      self->inference_region = g_value_get_enum (value);
+      break;
+    case PROP_ROI_TYPES:
+      g_strfreev (self->roi_types);
+      self->roi_types = gst_clip_parse_list (g_value_get_string (value));
+      break;
+    case PROP_RECLASSIFY_INTERVAL:
+      self->reclassify_interval = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1338,6 +1459,33 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
     case PROP_REPEAT_METADATA:
       g_value_set_boolean (value, self->repeat_metadata);
       break;
+    case PROP_LATENCY_MEAN:
+    case PROP_LATENCY_P99:{
+      GstClockTime mean, p99;
+
+      gst_clip_latency_summary (&self->latency, &mean, &p99);
+      g_value_set_uint64 (value, prop_id == PROP_LATENCY_MEAN ? mean : p99);
+      break;
+    }
+    case PROP_STATS_INTERVAL:
+      g_value_set_uint64 (value, self->stats_interval);
+      break;
+    case PROP_INFERENCE_REGION:
+      g_value_set_enum (value, self->inference_region);
+      break;
+    case PROP_ROI_TYPES:
+      g_value_take_string (value, self->roi_types ?
+          g_strjoinv (",", self->roi_types) : NULL);
+      break;
+    case PROP_RECLASSIFY_INTERVAL:
+      g_value_set_uint (value, self->reclassify_interval);
+      break;
+    case PROP_REGIONS_CLASSIFIED:
+      g_value_set_uint64 (value, self->n_regions_classified);
+      break;
+    case PROP_REGIONS_SKIPPED:
+      g_value_set_uint64 (value, self->n_regions_skipped);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
       break;
@@ -1352,6 +1500,7 @@ gst_clip_classify_finalize (GObject * object)
 
   g_free (self->model_dir);
   gst_clip_prompt_config_clear (&self->prompts);
+  g_strfreev (self->roi_types);
   g_mutex_clear (&self->worker_lock);
   g_mutex_clear (&self->scorer_lock);
   g_cond_clear (&self->worker_cond);
@@ -1635,6 +1784,85 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
 
   /**
+   * GstClipClassify:inference-region:
+   *
+   * full-frame classifies the frame. roi-list classifies the regions that
+   * upstream (any detector) attached as GstVideoRegionOfInterestMeta
+   * instead, both does both. Each region is cropped from the frame (boxes
+   * are clipped to it; empty ones are skipped and counted), classified, and
+   * gets a "clip-classification" parameter (label, label-id, confidence,
+   * labels as "label:confidence" strings, repeated); clipjson writes them as
+   * objects[]. Regions are classified in the streaming thread in both modes.
+   */
+  g_object_class_install_property (gobject_class, PROP_INFERENCE_REGION,
+      g_param_spec_enum ("inference-region", "Inference region",
+          "full-frame, roi-list (the upstream regions of interest) or both",
+          GST_TYPE_CLIP_CLASSIFY_REGION, DEFAULT_PROP_INFERENCE_REGION,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_ROI_TYPES,
+      g_param_spec_string ("roi-types", "ROI types",
+          "Comma-separated region types to classify (unset: all)",
+          DEFAULT_PROP_ROI_TYPES, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  /**
+   * GstClipClassify:reclassify-interval:
+   *
+   * A region is classified again only every this many frames; in between
+   * it gets its last result (marked repeated). Regions are followed by
+   * their id, so this needs a tracker upstream; 1 classifies every region
+   * on every frame.
+   */
+  g_object_class_install_property (gobject_class, PROP_RECLASSIFY_INTERVAL,
+      g_param_spec_uint ("reclassify-interval", "Reclassify interval",
+          "Classify a region (by its tracker id) every Nth frame; its last "
+          "result in between", 1, G_MAXUINT, DEFAULT_PROP_RECLASSIFY_INTERVAL,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_PLAYING));
+  g_object_class_install_property (gobject_class, PROP_REGIONS_CLASSIFIED,
+      g_param_spec_uint64 ("regions-classified", "Regions classified",
+          "Regions of interest scored by the model since start", 0,
+          G_MAXUINT64, 0, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_REGIONS_SKIPPED,
+      g_param_spec_uint64 ("regions-skipped", "Regions skipped",
+          "Regions of interest not classified: empty, outside the frame, or "
+          "not taken by the model", 0, G_MAXUINT64, 0, G_PARAM_READABLE |
+          G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstClipClassify:latency-mean:
+   *
+   * Mean time (ns) from a frame's arrival to its result, over the last 1,024
+   * classified frames: inference alone in sync mode, queueing included in
+   * async mode. GST_CLOCK_TIME_NONE before the first result.
+   */
+  g_object_class_install_property (gobject_class, PROP_LATENCY_MEAN,
+      g_param_spec_uint64 ("latency-mean", "Mean latency",
+          "Mean ns from a frame's arrival to its result (last 1024 results)",
+          0, G_MAXUINT64, GST_CLOCK_TIME_NONE, G_PARAM_READABLE |
+          G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_LATENCY_P99,
+      g_param_spec_uint64 ("latency-p99", "99th percentile latency",
+          "99th percentile of the ns from a frame's arrival to its result "
+          "(last 1024 results)", 0, G_MAXUINT64, GST_CLOCK_TIME_NONE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
+
+  /**
+   * GstClipClassify:stats-interval:
+   *
+   * Every this many nanoseconds of wall-clock time, post a "clip-stats"
+   * element message with the frame counters, the latency (latency-mean,
+   * latency-p99) and the rates since the previous one (fps-in,
+   * fps-classified, fps-dropped-busy), as gvafpscounter does; 0: only at
+   * EOS. The same message, without the rates, is posted at EOS.
+   */
+  g_object_class_install_property (gobject_class, PROP_STATS_INTERVAL,
+      g_param_spec_uint64 ("stats-interval", "Stats interval",
+          "Post a clip-stats message every this many ns (0 = only at EOS)",
+          0, G_MAXUINT64, DEFAULT_PROP_STATS_INTERVAL, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_PLAYING));
+
+  /**
    * GstClipClassify:frames-in:
    *
    * Frames that reached the element since it started. Every one of them is
@@ -1699,6 +1927,7 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_MODE, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_PRECISION, 0);
   gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_COVERAGE, 0);
+  gst_type_mark_as_plugin_api (GST_TYPE_CLIP_CLASSIFY_REGION, 0);
 }
 
 static void
@@ -1717,6 +1946,8 @@ gst_clip_classify_init (GstClipClassify * self)
   self->window = DEFAULT_PROP_WINDOW;
   self->coverage = DEFAULT_PROP_COVERAGE;
   self->repeat_metadata = DEFAULT_PROP_REPEAT_METADATA;
+  self->inference_region = DEFAULT_PROP_INFERENCE_REGION;
+  self->reclassify_interval = DEFAULT_PROP_RECLASSIFY_INTERVAL;
   g_mutex_init (&self->scorer_lock);
   g_mutex_init (&self->worker_lock);
   g_cond_init (&self->worker_cond);

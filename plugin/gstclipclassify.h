@@ -54,6 +54,16 @@ GType gst_clip_classify_coverage_get_type (void);
 
 typedef enum
 {
+  GST_CLIP_CLASSIFY_REGION_FULL_FRAME,
+  GST_CLIP_CLASSIFY_REGION_ROI_LIST,
+  GST_CLIP_CLASSIFY_REGION_BOTH,
+} GstClipClassifyRegion;
+
+#define GST_TYPE_CLIP_CLASSIFY_REGION (gst_clip_classify_region_get_type ())
+GType gst_clip_classify_region_get_type (void);
+
+typedef enum
+{
   GST_CLIP_CLASSIFY_PRECISION_FP32,
   GST_CLIP_CLASSIFY_PRECISION_BF16,
   GST_CLIP_CLASSIFY_PRECISION_INT8,

@@ -2,6 +2,8 @@
  * the square tiles that let CLIP see a whole wide or tall frame, not only
  * its centre. */
 
+#include <string.h>
+
 #include "gstclipframe.h"
 
 gboolean
@@ -149,4 +151,60 @@ gst_clip_frame_views (const ClipFrame * cf, ClipFrame views[GST_CLIP_MAX_VIEWS])
   views[0] = *cf;
   n = gst_clip_frame_tiles (cf, views + 1);
   return n > 1 ? n + 1 : 1;
+}
+
+gboolean
+gst_clip_frame_crop (const ClipFrame * cf, gint x, gint y, gint w, gint h,
+    ClipFrame * out)
+{
+  gint64 x0 = MAX (x, 0), y0 = MAX (y, 0);
+  gint64 x1 = MIN ((gint64) x + MAX (w, 0), cf->width);
+  gint64 y1 = MIN ((gint64) y + MAX (h, 0), cf->height);
+
+  if (w <= 0 || h <= 0 || x1 <= x0 || y1 <= y0)
+    return FALSE;
+  if (cf->format == CLE_PIXEL_I420 || cf->format == CLE_PIXEL_NV12) {
+    x0 &= ~1;
+    y0 &= ~1;
+  }
+  sub_view (out, cf, (gint) x0, (gint) y0, (gint) (x1 - x0), (gint) (y1 -
+          y0));
+  return TRUE;
+}
+
+static gboolean
+is_view_error (gint code)
+{
+  return code == CLE_ERROR_UNSUPPORTED || code == CLE_ERROR_INVALID_ARGUMENT;
+}
+
+gboolean
+gst_clip_frame_encode (ClipContext * ctx, const ClipFrame * views, guint n,
+    gint dim, gfloat * embeds, gboolean * rejected, ClipError * why,
+    ClipError * err)
+{
+  guint i;
+
+  memset (rejected, 0, n * sizeof (gboolean));
+  if (cle_encode_frames (ctx, views, n, embeds, (gsize) n * dim, err) >= 0)
+    return TRUE;
+  if (!is_view_error (err->code))
+    return FALSE;
+
+  for (i = 0; i < n; i++) {
+    ClipError one = { 0, };
+
+    if (n > 1 && cle_encode_frames (ctx, &views[i], 1,
+            embeds + (gsize) i * dim, dim, &one) >= 0)
+      continue;
+    if (n == 1)
+      one = *err;
+    if (!is_view_error (one.code)) {
+      *err = one;
+      return FALSE;
+    }
+    rejected[i] = TRUE;
+    *why = one;
+  }
+  return TRUE;
 }

@@ -29,11 +29,28 @@ gboolean gst_clip_frame_from_video_frame (ClipFrame * cf,
 guint gst_clip_frame_tiles (const ClipFrame * cf,
     ClipFrame tiles[GST_CLIP_MAX_TILES]);
 
+/* The part of @cf inside the box (x, y, w, h), which may reach outside the
+ * frame: the box is clipped to the frame, and for I420/NV12 its corner
+ * moves to even coordinates (growing the box by a pixel). FALSE when
+ * nothing of the box is in the frame. */
+gboolean gst_clip_frame_crop (const ClipFrame * cf, gint x, gint y, gint w,
+    gint h, ClipFrame * out);
+
 /* The views coverage=full scores: the frame itself first (CLIP crops its
  * centre), then its tiles when one square does not cover it. Returns their
  * number (1 for a square frame). */
 guint gst_clip_frame_views (const ClipFrame * cf,
     ClipFrame views[GST_CLIP_MAX_VIEWS]);
+
+/* Encodes @n views into @embeds (n x dim) with the engine. When the call
+ * fails because of a view the engine will not take (its size, its
+ * geometry: the view's fault, not the caller's), each view is encoded alone
+ * so the others still count; the ones it rejects are marked in @rejected
+ * and @why gets the engine's message for the last of them. Returns FALSE
+ * only for errors that are not a view's fault (@err says which). */
+gboolean gst_clip_frame_encode (ClipContext * ctx, const ClipFrame * views,
+    guint n, gint dim, gfloat * embeds, gboolean * rejected, ClipError * why,
+    ClipError * err);
 
 G_END_DECLS
 

@@ -212,54 +212,38 @@ write_all (gint fd, const gchar * data, gsize length)
   return TRUE;
 }
 
-static GstFlowReturn
-gst_clip_json_write_line (GstClipJson * self, gchar * line, gsize length)
-{
-  GstFlowReturn ret = GST_FLOW_OK;
-
-  if (!write_all (self->fd, line, length)) {
-    GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
-        ("Could not write the JSON line: %s", g_strerror (errno)), (NULL));
-    ret = GST_FLOW_ERROR;
-  }
-  g_free (line);
-  return ret;
-}
-
 /* Every record @buf carries, as the records property selects: its
- * classification, then the segments that finished on it. */
+ * classification, its labelled regions, then the segments that finished on
+ * it. */
 static GstFlowReturn
 gst_clip_json_write_buffer (GstClipJson * self, GstBuffer * buf)
 {
-  GstClipClassificationMeta *meta;
-  GstClipSegmentMeta *seg;
+  GstClipJsonFrame frame = { &GST_BASE_TRANSFORM (self)->segment,
+    self->frame_number, self->width, self->height
+  };
+  GPtrArray *lines = g_ptr_array_new_with_free_func (g_free);
   GstClipJsonRecords records;
   GstFlowReturn ret = GST_FLOW_OK;
-  gpointer state = NULL;
-  gsize length;
+  guint i;
 
   GST_OBJECT_LOCK (self);
   records = self->records;
   GST_OBJECT_UNLOCK (self);
 
-  meta = gst_buffer_get_clip_classification_meta (buf);
-  if (meta && !meta->repeated && records != GST_CLIP_JSON_RECORDS_SEGMENTS) {
-    GstClipJsonFrame frame = { &GST_BASE_TRANSFORM (self)->segment,
-      self->frame_number, self->width, self->height
-    };
-    gchar *line = gst_clip_json_format_classification (meta, &frame, &length);
-    ret = gst_clip_json_write_line (self, line, length);
-  }
-  if (records == GST_CLIP_JSON_RECORDS_FRAMES)
-    return ret;
-  while (ret == GST_FLOW_OK && (seg = (GstClipSegmentMeta *)
-          gst_buffer_iterate_meta_filtered (buf, &state,
-              GST_CLIP_SEGMENT_META_API_TYPE))) {
-    if (seg->finished) {
-      gchar *line = gst_clip_json_format_segment (seg, &length);
-      ret = gst_clip_json_write_line (self, line, length);
+  gst_clip_json_format_buffer (buf, &frame,
+      records != GST_CLIP_JSON_RECORDS_SEGMENTS,
+      records != GST_CLIP_JSON_RECORDS_FRAMES, lines);
+  for (i = 0; i < lines->len; i++) {
+    const gchar *line = g_ptr_array_index (lines, i);
+
+    if (!write_all (self->fd, line, strlen (line))) {
+      GST_ELEMENT_ERROR (self, RESOURCE, WRITE,
+          ("Could not write the JSON line: %s", g_strerror (errno)), (NULL));
+      ret = GST_FLOW_ERROR;
+      break;
     }
   }
+  g_ptr_array_unref (lines);
   return ret;
 }
 

@@ -22,10 +22,11 @@ typedef struct
 
 /* {"pts":NS,"stream_time":NS,"running_time":NS,"frame_number":N,
  *  "resolution":{...},"tensors":[{"label":...,"label_id":...,
- *  "confidence":...,"logit":...,"cosine":...}]} and a newline, as one
- * string (free with g_free); *@length without the terminating NUL. */
+ *  "confidence":...,"logit":...,"cosine":...}],"objects":[...]} and a
+ * newline, as one string (free with g_free); *@length without the NUL.
+ * @meta NULL: a line for the regions labelled on @buf alone. */
 gchar *gst_clip_json_format_classification (const GstClipClassificationMeta *
-    meta, const GstClipJsonFrame * frame, gsize * length);
+    meta, GstBuffer * buf, const GstClipJsonFrame * frame, gsize * length);
 
 /* A finished segment:
  * {"type":"segment","label":...,"label_id":...,"start":NS,"end":NS,
@@ -33,6 +34,14 @@ gchar *gst_clip_json_format_classification (const GstClipClassificationMeta *
  *  "frames":N} and a newline, with start and end in stream time. */
 gchar *gst_clip_json_format_segment (const GstClipSegmentMeta * meta,
     gsize * length);
+
+/* Appends to @lines (gchar *, freed with g_free) every record @buf carries,
+ * in the order clipjson writes them: its classification (not a repeated
+ * one) and a line for regions labelled on it, when @frames; the segments
+ * that finished on it, when @segments. */
+void gst_clip_json_format_buffer (GstBuffer * buf,
+    const GstClipJsonFrame * frame, gboolean frames, gboolean segments,
+    GPtrArray * lines);
 
 G_END_DECLS
 

@@ -16,8 +16,9 @@
  *
  * Publishes one MQTT message per record to #GstClipPublish:topic, as DL
  * Streamer's gvametapublish method=mqtt does: the payload is the JSON line
- * clipjson would write (without its newline), a classified frame or a
- * finished segment from clipsegment, in the order they pass.
+ * clipjson would write (without its newline), a classified frame (with its
+ * labelled regions), a frame's regions alone, or a finished segment from
+ * clipsegment, in the order they pass.
  *
  * The connection is libmosquitto's: it is made in the background from
  * start() on, and when the broker goes away it is made again with a delay
@@ -369,31 +370,23 @@ gst_clip_publish_add (GstClipPublish * self, gchar * line, gsize length)
   gst_clip_publish_flush (self);
 }
 
-/* The records clipjson's records=all writes for @buf. */
+/* The records clipjson's records=all writes for @buf, in its order. */
 static void
 gst_clip_publish_buffer (GstClipPublish * self, GstBuffer * buf)
 {
-  GstClipClassificationMeta *meta;
-  GstClipSegmentMeta *seg;
-  gpointer state = NULL;
-  gsize length;
+  GstClipJsonFrame frame = { &GST_BASE_TRANSFORM (self)->segment,
+    self->frame_number, self->width, self->height
+  };
+  GPtrArray *lines = g_ptr_array_new ();
+  guint i;
 
-  meta = gst_buffer_get_clip_classification_meta (buf);
-  if (meta && !meta->repeated) {
-    GstClipJsonFrame frame = { &GST_BASE_TRANSFORM (self)->segment,
-      self->frame_number, self->width, self->height
-    };
-    gchar *line = gst_clip_json_format_classification (meta, &frame,
-        &length);
-    gst_clip_publish_add (self, line, length);
+  gst_clip_json_format_buffer (buf, &frame, TRUE, TRUE, lines);
+  for (i = 0; i < lines->len; i++) {
+    gchar *line = g_ptr_array_index (lines, i);
+
+    gst_clip_publish_add (self, line, strlen (line));   /* takes it */
   }
-  while ((seg = (GstClipSegmentMeta *) gst_buffer_iterate_meta_filtered (buf,
-              &state, GST_CLIP_SEGMENT_META_API_TYPE))) {
-    if (seg->finished) {
-      gchar *line = gst_clip_json_format_segment (seg, &length);
-      gst_clip_publish_add (self, line, length);
-    }
-  }
+  g_ptr_array_unref (lines);
 }
 
 static GstFlowReturn

@@ -19,7 +19,9 @@
 #ifdef HAVE_MQTT
 #include "gstclippublish.h"
 #endif
+#include "gstclipindex.h"
 #include "gstclipsegment.h"
+#include "gstclipoverlay.h"
 
 static gboolean
 plugin_init (GstPlugin * plugin)
@@ -28,10 +30,12 @@ plugin_init (GstPlugin * plugin)
 
   ret |= GST_ELEMENT_REGISTER (clipclassify, plugin);
   ret |= GST_ELEMENT_REGISTER (clipjson, plugin);
+  ret |= GST_ELEMENT_REGISTER (clipindex, plugin);
   ret |= GST_ELEMENT_REGISTER (clipsegment, plugin);
 #ifdef HAVE_MQTT
   ret |= GST_ELEMENT_REGISTER (clippublish, plugin);
 #endif
+  ret |= GST_ELEMENT_REGISTER (clipoverlay, plugin);
 
   return ret;
 }

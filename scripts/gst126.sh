@@ -17,7 +17,8 @@ mirror=${mirror:-http://deb.debian.org/debian}
 packages="gcc libc6-dev pkg-config meson ninja-build libglib2.0-dev
   libjson-glib-dev libopenblas-dev libpng-dev libjpeg-dev zlib1g-dev
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev
-  libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base
+  libgstreamer-plugins-bad1.0-dev libcairo2-dev libpango1.0-dev
+  fonts-dejavu-core gstreamer1.0-plugins-base
   gstreamer1.0-plugins-good gstreamer1.0-tools"
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -13,7 +13,10 @@
 static const ToolCommand *const commands[] = {
   &tool_cmd_info, &tool_cmd_tokenize, &tool_cmd_preprocess,
   &tool_cmd_embed_text, &tool_cmd_embed_image, &tool_cmd_classify,
-  &tool_cmd_bench,
+  &tool_cmd_bench, &tool_cmd_search, &tool_cmd_index_merge,
+#ifdef HAVE_FAISS
+  &tool_cmd_ann_build,
+#endif
 };
 
 static const ToolCommand *

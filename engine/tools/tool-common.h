@@ -41,7 +41,8 @@ struct ToolCommand
 
 extern const ToolCommand tool_cmd_info, tool_cmd_tokenize,
     tool_cmd_preprocess, tool_cmd_embed_text, tool_cmd_embed_image,
-    tool_cmd_classify, tool_cmd_bench;
+    tool_cmd_classify, tool_cmd_bench, tool_cmd_search, tool_cmd_index_merge,
+    tool_cmd_ann_build;
 
 /* ----------------------------------------------------- common options -- */
 

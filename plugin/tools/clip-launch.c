@@ -217,6 +217,11 @@ print_frame_counters (GstElement * pipeline)
           " not classified (frame rejected)\n", GST_OBJECT_NAME (e),
           get_counter (e, "frames-in"), get_counter (e, "frames-classified"),
           get_counter (e, "frames-skipped-interval"), busy, failed);
+      if (get_counter (e, "frames-classified") > 0 &&
+          g_object_class_find_property (G_OBJECT_GET_CLASS (e), "latency-p99"))
+        g_printerr ("%s: latency %.1f ms mean, %.1f ms p99\n",
+            GST_OBJECT_NAME (e), get_counter (e, "latency-mean") / 1e6,
+            get_counter (e, "latency-p99") / 1e6);
       if (get_counter (e, "frames-in") == 0)
         n_empty++;
     }

@@ -708,6 +708,137 @@ GST_START_TEST (test_coverage_full)
 
 GST_END_TEST;
 
+/* inference-region=roi-list: each region is cropped from the frame and
+ * classified as the engine classifies that crop; a box reaching outside
+ * the frame is clipped, an empty one or one wholly outside is skipped and
+ * counted, other roi types are left alone, and hundreds of regions pass. */
+GST_START_TEST (test_regions)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstVideoRegionOfInterestMeta *roi;
+  GstStructure *param;
+  GstHarness *h;
+  GstMapInfo map;
+  ClipFrame crop = { 0, };
+  Expected exp;
+  gpointer state = NULL;
+  const gchar *label;
+  gdouble confidence;
+  guint i, best = 0, n_labelled = 0;
+  guint64 n;
+
+  /* the engine on the crop (10, 5) 40x30, by hand */
+  fail_unless (gst_buffer_map (in, &map, GST_MAP_READ));
+  crop.format = CLE_PIXEL_RGB;
+  crop.width = 40;
+  crop.height = 30;
+  crop.planes[0] = map.data + 5 * info.stride[0] + 10 * 3;
+  crop.strides[0] = info.stride[0];
+  engine_expected (&crop, &exp);
+  gst_buffer_unmap (in, &map);
+  for (i = 1; i < N_LABELS; i++)
+    if (exp.probs[i] > exp.probs[best])
+      best = i;
+
+  in = gst_buffer_make_writable (in);
+  gst_buffer_add_video_region_of_interest_meta (in, "person", 10, 5, 40, 30);
+  gst_buffer_add_video_region_of_interest_meta (in, "person", 80, 50, 40, 30);
+  gst_buffer_add_video_region_of_interest_meta (in, "person", 20, 20, 0, 9);
+  gst_buffer_add_video_region_of_interest_meta (in, "person", 200, 9, 9, 9);
+  gst_buffer_add_video_region_of_interest_meta (in, "car", 10, 5, 40, 30);
+  for (i = 0; i < 300; i++)
+    gst_buffer_add_video_region_of_interest_meta (in, "person", i % 90,
+        i % 55, 7, 6);
+
+  g_object_set (e, "inference-region", 1, "roi-types", "person", "top-k", 2,
+      NULL);
+  h = harness_for (e, caps);
+  out = push_pull (h, in, 0);
+  fail_unless (gst_buffer_get_clip_classification_meta (out) == NULL,
+      "roi-list classified the whole frame");
+  while ((roi = (GstVideoRegionOfInterestMeta *)
+          gst_buffer_iterate_meta_filtered (out, &state,
+              GST_VIDEO_REGION_OF_INTEREST_META_API_TYPE))) {
+    param = gst_video_region_of_interest_meta_get_param (roi,
+        "clip-classification");
+    if (roi->roi_type == g_quark_from_string ("car")) {
+      fail_unless (param == NULL, "a car was classified");
+      continue;
+    }
+    if (roi->w == 0 || roi->x >= 97) {
+      fail_unless (param == NULL);
+      continue;
+    }
+    fail_unless (param != NULL, "region %d,%d not classified", roi->x,
+        roi->y);
+    n_labelled++;
+    if (roi->x == 10 && roi->y == 5 && roi->w == 40) {
+      label = gst_structure_get_string (param, "label");
+      fail_unless_equals_string (label, labels[best]);
+      fail_unless (gst_structure_get_double (param, "confidence",
+              &confidence));
+      check_close (confidence, exp.probs[best], "region confidence");
+      fail_unless_equals_int (g_strv_length ((gchar **)
+              g_value_get_boxed (gst_structure_get_value (param, "labels"))),
+          2);
+    }
+  }
+  fail_unless_equals_int (n_labelled, 302);
+  g_object_get (e, "regions-classified", &n, NULL);
+  fail_unless_equals_uint64 (n, 302);
+  g_object_get (e, "regions-skipped", &n, NULL);
+  fail_unless_equals_uint64 (n, 2);
+  gst_buffer_unref (out);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
+/* reclassify-interval: a region followed by its id is classified every
+ * third frame and repeats its result in between. */
+GST_START_TEST (test_regions_reclassify_interval)
+{
+  GstElement *e = new_classify ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  guint i;
+
+  g_object_set (e, "inference-region", 2, "reclassify-interval", 3, NULL);
+  h = harness_for (e, caps);
+  for (i = 0; i < 6; i++) {
+    GstBuffer *frame = gst_buffer_copy (in);
+    GstVideoRegionOfInterestMeta *roi =
+        gst_buffer_add_video_region_of_interest_meta (frame, "person", 10, 5,
+        40, 30);
+    GstStructure *param;
+    gboolean repeated;
+
+    roi->id = 7;                /* as a tracker sets it */
+    GST_BUFFER_PTS (frame) = i * FRAME_DURATION;
+    fail_unless_equals_int (gst_harness_push (h, frame), GST_FLOW_OK);
+    out = gst_harness_pull (h);
+    /* both: the frame is classified too */
+    fail_unless (gst_buffer_get_clip_classification_meta (out) != NULL);
+    param = gst_video_region_of_interest_meta_get_param
+        (gst_buffer_get_video_region_of_interest_meta (out),
+        "clip-classification");
+    fail_unless (param != NULL);
+    fail_unless (gst_structure_get_boolean (param, "repeated", &repeated));
+    fail_unless_equals_int (repeated, i % 3 != 0);
+    gst_buffer_unref (out);
+  }
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
 /* The element only reads the pixels: a frame whose memory another buffer
  * shares (as after a tee) leaves with the same memory, not a copy, in
  * either mode. */
@@ -1025,6 +1156,52 @@ typedef struct
   gint n_problems;
   gint n_teardown_races;
 } CycleBus;
+
+/* The latency properties and the periodic clip-stats message. */
+GST_START_TEST (test_stats)
+{
+  GstElement *e = new_classify ();
+  GstBus *bus = gst_bus_new ();
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  GstHarness *h;
+  GstMessage *msg;
+  guint64 mean, p99, n;
+  gdouble fps;
+  guint i, n_stats = 0;
+
+  gst_element_set_bus (e, bus);
+  g_object_get (e, "latency-mean", &mean, NULL);
+  fail_unless_equals_uint64 (mean, GST_CLOCK_TIME_NONE);
+  g_object_set (e, "stats-interval", (guint64) 1, NULL);
+  h = harness_for (e, caps);
+  for (i = 0; i < 4; i++) {
+    out = push_pull (h, in, i);
+    gst_buffer_unref (out);
+  }
+  g_object_get (e, "latency-mean", &mean, "latency-p99", &p99, NULL);
+  fail_unless (mean > 0 && mean != GST_CLOCK_TIME_NONE);
+  fail_unless (p99 >= mean);
+  while ((msg = pop_element_message (bus, "clip-stats", 0))) {
+    const GstStructure *s = gst_message_get_structure (msg);
+
+    fail_unless (gst_structure_get_uint64 (s, "frames-in", &n));
+    fail_unless_equals_uint64 (n, n_stats + 1);
+    fail_unless (gst_structure_get_double (s, "fps-in", &fps));
+    fail_unless (fps > 0);
+    fail_unless (gst_structure_get_uint64 (s, "latency-p99", &p99));
+    gst_message_unref (msg);
+    n_stats++;
+  }
+  fail_unless_equals_int (n_stats, 4);
+  gst_buffer_unref (in);
+  gst_harness_teardown (h);
+  gst_bus_set_flushing (bus, TRUE);
+  gst_object_unref (bus);
+}
+
+GST_END_TEST;
 
 static GstBusSyncReply
 count_problems (GstBus * bus, GstMessage * msg, gpointer data)
@@ -2720,11 +2897,14 @@ clipclassify_suite (void)
   tcase_add_test (tc_props, test_window_pooling);
   tcase_add_test (tc_props, test_repeat_metadata);
   tcase_add_test (tc_props, test_coverage_full);
+  tcase_add_test (tc_props, test_regions);
+  tcase_add_test (tc_props, test_regions_reclassify_interval);
   tcase_add_test (tc_props, test_frames_not_copied);
   tcase_add_test (tc_props, test_top_k_and_threshold);
   tcase_add_test (tc_props, test_labels_file);
   tcase_add_test (tc_props, test_template_ensembling);
   tcase_add_test (tc_props, test_bus_messages);
+  tcase_add_test (tc_props, test_stats);
 
   suite_add_tcase (s, tc_state);
   tcase_add_test (tc_state, test_state_cycles);

@@ -73,6 +73,24 @@ GST_START_TEST (test_views)
 
 GST_END_TEST;
 
+/* Boxes from a detector: clipped to the frame, even corners for I420,
+ * nothing for a zero-size box or one wholly outside. */
+GST_START_TEST (test_crop)
+{
+  ClipFrame f = frame (CLE_PIXEL_I420, 320, 240), c;
+
+  fail_unless (gst_clip_frame_crop (&f, -10, 231, 50, 100, &c));
+  fail_unless_equals_int (c.width, 40);
+  fail_unless_equals_int (c.height, 10);        /* rows 230..239 */
+  fail_unless (c.planes[0] == f.planes[0] + 230 * f.strides[0]);
+  fail_unless (c.planes[1] == f.planes[1] + 115 * f.strides[1]);
+  fail_if (gst_clip_frame_crop (&f, 10, 10, 0, 20, &c));
+  fail_if (gst_clip_frame_crop (&f, 400, 10, 20, 20, &c));
+  fail_if (gst_clip_frame_crop (&f, -50, 10, 50, 20, &c));
+}
+
+GST_END_TEST;
+
 static Suite *
 clipframe_suite (void)
 {
@@ -83,6 +101,7 @@ clipframe_suite (void)
   tcase_add_test (tc, test_wide_tiles);
   tcase_add_test (tc, test_tall_i420_tiles);
   tcase_add_test (tc, test_views);
+  tcase_add_test (tc, test_crop);
   return s;
 }
 

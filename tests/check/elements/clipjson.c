@@ -290,6 +290,61 @@ GST_START_TEST (test_scored_frame_fields)
 
 GST_END_TEST;
 
+/* Regions labelled by clipclassify become objects[] with their box; a
+ * frame with labelled regions but no frame classification (roi-list) gets a
+ * line of its own. */
+GST_START_TEST (test_objects)
+{
+  gchar *path = temp_path (), *desc;
+  GstHarness *h;
+  GstBuffer *buf;
+  GstVideoRegionOfInterestMeta *roi;
+  GPtrArray *lines;
+  JsonObject *o, *obj;
+  JsonArray *objects;
+
+  desc = g_strdup_printf ("clipjson location=\"%s\"", path);
+  h = gst_harness_new_parse (desc);
+  gst_harness_set_src_caps_str (h, "video/x-raw,format=RGB,width=97,"
+      "height=61,framerate=25/1");
+  buf = video_frame (3);
+  roi = gst_buffer_add_video_region_of_interest_meta (buf, "person", -5, 10,
+      30, 20);
+  roi->id = 42;
+  gst_video_region_of_interest_meta_add_param (roi,
+      gst_structure_new ("clip-classification", "label", G_TYPE_STRING,
+          "a cat", "label-id", G_TYPE_UINT, 0, "confidence", G_TYPE_DOUBLE,
+          0.75, "repeated", G_TYPE_BOOLEAN, FALSE, NULL));
+  /* a region nobody classified: not an object */
+  gst_buffer_add_video_region_of_interest_meta (buf, "car", 1, 1, 5, 5);
+  fail_unless_equals_int (gst_harness_push (h, buf), GST_FLOW_OK);
+  fail_unless (gst_harness_push_event (h, gst_event_new_eos ()));
+  gst_harness_teardown (h);
+
+  lines = read_lines (path);
+  fail_unless_equals_int (lines->len, 1);
+  o = json_node_get_object (g_ptr_array_index (lines, 0));
+  fail_unless_equals_int64 (json_object_get_int_member (o, "pts"),
+      3 * 40 * GST_MSECOND);
+  objects = json_object_get_array_member (o, "objects");
+  fail_unless_equals_int (json_array_get_length (objects), 1);
+  obj = json_array_get_object_element (objects, 0);
+  fail_unless_equals_int64 (json_object_get_int_member (obj, "id"), 42);
+  fail_unless_equals_int64 (json_object_get_int_member (obj, "x"), -5);
+  fail_unless_equals_int64 (json_object_get_int_member (obj, "w"), 30);
+  fail_unless_equals_string (json_object_get_string_member (obj, "roi_type"),
+      "person");
+  fail_unless_equals_string (json_object_get_string_member
+      (json_array_get_object_element (json_object_get_array_member (obj,
+                  "tensors"), 0), "label"), "a cat");
+  g_ptr_array_unref (lines);
+  g_unlink (path);
+  g_free (path);
+  g_free (desc);
+}
+
+GST_END_TEST;
+
 static Suite *
 clipjson_suite (void)
 {
@@ -299,6 +354,7 @@ clipjson_suite (void)
   suite_add_tcase (s, tc);
   tcase_add_test (tc, test_lines_match_meta);
   tcase_add_test (tc, test_scored_frame_fields);
+  tcase_add_test (tc, test_objects);
   tcase_add_test (tc, test_escaping_non_video);
   tcase_add_test (tc, test_unwritable_location);
   return s;

@@ -317,6 +317,64 @@ GST_START_TEST (test_element_metas_messages_eos)
 
 GST_END_TEST;
 
+/* A flushing seek ends the open segment where the frames stopped (in a
+ * late-result event after the flush); a DISCONT flag without a jump in time
+ * splits nothing. */
+GST_START_TEST (test_element_flush_and_discont)
+{
+  GstHarness *h = gst_harness_new ("clipsegment");
+  GstEvent *ev;
+  GstSegment seg;
+  guint i, n_finished = 0, n_late = 0;
+
+  g_object_set (h->element, "post-messages", FALSE, NULL);
+  gst_harness_set_src_caps_str (h, "video/x-raw");
+  for (i = 0; i < 30; i++) {
+    GstBuffer *in = frame_with_labels (i * 100 * MS, 0.9f, 0.0f), *out;
+
+    if (i == 15)
+      GST_BUFFER_FLAG_SET (in, GST_BUFFER_FLAG_DISCONT);
+    fail_unless_equals_int (gst_harness_push (h, in), GST_FLOW_OK);
+    out = gst_harness_pull (h);
+    n_finished += count_segment_metas (out, TRUE);
+    gst_buffer_unref (out);
+  }
+  fail_unless_equals_int (n_finished, 0);       /* DISCONT split nothing */
+
+  while ((ev = gst_harness_try_pull_event (h)))
+    gst_event_unref (ev);
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_start ()));
+  fail_unless (gst_harness_push_event (h, gst_event_new_flush_stop (TRUE)));
+  gst_segment_init (&seg, GST_FORMAT_TIME);
+  fail_unless (gst_harness_push_event (h, gst_event_new_segment (&seg)));
+  while ((ev = gst_harness_try_pull_event (h))) {
+    const GstStructure *s = gst_event_get_structure (ev);
+
+    if (s && gst_structure_has_name (s, GST_CLIP_LATE_RESULT_EVENT)) {
+      GstBuffer *carrier = gst_value_get_buffer (gst_structure_get_value (s,
+              "buffer"));
+      gpointer state = NULL;
+      GstClipSegmentMeta *m;
+
+      while ((m = (GstClipSegmentMeta *)
+              gst_buffer_iterate_meta_filtered (carrier, &state,
+                  GST_CLIP_SEGMENT_META_API_TYPE))) {
+        fail_unless (m->finished);
+        fail_unless_equals_uint64 (m->start_running_time, 0);
+        /* the last frame, at 2.9 s, and half a spacing */
+        fail_unless_equals_uint64 (m->end_running_time, 2950 * MS);
+        fail_unless_equals_int (m->n_frames, 30);
+        n_late++;
+      }
+    }
+    gst_event_unref (ev);
+  }
+  fail_unless_equals_int (n_late, 1);
+  gst_harness_teardown (h);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_element_bad_thresholds)
 {
   GstHarness *h = gst_harness_new ("clipsegment");
@@ -481,6 +539,7 @@ clipsegment_suite (void)
   tcase_add_test (tc, test_start_flush_and_gaps);
   suite_add_tcase (s, te);
   tcase_add_test (te, test_element_metas_messages_eos);
+  tcase_add_test (te, test_element_flush_and_discont);
   tcase_add_test (te, test_element_bad_thresholds);
   tcase_add_test (te, test_live_start_announced_while_on);
   return s;

@@ -1,0 +1,51 @@
+/* gstcliplatency.c: a ring of recent latencies, summarized on demand (a
+ * property read or a stats message, not per frame). */
+
+#include <string.h>
+
+#include "gstcliplatency.h"
+
+void
+gst_clip_latency_reset (GstClipLatency * l)
+{
+  l->n = l->next = 0;
+}
+
+void
+gst_clip_latency_add (GstClipLatency * l, GstClockTime latency)
+{
+  l->values[l->next] = latency;
+  l->next = (l->next + 1) % GST_CLIP_LATENCY_WINDOW;
+  if (l->n < GST_CLIP_LATENCY_WINDOW)
+    l->n++;
+}
+
+static gint
+compare_times (gconstpointer a, gconstpointer b)
+{
+  GstClockTime x = *(const GstClockTime *) a, y = *(const GstClockTime *) b;
+
+  return x < y ? -1 : x > y;
+}
+
+void
+gst_clip_latency_summary (const GstClipLatency * l, GstClockTime * mean,
+    GstClockTime * p99)
+{
+  GstClockTime sorted[GST_CLIP_LATENCY_WINDOW];
+  guint64 sum = 0;
+  guint i, rank;
+
+  if (l->n == 0) {
+    *mean = *p99 = GST_CLOCK_TIME_NONE;
+    return;
+  }
+  memcpy (sorted, l->values, l->n * sizeof (GstClockTime));
+  for (i = 0; i < l->n; i++)
+    sum += sorted[i];
+  qsort (sorted, l->n, sizeof (GstClockTime), compare_times);
+  /* nearest rank: the smallest value with 99% of the values at or below */
+  rank = (99 * l->n + 99) / 100;
+  *mean = sum / l->n;
+  *p99 = sorted[MAX (rank, 1) - 1];
+}
