@@ -36,11 +36,11 @@ export GST_REGISTRY="$work/registry.bin"
 export XDG_CACHE_HOME="$work/cache"
 unset CLIP_SOURCE_ROOT GST_PLUGIN_PATH_1_0 GST_REGISTRY_1_0
 
-for e in clipclassify clipjson clipsegment clippublish; do
+for e in clipclassify clipjson clipsegment clipoverlay clipindex clippublish; do
   gst-inspect-1.0 "$e" | grep -q "$prefix/lib/gstreamer-1.0/libgstclip.so" || {
     echo "install: gst-inspect-1.0 does not find $e in $prefix" >&2; exit 1; }
 done
-echo "install: gst-inspect-1.0 finds clipclassify clipjson clipsegment clippublish in $prefix" >&2
+echo "install: gst-inspect-1.0 finds clipclassify clipjson clipsegment clipoverlay clipindex clippublish in $prefix" >&2
 
 # shellcheck disable=SC2046
 ${CC:-cc} -o "$work/read-labels" tests/install/read-labels.c \
