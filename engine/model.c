@@ -11,6 +11,7 @@
 #include "error.h"
 #include "model.h"
 #include "tensor-names.h"
+#include "torch-zip.h"
 
 static void
 format_shape (char *buf, size_t size, int n_dim, const int64_t *shape)
@@ -192,20 +193,28 @@ bind_logit_scale (ClipModel *m, ClipError *err)
   return CLE_OK;
 }
 
+/* model.safetensors, else its sharded index, else pytorch_model.bin (the
+ * only file of older Hugging Face repositories and many fine-tunes). */
 static int
 open_weights (ClipModel *m, ClipError *err)
 {
   char *single = g_build_filename (m->dir, "model.safetensors", NULL);
   char *index = g_build_filename (m->dir, "model.safetensors.index.json",
       NULL);
+  char *bin = g_build_filename (m->dir, "pytorch_model.bin", NULL);
   int code;
-  if (g_file_test (single, G_FILE_TEST_EXISTS)
-      || !g_file_test (index, G_FILE_TEST_EXISTS))
+  if (g_file_test (single, G_FILE_TEST_EXISTS))
     code = cle_safetensors_open (&m->weights, single, err);
-  else
+  else if (g_file_test (index, G_FILE_TEST_EXISTS))
     code = cle_safetensors_open (&m->weights, index, err);
+  else if (g_file_test (bin, G_FILE_TEST_EXISTS))
+    code = cle_torch_zip_open (&m->weights, bin, err);
+  else
+    code = cle_error_set (err, CLE_ERROR_IO, "'%s': no model.safetensors, "
+        "model.safetensors.index.json or pytorch_model.bin", m->dir);
   g_free (single);
   g_free (index);
+  g_free (bin);
   return code;
 }
 
