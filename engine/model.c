@@ -8,6 +8,7 @@
 
 #include <glib.h>
 
+#include "adapter.h"
 #include "error.h"
 #include "model.h"
 #include "tensor-names.h"
@@ -223,6 +224,7 @@ cle_model_params_init (ClipModelParams *params)
 {
   params->towers = CLE_TOWER_BOTH;
   params->precision = CLE_PRECISION_FP32;
+  params->adapter_dir = NULL;
 }
 
 void
@@ -233,6 +235,7 @@ cle_model_free (ClipModel *m)
   for (int i = 0; i < m->n_packed; i++)
     cle_packed_weight_clear (&m->packed[i]);
   g_free (m->packed);
+  cle_adapter_free (m->adapter);
   for (int i = 0; i < m->n_owned; i++)
     g_free (m->owned[i]);
   g_free (m->owned);
@@ -347,6 +350,9 @@ cle_model_load (ClipModel **out, const char *dir,
     code = bind_text (m, err);
   if (code == CLE_OK)
     code = bind_logit_scale (m, err);
+  /* merged into fp32 copies, before any conversion */
+  if (code == CLE_OK && params->adapter_dir && params->adapter_dir[0])
+    code = cle_adapter_apply (m, params->adapter_dir, err);
   if (code == CLE_OK && params->precision != CLE_PRECISION_FP32)
     code = convert_weights (m, params->precision, err);
 
@@ -419,6 +425,7 @@ cle_model_get_info (const ClipModel *m, ClipModelInfo *info)
     info->vocab_size = c->text.vocab_size;
   }
   info->weights_dtype = m->dtype;
+  info->adapter = cle_adapter_description (m->adapter);
   info->precision = m->precision;
   for (int i = 0; i < m->n_packed; i++)
     info->quantized_bytes += cle_packed_weight_bytes (&m->packed[i]);

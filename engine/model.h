@@ -43,6 +43,9 @@ typedef struct {
   const float *fc2_w, *fc2_b;           /* (D, M), (D) */
   /* The same Linear weights converted for a bf16/int8 model, else NULL. */
   const ClipPackedWeight *q_p, *k_p, *v_p, *o_p, *fc1_p, *fc2_p;
+  /* Bottleneck adapters replacing x + h after attention and after the MLP
+   * (adapter-runtime.h), else NULL. */
+  const struct ClipBottleneck *bn_mh, *bn_out;
 } ClipLayerWeights;
 
 typedef struct {
@@ -79,6 +82,7 @@ struct ClipModel {
   ClipPrecision precision;
   ClipPackedWeight *packed;     /* n_packed weights converted at load */
   int n_packed;
+  struct ClipAdapter *adapter;  /* applied at load, or NULL */
 };
 
 /* config.json -> ClipConfig, for the towers asked; errors name the file and

@@ -660,11 +660,19 @@ def main():
 
     # --- PEFT DoRA: norm of W + sBA, bias outside ------------------------------------------
     torch.manual_seed(1307)
-    conf = peft_lora_config(target_modules=["q_proj", "k_proj", "out_proj", "fc2"], r=4,
-                            lora_alpha=12, use_dora=True)
-    fx = Fixture("peft_dora", "PEFT DoRA on q, k, out_proj, fc2; s = 3; c = m/|W + sBA|, bias "
-                 "outside; adapter_model.safetensors")
+    conf = peft_lora_config(target_modules=["q_proj", "k_proj", "out_proj", "fc2", "visual_projection"],
+                            r=4, lora_alpha=12, use_dora=True)
+    fx = Fixture("peft_dora", "PEFT DoRA on q, k, out_proj, fc2 and visual_projection (no bias); "
+                 "s = 3; c = m/|W + sBA|, bias outside; adapter_model.safetensors")
     keys, deltas = peft_lora_like(cfg, conf, "lora")
+    Wv = P["visual_projection.weight"]
+    A = f32(torch.randn(4, Wv.shape[1]) * Wv.shape[1] ** -0.5)
+    B = f32(torch.randn(Wv.shape[0], 4) * 0.4 * 0.5)
+    m = f32((1 + 0.3 * torch.randn(Wv.shape[0])) * Wv.norm(dim=1))
+    keys["base_model.model.visual_projection.lora_A.weight"] = A
+    keys["base_model.model.visual_projection.lora_B.weight"] = B
+    keys["base_model.model.visual_projection.lora_magnitude_vector"] = m
+    deltas[("vision_model", None, "proj")] = {"kind": "dora_p", "A": A, "B": B, "s": 3.0, "m": m}
     write_json(os.path.join(fx.dir, "adapter_config.json"), conf)
     write_st(os.path.join(fx.dir, "adapter_model.safetensors"), keys)
     check_files(fx, keys)
@@ -695,20 +703,13 @@ def main():
 
     # --- PEFT LoRA with lora_bias, bias="lora_only", modules_to_save visual_projection ------
     torch.manual_seed(1309)
-    conf = peft_lora_config(target_modules=["q_proj", "fc2", "text_projection"], r=2,
+    conf = peft_lora_config(target_modules=["q_proj", "fc2"], r=2,
                             lora_alpha=4, lora_bias=True, bias="lora_only",
                             modules_to_save=["visual_projection"])
-    fx = Fixture("peft_modules_to_save", "PEFT LoRA with lora_bias on q_proj, fc2 and "
-                 "text_projection; bias='lora_only' (trained base biases of the targets saved as "
+    fx = Fixture("peft_modules_to_save", "PEFT LoRA with lora_bias on q_proj and fc2; "
+                 "bias='lora_only' (trained base biases of the targets saved as "
                  "base_layer.bias); modules_to_save visual_projection (replaces the base tensor)")
     keys, deltas = peft_lora_like(cfg, conf, "lora")
-    # text_projection is a target: a LoRA on the projection (no bias in CLIP's projections)
-    Wt = P["text_projection.weight"]
-    A = f32(torch.randn(2, Wt.shape[1]) * Wt.shape[1] ** -0.5)
-    B = f32(torch.randn(Wt.shape[0], 2) * 0.4)
-    keys["base_model.model.text_projection.lora_A.weight"] = A
-    keys["base_model.model.text_projection.lora_B.weight"] = B
-    deltas[("text_model", None, "proj")] = {"kind": "lora", "A": A, "B": B, "s": 2.0}
     # bias lora_only: the trained biases of the adapted Linears
     overrides = {}
     for (tower, i, mod), d in list(deltas.items()):
@@ -761,7 +762,9 @@ def bad_inputs(cfg, P, lora_keys):
         if raw is not None:
             open(os.path.join(d, raw[0]), "wb").write(raw[1])
         elif keys is not None:
-            if fmt == "bin":
+            if fmt == "peft":
+                write_st(os.path.join(d, "adapter_model.safetensors"), keys)
+            elif fmt == "bin":
                 write_bin(os.path.join(d, "pytorch_adapter.bin"), keys)
             else:
                 write_st(os.path.join(d, "adapter.safetensors"), keys, metadata=False)
@@ -810,7 +813,7 @@ def bad_inputs(cfg, P, lora_keys):
     nan[3, 1] = float("nan")
     k5["text_model.encoder.layers.0.mlp.fc2.loras.a.lora_B"] = nan
     case("nan", lora_conf, k5, fmt="st", code="FORMAT",
-         msg=["text_model.encoder.layers.0.mlp.fc2.loras.a.lora_B", "non-finite", "index 7"])
+         msg=["text_model.encoder.layers.0.mlp.fc2.loras.a.lora_B", "non-finite", "index 13"])
     k6 = dict(lora_keys)
     k6["text_model.embeddings.x.loras.a.lora_A"] = torch.zeros(2)
     case("unrecognized_key", lora_conf, k6, code="FORMAT", msg=["text_model.embeddings.x.loras.a.lora_A"])
@@ -819,6 +822,12 @@ def bad_inputs(cfg, P, lora_keys):
     case("bad_json", "{\"config\": ", lora_keys, code="FORMAT", msg=["adapter_config.json"])
     c = peft_lora_config(peft_type="LOHA")
     case("peft_loha", c, lora_keys, code="UNSUPPORTED", msg=["LOHA"])
+    c = peft_lora_config(target_modules=["text_projection"], lora_bias=True, r=2)
+    case("peft_lora_bias_on_projection", c, raw=None, fmt="peft", code="UNSUPPORTED",
+         msg=["lora_bias", "text_projection"],
+         keys={"base_model.model.text_projection.lora_A.weight": torch.randn(2, 32),
+               "base_model.model.text_projection.lora_B.weight": torch.randn(24, 2),
+               "base_model.model.text_projection.lora_B.bias": torch.randn(24)})
     c = peft_lora_config(use_qalora=True)
     case("peft_qalora", c, lora_keys, code="UNSUPPORTED", msg=["use_qalora"])
     # legacy torch (< 1.6) pickle file and a pickle that calls numpy
