@@ -52,12 +52,12 @@ cle_bottleneck_add_key (GHashTable *keys, const char *name,
     char *site = g_strdup_printf ("%d %d %d", tower, layer, s);
     GHashTable *params = g_hash_table_lookup (keys, site);
     if (!params) {
-      params = g_hash_table_new (g_str_hash, g_str_equal);
+      params = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
       g_hash_table_insert (keys, site, params);
     } else {
       g_free (site);
     }
-    g_hash_table_insert (params, (char *) param, (gpointer) t);
+    g_hash_table_insert (params, g_strdup (param), (gpointer) t);
     return 1;
   }
   return 0;
@@ -97,7 +97,7 @@ take (Site *s, const char *param, int required, int64_t d0, int64_t d1,
     return cle_error_set (s->err, CLE_ERROR_FORMAT,
         "'%s': missing '%s%s'", s->path, s->prefix, param);
   }
-  g_hash_table_add (s->used, (gpointer) param);
+  g_hash_table_add (s->used, g_strdup (param));
   int n_dim = d1 < 0 ? 1 : 2;
   if (t->n_dim != n_dim || t->shape[0] != d0 || (d1 >= 0
           && t->shape[1] != d1)) {
@@ -279,7 +279,8 @@ cle_bottleneck_build (ClipBottleneck **blocks, int *n_blocks, ClipModel *m,
               "'%s': missing '%sadapter_up.weight' for %s layer %d (id %d)",
               path, prefix, word[t], i, id);
         } else if (on) {
-          Site s = { params, g_hash_table_new (g_str_hash, g_str_equal),
+          Site s = { params, g_hash_table_new_full (g_str_hash, g_str_equal,
+                g_free, NULL),
             path, prefix, err
           };
           ClipBottleneck *b = &(*blocks)[k++];

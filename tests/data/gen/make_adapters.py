@@ -93,12 +93,16 @@ def encoder(ad, tower, x, P, cfg, causal):
     eps = cfg["layer_norm_eps"]
     for i in range(cfg["num_hidden_layers"]):
         lp = "%s.encoder.layers.%d." % (tower, i)
+        bn = ad.get("bn", {})
         h = mr.layer_norm(x, P[lp + "layer_norm1.weight"], P[lp + "layer_norm1.bias"], eps)
-        x = x + attention(ad, tower, i, h, P, lp, cfg["num_attention_heads"], causal)
+        h = attention(ad, tower, i, h, P, lp, cfg["num_attention_heads"], causal)
+        f = bn.get((tower, i, "mh"))
+        x = f(h, x) if f else x + h
         h = mr.layer_norm(x, P[lp + "layer_norm2.weight"], P[lp + "layer_norm2.bias"], eps)
         h = lin(ad, (tower, i, "fc1"), h, P[lp + "mlp.fc1.weight"], P[lp + "mlp.fc1.bias"])
         h = lin(ad, (tower, i, "fc2"), act(h), P[lp + "mlp.fc2.weight"], P[lp + "mlp.fc2.bias"])
-        x = x + h
+        f = bn.get((tower, i, "out"))
+        x = f(h, x) if f else x + h
     return x
 
 
@@ -410,6 +414,138 @@ def peft_lora_like(cfg, conf, kind):
                     d.update(kind="dora_p", m=m)
                 deltas[(tower, i, mod)] = d
     return keys, deltas
+
+
+# ---------------------------------------------------------------------------------------------
+# bottleneck adapters (adapters' Adapter / ParallelAdapter, layer_norm None as CLIP is pre-LN)
+# ---------------------------------------------------------------------------------------------
+
+def bn_act(name):
+    name = name.lower()
+    if name in ("relu",):
+        return torch.relu
+    if name in ("swish", "silu"):
+        return lambda x: x * torch.sigmoid(x)
+    if name == "gelu":
+        return lambda x: 0.5 * x * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    if name in ("gelu_new", "gelu_pytorch_tanh", "gelu_fast"):
+        return lambda x: 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x ** 3)))
+    if name == "tanh":
+        return torch.tanh
+    raise KeyError(name)
+
+
+def bn_config(kind, **kw):
+    c = {"adapter_residual_before_ln": False, "cross_adapter": False, "dropout": 0.0,
+         "factorized_phm_W": True, "factorized_phm_rule": False,
+         "hypercomplex_nonlinearity": "glorot-uniform", "init_weights": "bert",
+         "init_weights_seed": None, "inv_adapter": None, "inv_adapter_reduction_factor": None,
+         "is_parallel": False, "learn_phm": True, "leave_out": [], "ln_after": False,
+         "ln_before": False, "mh_adapter": False, "non_linearity": "relu",
+         "original_ln_after": True, "original_ln_before": True, "output_adapter": True,
+         "phm_bias": True, "phm_c_init": "normal", "phm_dim": 4, "phm_init_range": 0.0001,
+         "phm_layer": False, "phm_rank": 1, "reduction_factor": 16, "residual_before_ln": True,
+         "scaling": 1.0, "shared_W_phm": False, "shared_phm_rule": True, "stochastic_depth": 0.0,
+         "use_gating": False}
+    if kind == "double_seq_bn":
+        c.update(original_ln_before=False, mh_adapter=True, non_linearity="swish")
+    if kind == "par_bn":
+        c.update(original_ln_before=False, is_parallel=True, reduction_factor=2, scaling=4.0,
+                 init_weights="mam")
+    c.update(kw)
+    return c
+
+
+def bn_m(conf, d, lid):
+    rf = conf["reduction_factor"]
+    if isinstance(rf, dict):
+        rf = rf[str(lid)] if str(lid) in rf else rf["default"]
+    return max(1, int(d // rf))
+
+
+def bottleneck(cfg, conf, name, shift=None):
+    """-> (keys, blocks): blocks[(tower, i, site)] = parameters.  shift (legacy_gelu): down
+    biases near -3, where the erf and tanh GELUs differ by 10%, and a large up-projection, so
+    that reading one for the other is visible."""
+    keys, blocks = {}, {}
+    for tower in TOWERS:
+        d = tower_cfg(cfg, tower)["hidden_size"]
+        for i in range(layers_of(cfg, tower)):
+            lid = global_id(cfg, tower, i)
+            if lid in conf["leave_out"]:
+                continue
+            for site, on, sname in (("mh", conf["mh_adapter"], "attention_adapters"),
+                                    ("out", conf["output_adapter"], "output_adapters")):
+                if not on:
+                    continue
+                m = bn_m(conf, d, lid)
+                pre = "%s.encoder.layers.%d.%s.adapters.%s." % (tower, i, sname, name)
+                b = {"Wd": f32(torch.randn(m, d) * d ** -0.5), "bd": f32(0.1 * torch.randn(m)),
+                     "Wu": f32(torch.randn(d, m) * 0.5 * m ** -0.5), "bu": f32(0.1 * torch.randn(d))}
+                if shift:
+                    b["Wd"] = f32(b["Wd"] * 0.05)
+                    b["bd"] = f32(shift + 0.2 * torch.randn(m))
+                    b["Wu"] = f32(b["Wu"] * 100)
+                down = "adapter_down.0."
+                if conf["ln_before"]:
+                    b["lnb_w"], b["lnb_b"] = f32(1 + 0.2 * torch.randn(d)), f32(0.1 * torch.randn(d))
+                    keys[pre + "adapter_down.0.weight"], keys[pre + "adapter_down.0.bias"] = b["lnb_w"], b["lnb_b"]
+                    keys[pre + "adapter_norm_before.weight"] = b["lnb_w"]
+                    keys[pre + "adapter_norm_before.bias"] = b["lnb_b"]
+                    down = "adapter_down.1."
+                keys[pre + down + "weight"], keys[pre + down + "bias"] = b["Wd"], b["bd"]
+                keys[pre + "adapter_up.weight"], keys[pre + "adapter_up.bias"] = b["Wu"], b["bu"]
+                if conf["ln_after"]:
+                    b["lna_w"], b["lna_b"] = f32(1 + 0.2 * torch.randn(d)), f32(0.1 * torch.randn(d))
+                    keys[pre + "adapter_norm_after.weight"] = b["lna_w"]
+                    keys[pre + "adapter_norm_after.bias"] = b["lna_b"]
+                sc = conf["scaling"]
+                if sc == "channel":
+                    b["s"] = f32(1 + 0.3 * torch.randn(d))
+                    keys[pre + "scaling"] = b["s"]
+                elif sc == "learned":
+                    b["s"] = f32(torch.tensor([1.7]))
+                    keys[pre + "scaling"] = b["s"]
+                else:
+                    b["s"] = float(sc)
+                blocks[(tower, i, site)] = b
+    return keys, blocks
+
+
+def bn_hooks(conf, blocks, act_name, P=None, wrong=None):
+    act = bn_act(act_name)
+    ln = lambda x, w, b: mr.layer_norm(x, w, b, 1e-5)
+
+    def make(b, key):
+        def A(u):
+            if "lnb_w" in b:
+                u = ln(u, b["lnb_w"], b["lnb_b"])
+            return b["s"] * (mr.linear(act(mr.linear(u, b["Wd"], b["bd"])), b["Wu"], b["bu"]))
+        LNa = (lambda a: ln(a, b["lna_w"], b["lna_b"])) if "lna_w" in b else (lambda a: a)
+
+        def seq(h, r):
+            xin = h + r if conf["original_ln_before"] else h
+            if wrong == "seq input h":
+                xin = h
+            res = h if conf["residual_before_ln"] else xin
+            a = A(xin)
+            arbl = conf["adapter_residual_before_ln"] != (wrong == "arbl flipped")
+            o = LNa(a + res) if arbl else LNa(a) + res
+            return o + r if conf["original_ln_after"] else o
+
+        def par(h, r):
+            u = r
+            if wrong == "parallel input LN(r)":
+                tower, i, site = key
+                lp = "%s.encoder.layers.%d.layer_norm%d." % (tower, i, 1 if site == "mh" else 2)
+                u = mr.layer_norm(r, P[lp + "weight"], P[lp + "bias"], tower_cfg_eps[tower])
+            a = LNa(A(u))
+            return a + h + (r if conf["original_ln_after"] else 0)
+        return par if conf["is_parallel"] else seq
+    return {"bn": {k: make(b, k) for k, b in blocks.items()}}
+
+
+tower_cfg_eps = {}
 
 
 class Fixture:
@@ -735,11 +871,114 @@ def main():
                     overrides, [("modules_to_save and biases ignored", no_override)])
     table.append(fx)
 
+    tower_cfg_eps.update({t: tower_cfg(cfg, t)["layer_norm_eps"] for t in TOWERS})
+    table += bottleneck_fixtures(cfg, P, inputs)
+
     bad_inputs(cfg, P, lora_keys)
     torch_zip_fixtures()
     vision_only_bin()
     readme(table)
     print("ok: %d adapter fixtures in %s" % (len(table), OUT))
+
+
+def bn_fixture(cfg, P, inputs, name, what, conf, fmt, wrong=(), version="adapters.1.2.0",
+               act_name=None, shift=None):
+    fx = Fixture(name, what)
+    keys, blocks = bottleneck(cfg, conf, "bn", shift)
+    act_name = act_name or conf["non_linearity"]
+    write_json(os.path.join(fx.dir, "adapter_config.json"), adapters_top("bn", conf, version=version))
+    if fmt == "bin":
+        write_bin(os.path.join(fx.dir, "pytorch_adapter.bin"), keys)
+    else:
+        write_st(os.path.join(fx.dir, "adapter.safetensors"), keys, metadata=False)
+    check_files(fx, keys)
+    ad = bn_hooks(conf, blocks, act_name, P)
+    o = forward(cfg, P, inputs, ad)
+    ref = torch.cat([o["image"].reshape(-1), o["text"].reshape(-1)])
+    base = embeds(cfg, P, inputs, {})
+    moved = float((ref - base).abs().max() / base.abs().max())
+    assert moved > 1e-2, (name, moved)
+    misses = {}
+    for w in wrong:
+        if isinstance(w, tuple):
+            label, wad = w
+        else:
+            label, wad = w, bn_hooks(conf, blocks, act_name, P, wrong=w)
+        misses[label] = far(embeds(cfg, P, inputs, wad), ref, name + ": " + label)
+    # zero adapter_up reproduces the base exactly (the residual step is the identity + 0)
+    if not conf["is_parallel"] and conf["original_ln_before"] and conf["original_ln_after"] \
+            and conf["residual_before_ln"] and not conf["ln_after"]:
+        zero = {k: dict(b, Wu=torch.zeros_like(b["Wu"]), bu=torch.zeros_like(b["bu"]))
+                for k, b in blocks.items()}
+        z = embeds(cfg, P, inputs, bn_hooks(conf, zero, act_name, P))
+        assert float((z - base).abs().max()) < 1e-12, (name, "zero adapter is not the identity")
+    rd = os.path.join(fx.dir, "reference")
+    os.makedirs(rd)
+    mr.f32_file(os.path.join(rd, "image_embeds.f32"), o["image"])
+    mr.f32_file(os.path.join(rd, "text_embeds.f32"), o["text"])
+    mr.dump_json(os.path.join(rd, "reference.json"), {
+        "library": "adapters", "method": "bottleneck", "format": fmt, "base": "gen/f32-gelu",
+        "exercises": what, "relative_change_from_base": round(moved, 4),
+        "wrong_readings_relative_miss": {k: round(v, 4) for k, v in misses.items()}})
+    return fx, blocks
+
+
+def bottleneck_fixtures(cfg, P, inputs):
+    out = []
+    torch.manual_seed(1310)
+    conf = bn_config("seq_bn", reduction_factor={"3": 8, "default": 16})
+    fx, _ = bn_fixture(cfg, P, inputs, "seqbn", "SeqBnConfig (pfeiffer): output site, relu, "
+                       "reduction_factor {\"3\": 8, \"default\": 16} keyed by global id (vision "
+                       "layer 1 has m = 48 // 8 = 6, the others 32 // 16 = 2 and 48 // 16 = 3); "
+                       "y = z + A(z), z = h + r; pytorch_adapter.bin", conf, "bin",
+                       wrong=["seq input h"])
+    out.append(fx)
+    torch.manual_seed(1311)
+    conf = bn_config("double_seq_bn", leave_out=[1, 2])
+    fx, blocks = bn_fixture(cfg, P, inputs, "double_seqbn", "DoubleSeqBnConfig (houlsby): both "
+                            "sites, swish, leave_out [1, 2] = text layer 1 + vision layer 0; "
+                            "y = r + h + A(h); adapter.safetensors", conf, "st")
+    pertower = {k: b for k, b in blocks.items() if not (k[0] == "vision_model" and k[1] in (1, 2))}
+    far_ad = bn_hooks(conf, pertower, "swish", P)
+    o = forward(cfg, P, inputs, bn_hooks(conf, blocks, "swish", P))
+    ref = torch.cat([o["image"].reshape(-1), o["text"].reshape(-1)])
+    far(embeds(cfg, P, inputs, far_ad), ref, "double_seqbn: leave_out read per tower")
+    out.append(fx)
+    torch.manual_seed(1312)
+    conf = bn_config("par_bn")
+    fx, _ = bn_fixture(cfg, P, inputs, "parbn", "ParBnConfig: parallel, output site, relu, "
+                       "reduction_factor 2, scaling 4.0; the input is the raw residual r; "
+                       "pytorch_adapter.bin", conf, "bin", wrong=["parallel input LN(r)"])
+    out.append(fx)
+    torch.manual_seed(1313)
+    conf = bn_config("par_bn", scaling="learned", mh_adapter=True, original_ln_after=False)
+    fx, _ = bn_fixture(cfg, P, inputs, "scaled_parbn", "scaled_par_bn on both sites: scaling "
+                       "\"learned\" (tensor [1]), original_ln_after false (y = LNa(A(r)) + h); "
+                       "adapter.safetensors", conf, "st")
+    out.append(fx)
+    torch.manual_seed(1314)
+    conf = bn_config("seq_bn", ln_before=True, ln_after=True, adapter_residual_before_ln=True,
+                     scaling="channel", original_ln_before=False, original_ln_after=False,
+                     residual_before_ln=False, non_linearity="gelu", reduction_factor=4,
+                     mh_adapter=True)
+    fx, _ = bn_fixture(cfg, P, inputs, "bn_options", "every flag off the defaults: ln_before "
+                       "(adapter_down.0 is the LayerNorm, duplicated as adapter_norm_before), "
+                       "ln_after, adapter_residual_before_ln, scaling \"channel\", "
+                       "original_ln_before/after false, residual_before_ln false, exact gelu, "
+                       "both sites; pytorch_adapter.bin only (shared tensors)", conf, "bin",
+                       wrong=["arbl flipped"])
+    out.append(fx)
+    torch.manual_seed(1315)
+    conf = bn_config("seq_bn", non_linearity="gelu")
+    fx, blocks = bn_fixture(cfg, P, inputs, "legacy_gelu", "no 'version' key "
+                            "(adapter-transformers): non_linearity \"gelu\" means the tanh GELU "
+                            "(ACTIVATION_RENAME gelu -> gelu_new)", conf, "bin", version=None,
+                            act_name="gelu_new", shift=-3.0)
+    o = forward(cfg, P, inputs, bn_hooks(conf, blocks, "gelu_new", P))
+    ref = torch.cat([o["image"].reshape(-1), o["text"].reshape(-1)])
+    far(embeds(cfg, P, inputs, bn_hooks(conf, blocks, "gelu", P)), ref, "legacy_gelu: exact gelu")
+    out.append(fx)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -851,6 +1090,40 @@ def bad_inputs(cfg, P, lora_keys):
     vc["config"]["leave_out"] = [2]
     case("global_ids_without_text_tower", vc, {}, code="MODEL",
          msg=["text tower", "leave_out [2]"])
+    # bottleneck configs the engine refuses, on the seqbn fixture's weights
+    seq = os.path.join(OUT, "seqbn")
+    seq_conf = json.load(open(os.path.join(seq, "adapter_config.json")))
+    seq_keys = {k: v.to(torch.float64) for k, v in torch.load(os.path.join(seq, "pytorch_adapter.bin")).items()}
+    c = json.loads(json.dumps(seq_conf))
+    c["config"]["reduction_factor"] = {"3": 8}
+    case("rf_mapping_without_default", c, seq_keys, code="FORMAT",
+         msg=["reduction_factor has no entry for layer 0", "default"])
+    c = json.loads(json.dumps(seq_conf))
+    c["config"]["reduction_factor"] = 16
+    case("rf_other_than_saved", c, seq_keys, code="MODEL",
+         msg=["output_adapters.adapters.bn.adapter_down.0.weight", "6 rows, expected 3"])
+    c = json.loads(json.dumps(seq_conf))
+    c["config"]["non_linearity"] = "foo"
+    case("unknown_activation", c, seq_keys, code="UNSUPPORTED", msg=["non_linearity 'foo'"])
+    c = json.loads(json.dumps(seq_conf))
+    c["config"]["residual_before_ln"] = "post_add"
+    case("residual_post_add", c, seq_keys, code="UNSUPPORTED", msg=["post_add"])
+    c = json.loads(json.dumps(seq_conf))
+    c["config"]["phm_layer"] = True
+    case("compacter", c, seq_keys, code="UNSUPPORTED", msg=["Compacter"])
+    c = json.loads(json.dumps(seq_conf))
+    c["config"]["inv_adapter"] = "nice"
+    case("invertible", c, seq_keys, code="UNSUPPORTED", msg=["inv_adapter", "nice"])
+    c = json.loads(json.dumps(seq_conf))
+    c["config"]["leave_out"] = [3]
+    case("bottleneck_in_left_out_layer", c, seq_keys, code="FORMAT",
+         msg=["vision layer 1 (id 3)", "leave_out"])
+    c = json.loads(json.dumps(seq_conf))
+    c["config"]["scaling"] = "sqrt"
+    case("bad_scaling", c, seq_keys, code="FORMAT", msg=["scaling 'sqrt'"])
+    c = json.loads(json.dumps(lora_conf))
+    c["config"] = {"architecture": "union", "configs": []}
+    case("union", c, lora_keys, code="UNSUPPORTED", msg=["union"])
     mr.dump_json(os.path.join(bad, "README.json"), {
         "global_ids_without_text_tower": "load on gen/vision-only (vision tower only)",
         "others": "load on gen/f32-gelu"})
