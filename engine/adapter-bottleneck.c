@@ -308,8 +308,8 @@ cle_bottleneck_scratch (const ClipBottleneck *b, int rows)
   return (size_t) rows * (3 * b->d + b->m);
 }
 
-static float
-act_one (ClipAdapterActivation act, float x)
+float
+cle_adapter_activation (ClipAdapterActivation act, float x)
 {
   switch (act) {
     case CLE_ADAPTER_ACT_RELU: return x > 0 ? x : 0;
@@ -348,7 +348,7 @@ adapter_block (const ClipBottleneck *b, float *a, const float *u, int rows,
   }
   cle_linear (mid, u, b->down_w, b->down_b, rows, d, m, 0, 0, nt);
   for (size_t i = 0; i < (size_t) rows * m; i++)
-    mid[i] = act_one (b->act, mid[i]);
+    mid[i] = cle_adapter_activation (b->act, mid[i]);
   cle_linear (a, mid, b->up_w, b->up_b, rows, m, d, 0, 0, nt);
   for (int r = 0; r < rows; r++) {
     float *ar = a + (size_t) r * d;

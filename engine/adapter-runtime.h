@@ -41,4 +41,18 @@ size_t cle_bottleneck_scratch (const ClipBottleneck *b, int rows);
 void cle_bottleneck_residual (const ClipBottleneck *b, float *x, float *h,
     int rows, float *scratch, int n_threads);
 
+/* adapters' activation functions, by the config's resolved name. */
+float cle_adapter_activation (ClipAdapterActivation act, float x);
+
+/* Prefix tuning (adapter-prefix.c). add_key files a top-level key
+ * "prefix_tuning.prefix_tunings.<name>.<location>.<param>" (returns 0 when
+ * it is not one); build checks them against cfg (prefix_length,
+ * bottleneck_size, the layers not left out per tower) and sets the prefix
+ * keys and values of the loaded towers' layers (memory owned by m). */
+int cle_prefix_add_key (GHashTable *keys, const char *name,
+    const ClipTensor *t, const char *key);
+int cle_prefix_build (struct ClipModel *m, const ClipAdapterConfig *cfg,
+    GHashTable *keys, int n_text, const int *loaded, const char *path,
+    ClipError *err);
+
 #endif

@@ -58,6 +58,7 @@ typedef struct {
   GHashTable *deltas;           /* module -> Delta* */
   GPtrArray *overrides;         /* ClipTensor* whose name is a base name */
   GHashTable *bottleneck;       /* "tower.layer.site" -> GHashTable param->tensor */
+  GHashTable *prefix;           /* "tower param" -> tensor */
   ClipError *err;
 } Load;
 
@@ -393,9 +394,13 @@ add_key (Load *ld, const ClipTensor *t)
           || g_str_has_prefix (name, "visual_projection.")))
     tower = name[0] == 't' ? TEXT : VISION;
   if (tower < 0) {
-    code = cfg->library == CLE_ADAPTER_LIB_ADAPTERS
-        && g_str_has_prefix (name, "prefix_tuning.")
-        ? unrecognized (ld, t) : add_override (ld, t, name);
+    if (cfg->library == CLE_ADAPTER_LIB_ADAPTERS
+        && g_str_has_prefix (name, "prefix_tuning."))
+      code = cfg->method == CLE_ADAPTER_PREFIX
+          && cle_prefix_add_key (ld->prefix, cfg->name, t, name)
+          ? CLE_OK : unrecognized (ld, t);
+    else
+      code = add_override (ld, t, name);
     g_free (name);
     return code;
   }
@@ -859,9 +864,6 @@ cle_adapter_apply (ClipModel *m, const char *dir, ClipError *err)
   ClipAdapter *a = g_new0 (ClipAdapter, 1);
   Load ld = { .m = m, .a = a, .cfg = &a->cfg, .err = err };
   int code = cle_adapter_config_load (&a->cfg, dir, err);
-  if (code == CLE_OK && a->cfg.method == CLE_ADAPTER_PREFIX)
-    code = cle_error_set (err, CLE_ERROR_UNSUPPORTED,
-        "adapter '%s': prefix tuning is not supported yet", a->cfg.name);
   if (code == CLE_OK)
     code = open_weights (a, dir, &ld.st, err);
   if (code) {
@@ -874,6 +876,7 @@ cle_adapter_apply (ClipModel *m, const char *dir, ClipError *err)
       (GDestroyNotify) delta_free);
   ld.overrides = g_ptr_array_new ();
   ld.bottleneck = cle_bottleneck_keys_new ();
+  ld.prefix = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   code = check_leave_out (&ld);
 
   int n;
@@ -882,7 +885,10 @@ cle_adapter_apply (ClipModel *m, const char *dir, ClipError *err)
     code = add_key (&ld, all[i]);
   g_free (all);
 
-  if (code == CLE_OK && a->cfg.method == CLE_ADAPTER_BOTTLENECK)
+  if (code == CLE_OK && a->cfg.method == CLE_ADAPTER_PREFIX)
+    code = cle_prefix_build (m, &a->cfg, ld.prefix, ld.n_layer[TEXT],
+        ld.loaded, a->weights_path, err);
+  else if (code == CLE_OK && a->cfg.method == CLE_ADAPTER_BOTTLENECK)
     code = cle_bottleneck_build (&a->blocks, &a->n_blocks, m, &a->cfg,
         ld.bottleneck, ld.n_layer[TEXT], ld.loaded, a->weights_path, err);
   else if (code == CLE_OK && a->cfg.library == CLE_ADAPTER_LIB_ADAPTERS)
@@ -915,6 +921,7 @@ cle_adapter_apply (ClipModel *m, const char *dir, ClipError *err)
   g_hash_table_destroy (ld.deltas);
   g_ptr_array_free (ld.overrides, TRUE);
   g_hash_table_destroy (ld.bottleneck);
+  g_hash_table_destroy (ld.prefix);
   /* the bottleneck blocks hold decoded copies: the file may go */
   cle_safetensors_free (ld.st);
   if (code != CLE_OK) {

@@ -50,6 +50,16 @@ cle_context_free (ClipContext *ctx)
   g_free (ctx);
 }
 
+/* The longest prefix (prefix tuning) of a tower's layers. */
+static int
+max_prefix (const ClipLayerWeights *layers, int n_layer)
+{
+  int n = 0;
+  for (int i = 0; i < n_layer; i++)
+    n = MAX (n, layers[i].prefix.n);
+  return n;
+}
+
 /* Scratch floats the bottleneck adapters of a tower's layers need. */
 static size_t
 cle_adapter_scratch (const ClipModel *model, const ClipLayerWeights *layers,
@@ -101,7 +111,8 @@ context_alloc (const ClipModel *model, const ClipContextParams *params,
             v->n_layer, rows));
     patches = (size_t) G * G * v->n_channels * v->patch_size * v->patch_size;
     pixels = (size_t) ctx->max_images * 3 * v->image_size * v->image_size;
-    max_len = MAX (max_len, T);
+    max_len = MAX (max_len, T + max_prefix (model->vision.layers,
+            v->n_layer));
     max_d_head = MAX (max_d_head, v->width / v->n_head);
     max_seq = MAX (max_seq, ctx->max_images);
   }
@@ -112,7 +123,8 @@ context_alloc (const ClipModel *model, const ClipContextParams *params,
     mlp = MAX (mlp, rows * t->mlp);
     adapter = MAX (adapter, cle_adapter_scratch (model, model->text.layers,
             t->n_layer, rows));
-    max_len = MAX (max_len, t->context_length);
+    max_len = MAX (max_len, t->context_length
+        + max_prefix (model->text.layers, t->n_layer));
     max_d_head = MAX (max_d_head, t->width / t->n_head);
     max_seq = MAX (max_seq, ctx->max_texts);
     max_positions = rows;

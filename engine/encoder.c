@@ -80,8 +80,12 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   const ClipPackedWeight *const qkv_p[3] = { w->q_p, w->k_p, w->v_p };
   const float *const qkv_b[3] = { w->q_b, w->k_b, w->v_b };
   linear_multi (ctx, qkv, ctx->h, qkv_w, qkv_p, qkv_b, 3, rows, D, D);
-  cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
-      D / c->n_head, causal, ctx->attn_scratch, nt);
+  if (w->prefix.n)
+    cle_attention_prefix (ctx->att, ctx->q, ctx->k, ctx->v, seqs, &w->prefix,
+        c->n_head, D / c->n_head, causal, 0, ctx->attn_scratch, nt);
+  else
+    cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
+        D / c->n_head, causal, ctx->attn_scratch, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, rows, D,
       D);
   residual (ctx, w->bn_mh, ctx->x, ctx->h, rows, D);
@@ -145,8 +149,12 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
   gather_rows (ctx->att, ctx->h, pooled, n_seq, D);
   cle_encoder_linear (ctx, ctx->q, ctx->att, w->q_w, w->q_p, w->q_b, n_seq,
       D, D);
-  cle_attention_pooled (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
-      D / c->n_head, ctx->attn_scratch, nt);
+  if (w->prefix.n)
+    cle_attention_prefix (ctx->att, ctx->q, ctx->k, ctx->v, seqs, &w->prefix,
+        c->n_head, D / c->n_head, 0, 1, ctx->attn_scratch, nt);
+  else
+    cle_attention_pooled (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
+        D / c->n_head, ctx->attn_scratch, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, n_seq,
       D, D);
   add_rows (ctx, w->bn_mh, ctx->x, ctx->h, ctx->att, pooled, n_seq, D);

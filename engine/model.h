@@ -32,6 +32,15 @@ typedef struct {
   ClipTowerConfig vision, text;
 } ClipConfig;
 
+/* Keys and values that precede every sequence in a layer's attention
+ * (adapters' prefix tuning): n positions, k and v: (n_head, n, d_head);
+ * every query sees them all. */
+typedef struct
+{
+  int n;
+  const float *k, *v;
+} ClipPrefix;
+
 /* Weights of one pre-LayerNorm transformer block. Linear weights are
  * (out, in) row-major as PyTorch stores them; sgemm reads them transposed. */
 typedef struct {
@@ -46,6 +55,8 @@ typedef struct {
   /* Bottleneck adapters replacing x + h after attention and after the MLP
    * (adapter-runtime.h), else NULL. */
   const struct ClipBottleneck *bn_mh, *bn_out;
+  /* Prefix-tuning keys and values (n 0: none), computed at load. */
+  ClipPrefix prefix;
 } ClipLayerWeights;
 
 typedef struct {

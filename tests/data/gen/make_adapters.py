@@ -81,9 +81,17 @@ def attention(ad, tower, i, x, P, pre, heads, causal):
     k = lin(ad, (tower, i, "k"), x, *g("k"))
     v = lin(ad, (tower, i, "v"), x, *g("v"))
     q, k, v = (t.reshape(n, T, heads, hd).transpose(1, 2) for t in (q, k, v))
+    pfx = ad.get("prefix", {}).get((tower, i))
+    Pn = 0
+    if pfx is not None:         # already projected keys/values (H, P, D), first, unmasked
+        Kp, Vp = pfx
+        Pn = Kp.shape[1]
+        k = torch.cat([Kp[None].expand(n, -1, -1, -1), k], dim=2)
+        v = torch.cat([Vp[None].expand(n, -1, -1, -1), v], dim=2)
     s = q @ k.transpose(-1, -2)
     if causal:
-        s = s + torch.triu(torch.full((T, T), float("-inf"), dtype=s.dtype), diagonal=1)
+        mask = torch.triu(torch.full((T, T), float("-inf"), dtype=s.dtype), diagonal=1)
+        s = s + torch.cat([torch.zeros(T, Pn, dtype=s.dtype), mask], dim=1)
     o = (torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(n, T, W)
     return lin(ad, (tower, i, "o"), o, *g("o"))
 
@@ -873,12 +881,133 @@ def main():
 
     tower_cfg_eps.update({t: tower_cfg(cfg, t)["layer_norm_eps"] for t in TOWERS})
     table += bottleneck_fixtures(cfg, P, inputs)
+    table += prefix_fixtures(cfg, P, inputs)
 
     bad_inputs(cfg, P, lora_keys)
     torch_zip_fixtures()
     vision_only_bin()
     readme(table)
     print("ok: %d adapter fixtures in %s" % (len(table), OUT))
+
+
+# ---------------------------------------------------------------------------------------------
+# prefix tuning (PrefixTuning / FlatPrefixTuning; location clip_<tower>_self_prefix)
+# ---------------------------------------------------------------------------------------------
+
+def prefix_config(**kw):
+    c = {"architecture": "prefix_tuning", "encoder_prefix": True, "cross_prefix": True,
+         "leave_out": [], "flat": False, "prefix_length": 30, "bottleneck_size": 512,
+         "non_linearity": "tanh", "dropout": 0.0, "use_gating": False, "shared_gating": True,
+         "init_weights_seed": None}
+    c.update(kw)
+    return c
+
+
+def prefix_params(cfg, conf, name, flat):
+    """-> (keys, kv): kv[tower] = (P, 2 n_t d) and the slots of its layers."""
+    P, bs = conf["prefix_length"], conf["bottleneck_size"]
+    keys, kv = {}, {}
+    for tower in TOWERS:
+        c = tower_cfg(cfg, tower)
+        d = c["hidden_size"]
+        slots = {}
+        for i in range(layers_of(cfg, tower)):
+            if global_id(cfg, tower, i) not in conf["leave_out"]:
+                slots[i] = len(slots)
+        n_t = len(slots)
+        loc = "prefix_tuning.prefix_tunings.%s.clip_%s_self_prefix." % (name, tower)
+        if flat:
+            ct = f32(0.8 * torch.randn(P * 2 * n_t * d))
+            keys[loc + "control_trans"] = ct
+            flatkv = ct.reshape(P, 2 * n_t * d)
+        else:
+            E = f32(torch.randn(P, d))
+            W1, b1 = f32(torch.randn(bs, d) * d ** -0.5), f32(0.2 * torch.randn(bs))
+            W2, b2 = f32(torch.randn(2 * n_t * d, bs) * bs ** -0.5), f32(0.2 * torch.randn(2 * n_t * d))
+            keys[loc + "wte.weight"] = E
+            keys[loc + "control_trans.0.weight"], keys[loc + "control_trans.0.bias"] = W1, b1
+            keys[loc + "control_trans.2.weight"], keys[loc + "control_trans.2.bias"] = W2, b2
+            flatkv = mr.linear(torch.tanh(mr.linear(E, W1, b1)), W2, b2)
+        kv[tower] = (flatkv, slots, c["num_attention_heads"], d)
+    return keys, kv
+
+
+def prefix_hooks(kv, layout="adapters"):
+    pre = {}
+    for tower, (flatkv, slots, H, d) in kv.items():
+        P, n_t = flatkv.shape[0], len(slots)
+        D = d // H
+        t = flatkv.reshape(P, 2 * n_t, H, D).permute(1, 2, 0, 3)     # (2 n_t, H, P, D)
+        for i, j in slots.items():
+            if layout == "adapters":
+                pre[(tower, i)] = (t[2 * j], t[2 * j + 1])
+            else:                   # keys of all slots first, then the values
+                pre[(tower, i)] = (t[j], t[n_t + j])
+    return {"prefix": pre}
+
+
+def pool_duplicates(cfg, keys, name):
+    """save_adapter's state_dict: the pool's tensors again under every layer of both towers
+    (the same tensor objects)."""
+    out = dict(keys)
+    for tower in TOWERS:
+        for i in range(layers_of(cfg, tower)):
+            for k, v in keys.items():
+                out["%s.encoder.layers.%d.self_attn.prefix_tuning.pool.%s" % (tower, i, k)] = v
+    return out
+
+
+def prefix_fixtures(cfg, P, inputs):
+    out = []
+    for name, what, conf, flat, fmt, seed in (
+        ("prefix_mlp", "PrefixTuningConfig, prefix_length 3, bottleneck_size 8, leave_out "
+         "[1, 2] = text layer 1 + vision layer 0: text n_t = 1, vision n_t = 2 (vision layers 1, 2 "
+         "use the compressed slots 0, 1); the MLP run once at load; pytorch_adapter.bin with the "
+         "pool duplicated under every layer (same tensors), as save_adapter writes it",
+         prefix_config(prefix_length=3, bottleneck_size=8, leave_out=[1, 2]), False, "bin", 1316),
+        ("prefix_flat", "the flat form (control_trans [P*2*n_t*d]) under a config that says "
+         "\"flat\": false, as eject_prefix_tuning then save leaves it; prefix_length 4; "
+         "adapter.safetensors (no pool duplicates)",
+         prefix_config(prefix_length=4, bottleneck_size=16), True, "st", 1317)):
+        torch.manual_seed(seed)
+        fx = Fixture(name, what)
+        keys, kv = prefix_params(cfg, conf, "pf", flat)
+        write_json(os.path.join(fx.dir, "adapter_config.json"), adapters_top("pf", conf))
+        if fmt == "bin":
+            allk = pool_duplicates(cfg, {k: v.to(torch.float32) for k, v in keys.items()}, "pf")
+            torch.save(allk, os.path.join(fx.dir, "pytorch_adapter.bin"))
+            back = torch.load(os.path.join(fx.dir, "pytorch_adapter.bin"))
+            k0 = sorted(keys)[0]
+            dup = "text_model.encoder.layers.1.self_attn.prefix_tuning.pool." + k0
+            assert back[dup].data_ptr() == back[k0].data_ptr(), "pool duplicates not shared"
+            for k in keys:
+                assert torch.equal(back[k].to(torch.float64), keys[k]), k
+        else:
+            write_st(os.path.join(fx.dir, "adapter.safetensors"), keys, metadata=False)
+            check_files(fx, keys)
+        ad = prefix_hooks(kv)
+        o = forward(cfg, P, inputs, ad)
+        ref = torch.cat([o["image"].reshape(-1), o["text"].reshape(-1)])
+        base = embeds(cfg, P, inputs, {})
+        moved = float((ref - base).abs().max() / base.abs().max())
+        assert moved > 1e-2, (name, moved)
+        misses = {"keys and values read as two halves":
+                  far(embeds(cfg, P, inputs, prefix_hooks(kv, "halves")), ref, name + ": halves")}
+        # the prefix masked like a text position (causal over P + T columns) is the same as
+        # unmasked for queries after it: not a distinguishing reading, so not listed
+        rd = os.path.join(fx.dir, "reference")
+        os.makedirs(rd)
+        mr.f32_file(os.path.join(rd, "image_embeds.f32"), o["image"])
+        mr.f32_file(os.path.join(rd, "text_embeds.f32"), o["text"])
+        mr.dump_json(os.path.join(rd, "reference.json"), {
+            "library": "adapters", "method": "prefix_tuning", "format": fmt,
+            "base": "gen/f32-gelu", "exercises": what,
+            "relative_change_from_base": round(moved, 4),
+            "wrong_readings_relative_miss": {k: round(v, 4) for k, v in misses.items()},
+            "wrong_readings_refused": ["slots not compressed (n_t = all layers): "
+                                       "control_trans.2 has fewer rows than that reading needs"]})
+        out.append(fx)
+    return out
 
 
 def bn_fixture(cfg, P, inputs, name, what, conf, fmt, wrong=(), version="adapters.1.2.0",
@@ -1121,6 +1250,16 @@ def bad_inputs(cfg, P, lora_keys):
     c = json.loads(json.dumps(seq_conf))
     c["config"]["scaling"] = "sqrt"
     case("bad_scaling", c, seq_keys, code="FORMAT", msg=["scaling 'sqrt'"])
+    pm = os.path.join(OUT, "prefix_mlp")
+    c = json.load(open(os.path.join(pm, "adapter_config.json")))
+    c["config"]["leave_out"] = []
+    shutil.copytree(pm, os.path.join(bad, "prefix_other_leave_out"),
+                    ignore=shutil.ignore_patterns("reference", "adapter_config.json"))
+    case_dir = os.path.join(bad, "prefix_other_leave_out")
+    write_json(os.path.join(case_dir, "adapter_config.json"), c)
+    mr.dump_json(os.path.join(case_dir, "expect.json"), {
+        "code": "MODEL", "message": ["control_trans.2.weight", "[64, 8], expected [128, 8]",
+                                     "2 x 2 text layers not left out x width 32"]})
     c = json.loads(json.dumps(lora_conf))
     c["config"] = {"architecture": "union", "configs": []}
     case("union", c, lora_keys, code="UNSUPPORTED", msg=["union"])
