@@ -24,7 +24,7 @@ static const GOptionEntry common_entries[] = {
   {"adapter", 0, 0, G_OPTION_ARG_FILENAME, &tool_options.adapter,
         "Applies the adapter in DIR at load, as AdapterHub's adapters "
         "(save_adapter) or PEFT (save_pretrained) wrote it: LoRA, IA3, DoRA, "
-        "bottleneck adapters.", "DIR"},
+        "bottleneck adapters, prefix tuning.", "DIR"},
   {NULL}
 };
 
