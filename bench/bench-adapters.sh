@@ -32,6 +32,8 @@ for round in $(seq 1 "$ROUNDS"); do
   done
 done
 /usr/bin/python3 - "$LOG" <<'PY' >&2
+# medians of the throughput and the best (least disturbed) time per call,
+# each against the run without an adapter
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 runs = sorted({r["run"] for r in rows})
@@ -39,18 +41,19 @@ adapters = []
 for r in rows:
     if r["adapter"] not in adapters:
         adapters.append(r["adapter"])
-print("| adapter | " + " | ".join(runs) + " | load ms |")
+print("| adapter | " + " | ".join("%s: median/s, best ms" % r for r in runs) + " | load ms |")
 print("|---" * (len(runs) + 2) + "|")
 base = {}
 for a in adapters:
     cells, load = [], []
     for run in runs:
-        v = [r["result"].get("images_per_s", r["result"].get("prompts_per_s"))
-             for r in rows if r["adapter"] == a and r["run"] == run]
-        load += [r["result"]["load_ms"] for r in rows if r["adapter"] == a and r["run"] == run]
-        m = statistics.median(v)
+        sel = [r["result"] for r in rows if r["adapter"] == a and r["run"] == run]
+        med = statistics.median(x.get("images_per_s", x.get("prompts_per_s")) for x in sel)
+        best = min(x["ms_per_batch_min"] for x in sel)
+        load += [x["load_ms"] for x in sel]
         if a == "none":
-            base[run] = m
-        cells.append("%.1f/s (%+.1f%%)" % (m, 100 * (m / base[run] - 1)))
+            base[run] = (med, best)
+        cells.append("%.1f (%+.1f%%), %.1f (%+.1f%%)" % (
+            med, 100 * (med / base[run][0] - 1), best, 100 * (best / base[run][1] - 1)))
     print("| %s | %s | %.0f |" % (a, " | ".join(cells), statistics.median(load)))
 PY

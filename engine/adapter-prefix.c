@@ -9,6 +9,7 @@
 #include "adapter-runtime.h"
 #include "error.h"
 #include "model.h"
+#include "ops/ops.h"
 
 static const char *const location[2] = { "clip_text_model_self_prefix",
   "clip_vision_model_self_prefix"
@@ -156,23 +157,13 @@ cle_prefix_build (ClipModel *m, const ClipAdapterConfig *cfg,
             sizeof err->message - strlen (err->message),
             " (2 x %d %s layers not left out x width %d)", n_t, word[tw], d);
       if (!code) {
-        /* KV[p] = W2 act(W1 E[p] + b1) + b2, once, in double */
+        /* KV = W2 act(W1 E + b1) + b2, once: (P, bs), then (P, n_kv) */
+        float *hid = g_new (float, (size_t) P * bs);
         flat = g_new (float, (size_t) P * n_kv);
-        double *hid = g_new (double, bs);
-        for (int p = 0; p < P; p++) {
-          for (int r = 0; r < bs; r++) {
-            double acc = b1[r];
-            for (int i = 0; i < d; i++)
-              acc += (double) w1[(size_t) r * d + i] * wte[(size_t) p * d + i];
-            hid[r] = cle_adapter_activation (cfg->act, (float) acc);
-          }
-          for (int64_t o = 0; o < n_kv; o++) {
-            double acc = b2[o];
-            for (int r = 0; r < bs; r++)
-              acc += (double) w2[(size_t) o * bs + r] * hid[r];
-            flat[(size_t) p * n_kv + o] = acc;
-          }
-        }
+        cle_linear (hid, wte, w1, b1, P, d, bs, 0, 0, 1);
+        for (size_t i = 0; i < (size_t) P * bs; i++)
+          hid[i] = cle_adapter_activation (cfg->act, hid[i]);
+        cle_linear (flat, hid, w2, b2, P, bs, n_kv, 0, 0, 1);
         g_free (hid);
       }
     }
