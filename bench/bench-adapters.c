@@ -7,7 +7,7 @@
  * prompts), the load time, and the change against no adapter. Checks
  * nothing: the parity of every method is test-adapter's job.
  *
- *   build/bench/bench-adapters MODEL ROUNDS CALLS ADAPTER_DIR...
+ *   [PRECISION=bf16|int8] build/bench/bench-adapters MODEL ROUNDS CALLS ADAPTER_DIR...
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +58,11 @@ main (int argc, char **argv)
       ClipModelParams mp;
       cle_model_params_init (&mp);
       mp.adapter_dir = c ? argv[3 + c] : NULL;
+      if (getenv ("PRECISION")
+          && !cle_precision_from_string (getenv ("PRECISION"), &mp.precision)) {
+        fprintf (stderr, "PRECISION: fp32, bf16 or int8\n");
+        return 2;
+      }
       ClipModel *model;
       ClipContext *ctx;
       ClipError err;
