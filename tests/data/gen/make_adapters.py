@@ -1029,7 +1029,9 @@ def bn_fixture(cfg, P, inputs, name, what, conf, fmt, wrong=(), version="adapter
     assert moved > 1e-2, (name, moved)
     misses = {}
     for w in wrong:
-        if isinstance(w, tuple):
+        if callable(w):
+            label, wad = w(blocks, act_name)
+        elif isinstance(w, tuple):
             label, wad = w
         else:
             label, wad = w, bn_hooks(conf, blocks, act_name, P, wrong=w)
@@ -1064,14 +1066,13 @@ def bottleneck_fixtures(cfg, P, inputs):
     out.append(fx)
     torch.manual_seed(1311)
     conf = bn_config("double_seq_bn", leave_out=[1, 2])
+    pertower = lambda blocks, act: ("leave_out [1, 2] read per tower", bn_hooks(
+        conf, {k: b for k, b in blocks.items()
+               if not (k[0] == "vision_model" and k[1] in (1, 2))}, act, P))
     fx, blocks = bn_fixture(cfg, P, inputs, "double_seqbn", "DoubleSeqBnConfig (houlsby): both "
                             "sites, swish, leave_out [1, 2] = text layer 1 + vision layer 0; "
-                            "y = r + h + A(h); adapter.safetensors", conf, "st")
-    pertower = {k: b for k, b in blocks.items() if not (k[0] == "vision_model" and k[1] in (1, 2))}
-    far_ad = bn_hooks(conf, pertower, "swish", P)
-    o = forward(cfg, P, inputs, bn_hooks(conf, blocks, "swish", P))
-    ref = torch.cat([o["image"].reshape(-1), o["text"].reshape(-1)])
-    far(embeds(cfg, P, inputs, far_ad), ref, "double_seqbn: leave_out read per tower")
+                            "y = r + h + A(h); adapter.safetensors", conf, "st",
+                            wrong=[pertower])
     out.append(fx)
     torch.manual_seed(1312)
     conf = bn_config("par_bn")
@@ -1099,13 +1100,11 @@ def bottleneck_fixtures(cfg, P, inputs):
     out.append(fx)
     torch.manual_seed(1315)
     conf = bn_config("seq_bn", non_linearity="gelu")
+    exact = lambda blocks, act: ("\"gelu\" read as the exact GELU", bn_hooks(conf, blocks, "gelu", P))
     fx, blocks = bn_fixture(cfg, P, inputs, "legacy_gelu", "no 'version' key "
                             "(adapter-transformers): non_linearity \"gelu\" means the tanh GELU "
                             "(ACTIVATION_RENAME gelu -> gelu_new)", conf, "bin", version=None,
-                            act_name="gelu_new", shift=-3.0)
-    o = forward(cfg, P, inputs, bn_hooks(conf, blocks, "gelu_new", P))
-    ref = torch.cat([o["image"].reshape(-1), o["text"].reshape(-1)])
-    far(embeds(cfg, P, inputs, bn_hooks(conf, blocks, "gelu", P)), ref, "legacy_gelu: exact gelu")
+                            act_name="gelu_new", shift=-3.0, wrong=[exact])
     out.append(fx)
     return out
 
@@ -1273,8 +1272,8 @@ def malicious_zip():
     pkl = b"\x80\x02cposix\nsystem\nq\x00X\x0b\x00\x00\x00echo pwned!q\x01\x85q\x02Rq\x03."
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        z.writestr("archive/data.pkl", pkl)
-        z.writestr("archive/version", "3\n")
+        for name, data in (("archive/data.pkl", pkl), ("archive/version", b"3\n")):
+            z.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), data)
     return buf.getvalue()
 
 
