@@ -373,6 +373,11 @@ add_key (Load *ld, const ClipTensor *t)
   const ClipAdapterConfig *cfg = ld->cfg;
   const char *key = t->name;
   if (cfg->library == CLE_ADAPTER_LIB_PEFT) {
+    if (strstr (key, ".lora_embedding_") || strstr (key, ".lora_conv"))
+      return cle_error_set (ld->err, CLE_ERROR_UNSUPPORTED,
+          "adapter tensor '%s' in '%s': LoRA on an embedding or a "
+          "convolution is not supported (Linear layers only)", t->name,
+          t->path);
     if (!g_str_has_prefix (key, "base_model.model."))
       return unrecognized (ld, t);
     key += strlen ("base_model.model.");

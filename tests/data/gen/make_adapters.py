@@ -701,6 +701,15 @@ def main():
     write_st(os.path.join(fx2.dir, "adapter.safetensors"), lora_keys, metadata=False)
     shutil.copytree(os.path.join(fx.dir, "reference"), os.path.join(fx2.dir, "reference"))
     table.append(fx2)
+    # the same adapter on a CLIPAdapterModel: every key under "clip."
+    fx3 = Fixture("lora_clip_adapter_model", "the lora fixture saved from a CLIPAdapterModel "
+                  "(keys prefixed 'clip.', model_class CLIPAdapterModel, global ids)")
+    c = json.load(open(os.path.join(fx.dir, "adapter_config.json")))
+    c["model_class"] = "CLIPAdapterModel"
+    write_json(os.path.join(fx3.dir, "adapter_config.json"), c)
+    write_bin(os.path.join(fx3.dir, "pytorch_adapter.bin"), {"clip." + k: v for k, v in lora_keys.items()})
+    shutil.copytree(os.path.join(fx.dir, "reference"), os.path.join(fx3.dir, "reference"))
+    table.append(fx3)
 
     # --- adapters IA3 (bias scaled too, fc1 output scaled) ---------------------------------
     torch.manual_seed(1302)
@@ -800,6 +809,23 @@ def main():
                     [("rslora ignored (alpha/r)", hooks({k: dict(d, s=d["s"] / 2) for k, d in deltas.items()})),
                      ("layers_to_transform global (text 0 only)",
                       hooks({k: d for k, d in deltas.items() if k[0] == "text_model"}))])
+    table.append(fx)
+
+    # --- PEFT LoRA with a regex target_modules (re.fullmatch) --------------------------------
+    torch.manual_seed(1310)
+    conf = peft_lora_config(target_modules=["q_proj", "out_proj", "fc2"], r=4, lora_alpha=4)
+    fx = Fixture("peft_regex_targets", "PEFT LoRA whose target_modules is a regex string "
+                 "(fullmatch on the module name): q_proj, out_proj and fc2 of the vision tower "
+                 "only; adapter_model.safetensors")
+    keys, deltas = peft_lora_like(cfg, conf, "lora")
+    keys = {k: v for k, v in keys.items() if ".vision_model." in k}
+    deltas = {k: d for k, d in deltas.items() if k[0] == "vision_model"}
+    conf["target_modules"] = r"vision_model\.encoder\.layers\.\d+\.(self_attn\.(q|out)_proj|mlp\.fc2)"
+    write_json(os.path.join(fx.dir, "adapter_config.json"), conf)
+    write_st(os.path.join(fx.dir, "adapter_model.safetensors"), keys)
+    check_files(fx, keys)
+    write_reference(fx, cfg, P, inputs, hooks(deltas),
+                    {"library": "peft", "method": "lora", "format": "safetensors"}, deltas, None, [])
     table.append(fx)
 
     # --- PEFT DoRA: norm of W + sBA, bias outside ------------------------------------------
@@ -1184,6 +1210,14 @@ def bad_inputs(cfg, P, lora_keys):
     k6 = dict(lora_keys)
     k6["text_model.embeddings.x.loras.a.lora_A"] = torch.zeros(2)
     case("unrecognized_key", lora_conf, k6, code="FORMAT", msg=["text_model.embeddings.x.loras.a.lora_A"])
+    vl = json.load(open(os.path.join(OUT, "vision_local", "adapter_config.json")))
+    case("single_tower_with_other_tower", vl, lora_keys, code="MODEL",
+         msg=["CLIPVisionModelWithProjection", "text_model.* tensors"])
+    c = peft_lora_config(target_modules=["token_embedding"])
+    case("peft_embedding_target", c, fmt="peft", code="UNSUPPORTED",
+         msg=["lora_embedding_A", "embedding"],
+         keys={"base_model.model.text_model.embeddings.token_embedding.lora_embedding_A": torch.randn(2, 4),
+               "base_model.model.text_model.embeddings.token_embedding.lora_embedding_B": torch.randn(4, 2)})
     case("no_weights", lora_conf, None, code="IO", msg=["pytorch_adapter.bin", "adapter.safetensors"])
     case("not_a_config", {"hello": 1}, lora_keys, code="FORMAT", msg=["peft_type", "config"])
     case("bad_json", "{\"config\": ", lora_keys, code="FORMAT", msg=["adapter_config.json"])
