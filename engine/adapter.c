@@ -1,11 +1,9 @@
 /* adapter.c - an adapter directory applied to a loaded model: the weights
  * file found and read (safetensors or torch.save), every key parsed into
- * (tower, layer, module, parameter) and checked against the config and the
- * model's shapes, then LoRA / IA3 / DoRA merged into fp32 copies of the
- * weights as each library's forward computes them (not as their merge
- * functions do), and PEFT's saved base tensors put in place. Bottleneck
- * adapters are checked here and run by adapter-bottleneck.c. */
-#include <math.h>
+ * (tower, layer, module, parameter) and checked against the config (sites,
+ * leave_out, targets, layers_to_transform), then handed to the method's
+ * file: adapter-merge.c (LoRA, IA3, DoRA, PEFT's base tensors),
+ * adapter-bottleneck.c, adapter-prefix.c. The adapter's fingerprint. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,31 +11,19 @@
 #include <json-glib/json-glib.h>
 
 #include "adapter.h"
+#include "adapter-merge.h"
 #include "adapter-runtime.h"
 #include "error.h"
 #include "model.h"
 #include "tensor-names.h"
 #include "torch-zip.h"
 
-enum { TEXT, VISION };
 static const char *const tower_prefix[2] = { "text_model.", "vision_model." };
 static const char *const tower_word[2] = { "text", "vision" };
-
-typedef enum { MOD_Q, MOD_K, MOD_V, MOD_O, MOD_FC1, MOD_FC2, N_LAYER_MOD,
-  MOD_PROJ = N_LAYER_MOD,
-} Mod;
 static const char *const mod_path[N_LAYER_MOD] = { "self_attn.q_proj",
   "self_attn.k_proj", "self_attn.v_proj", "self_attn.out_proj", "mlp.fc1",
   "mlp.fc2"
 };
-
-/* The tensors of one adapted Linear. */
-typedef struct {
-  int tower, layer;             /* layer -1: the tower's projection */
-  Mod mod;
-  char *module;                 /* "text_model.encoder.layers.0.self_attn.q_proj" */
-  const ClipTensor *A, *B, *bB, *m, *l;
-} Delta;
 
 struct ClipAdapter {
   ClipAdapterConfig cfg;
@@ -55,7 +41,7 @@ typedef struct {
   ClipSafetensors *st;
   int n_layer[2];               /* -1: unknown (tower absent) */
   int loaded[2];
-  GHashTable *deltas;           /* module -> Delta* */
+  GHashTable *deltas;           /* module -> ClipAdapterDelta* */
   GPtrArray *overrides;         /* ClipTensor* whose name is a base name */
   GHashTable *bottleneck;       /* "tower.layer.site" -> GHashTable param->tensor */
   GHashTable *prefix;           /* "tower param" -> tensor */
@@ -63,177 +49,10 @@ typedef struct {
 } Load;
 
 static void
-delta_free (Delta *d)
+delta_free (ClipAdapterDelta *d)
 {
   g_free (d->module);
   g_free (d);
-}
-
-/* ----------------------------------------------------------- shapes -- */
-
-static void
-shape_string (char *buf, size_t size, int n_dim, const int64_t *shape)
-{
-  size_t pos = g_snprintf (buf, size, "[");
-  for (int i = 0; i < n_dim && pos < size; i++)
-    pos += g_snprintf (buf + pos, size - pos, "%s%" G_GINT64_FORMAT,
-        i ? ", " : "", shape[i]);
-  if (pos < size)
-    g_snprintf (buf + pos, size - pos, "]");
-}
-
-/* t has shape (d0[, d1]) (d1 < 0: 1-d); why says where the sizes come
- * from, e.g. "vision width 48". */
-static int
-check_shape (Load *ld, const ClipTensor *t, int64_t d0, int64_t d1,
-    const char *why)
-{
-  int n_dim = d1 < 0 ? 1 : 2;
-  int64_t want[2] = { d0, d1 };
-  int same = t->n_dim == n_dim;
-  for (int i = 0; same && i < n_dim; i++)
-    same = t->shape[i] == want[i];
-  if (same)
-    return CLE_OK;
-  char got_s[96], want_s[96];
-  shape_string (got_s, sizeof got_s, t->n_dim, t->shape);
-  shape_string (want_s, sizeof want_s, n_dim, want);
-  return cle_error_set (ld->err, CLE_ERROR_MODEL,
-      "adapter tensor '%s' in '%s': shape %s, expected %s (%s); adapter "
-      "made for another model?", t->name, t->path, got_s, want_s, why);
-}
-
-/* The tensor as float32 (a new array), every value finite. */
-static int
-decode (Load *ld, const ClipTensor *t, float **out)
-{
-  *out = NULL;
-  if (t->dtype != CLE_DTYPE_F32 && t->dtype != CLE_DTYPE_F16
-      && t->dtype != CLE_DTYPE_BF16 && t->dtype != CLE_DTYPE_F64)
-    return cle_error_set (ld->err, CLE_ERROR_FORMAT,
-        "adapter tensor '%s' in '%s': dtype %s, expected F32, F16, BF16 or "
-        "F64", t->name, t->path, cle_dtype_name (t->dtype));
-  float *v = g_try_malloc (MAX (t->n_elements, 1) * sizeof (float));
-  if (!v)
-    return cle_error_set (ld->err, CLE_ERROR_OUT_OF_MEMORY,
-        "adapter tensor '%s': cannot allocate %" G_GINT64_FORMAT " floats",
-        t->name, t->n_elements);
-  cle_tensor_to_f32 (v, t);
-  for (int64_t i = 0; i < t->n_elements; i++)
-    if (!isfinite (v[i])) {
-      g_free (v);
-      return cle_error_set (ld->err, CLE_ERROR_FORMAT,
-          "adapter tensor '%s' in '%s': non-finite value at index %"
-          G_GINT64_FORMAT, t->name, t->path, i);
-    }
-  *out = v;
-  return CLE_OK;
-}
-
-/* ------------------------------------------------------ model slots -- */
-
-static const ClipTowerConfig *
-tower_config (const ClipModel *m, int tower)
-{
-  return tower == TEXT ? &m->config.text : &m->config.vision;
-}
-
-static ClipLayerWeights *
-tower_layers (ClipModel *m, int tower)
-{
-  return tower == TEXT ? m->text.layers : m->vision.layers;
-}
-
-/* The weight and bias slots of a Linear and its (out, in). */
-static void
-linear_slots (ClipModel *m, int tower, int layer, Mod mod,
-    const float ***w, const float ***b, int *n_out, int *n_in)
-{
-  const ClipTowerConfig *c = tower_config (m, tower);
-  const int D = c->width, M = c->mlp;
-  *b = NULL;
-  if (layer < 0) {
-    *w = tower == TEXT ? &m->text.proj : &m->vision.proj;
-    *n_out = m->config.projection_dim;
-    *n_in = D;
-    return;
-  }
-  ClipLayerWeights *l = &tower_layers (m, tower)[layer];
-  *n_out = mod == MOD_FC1 ? M : D;
-  *n_in = mod == MOD_FC2 ? M : D;
-  switch (mod) {
-    case MOD_Q: *w = &l->q_w; *b = &l->q_b; break;
-    case MOD_K: *w = &l->k_w; *b = &l->k_b; break;
-    case MOD_V: *w = &l->v_w; *b = &l->v_b; break;
-    case MOD_O: *w = &l->o_w; *b = &l->o_b; break;
-    case MOD_FC1: *w = &l->fc1_w; *b = &l->fc1_b; break;
-    default: *w = &l->fc2_w; *b = &l->fc2_b; break;
-  }
-}
-
-/* The slot of any bound base tensor, by checkpoint name, or NULL. */
-static const float **
-base_slot (ClipModel *m, const char *name)
-{
-  for (int t = 0; t < 2; t++) {
-    if (!(m->config.towers & (t == TEXT ? CLE_TOWER_TEXT : CLE_TOWER_VISION)))
-      continue;
-    char *layers = g_strconcat (tower_prefix[t], "encoder.layers.", NULL);
-    int hit = g_str_has_prefix (name, layers);
-    const char *rest = name + strlen (layers);
-    g_free (layers);
-    if (!hit)
-      continue;
-    char *end;
-    long i = strtol (rest, &end, 10);
-    if (end == rest || *end != '.' || i < 0
-        || i >= tower_config (m, t)->n_layer)
-      return NULL;
-    ClipLayerWeights *l = &tower_layers (m, t)[i];
-#define CLE_SLOT(field, suffix, d0, d1) \
-    if (strcmp (end + 1, suffix) == 0) return &l->field;
-    CLE_LAYER_TENSORS (CLE_SLOT)
-#undef CLE_SLOT
-    return NULL;
-  }
-  const struct {
-    unsigned tower;
-    const char *name;
-    const float **slot;
-  } globals[] = {
-    { CLE_TOWER_VISION, CLE_NAME_VISUAL_PROJECTION, &m->vision.proj },
-    { CLE_TOWER_VISION, CLE_NAME_CLASS_EMBEDDING, &m->vision.class_emb },
-    { CLE_TOWER_VISION, CLE_NAME_PATCH_EMBEDDING, &m->vision.patch_w },
-    { CLE_TOWER_VISION, CLE_NAME_VISION_POSITIONS, &m->vision.pos_emb },
-    { CLE_TOWER_VISION, CLE_NAME_PRE_LN ".weight", &m->vision.pre_ln_w },
-    { CLE_TOWER_VISION, CLE_NAME_PRE_LN ".bias", &m->vision.pre_ln_b },
-    { CLE_TOWER_VISION, CLE_NAME_POST_LN ".weight", &m->vision.post_ln_w },
-    { CLE_TOWER_VISION, CLE_NAME_POST_LN ".bias", &m->vision.post_ln_b },
-    { CLE_TOWER_TEXT, CLE_NAME_TEXT_PROJECTION, &m->text.proj },
-    { CLE_TOWER_TEXT, CLE_NAME_TOKEN_EMBEDDING, &m->text.tok_emb },
-    { CLE_TOWER_TEXT, CLE_NAME_TEXT_POSITIONS, &m->text.pos_emb },
-    { CLE_TOWER_TEXT, CLE_NAME_FINAL_LN ".weight", &m->text.final_ln_w },
-    { CLE_TOWER_TEXT, CLE_NAME_FINAL_LN ".bias", &m->text.final_ln_b },
-  };
-  for (size_t i = 0; i < G_N_ELEMENTS (globals); i++)
-    if ((m->config.towers & globals[i].tower)
-        && strcmp (globals[i].name, name) == 0)
-      return globals[i].slot;
-  return NULL;
-}
-
-/* A float32 copy of *slot that the model owns; *slot points at it. */
-static float *
-own_copy (ClipModel *m, const float **slot, size_t n)
-{
-  float *copy = g_try_malloc (MAX (n, 1) * sizeof (float));
-  if (!copy)
-    return NULL;
-  memcpy (copy, *slot, n * sizeof (float));
-  m->owned = g_renew (void *, m->owned, m->n_owned + 1);
-  m->owned[m->n_owned++] = copy;
-  *slot = copy;
-  return copy;
 }
 
 /* ------------------------------------------------------------- keys -- */
@@ -256,18 +75,18 @@ layer_id (const Load *ld, int tower, int layer)
   return layer;
 }
 
-static Delta *
-delta_get (Load *ld, int tower, int layer, Mod mod)
+static ClipAdapterDelta *
+delta_get (Load *ld, int tower, int layer, ClipAdapterModule mod)
 {
   char *module = layer < 0 ? g_strdup (tower == TEXT ? "text_projection"
       : "visual_projection") : g_strdup_printf ("%sencoder.layers.%d.%s",
       tower_prefix[tower], layer, mod_path[mod]);
-  Delta *d = g_hash_table_lookup (ld->deltas, module);
+  ClipAdapterDelta *d = g_hash_table_lookup (ld->deltas, module);
   if (d) {
     g_free (module);
     return d;
   }
-  d = g_new0 (Delta, 1);
+  d = g_new0 (ClipAdapterDelta, 1);
   d->tower = tower;
   d->layer = layer;
   d->mod = mod;
@@ -286,13 +105,13 @@ unrecognized (Load *ld, const ClipTensor *t)
 }
 
 /* A parameter of a module: adapters "loras.<name>.lora_A", PEFT
- * "lora_A.weight" ...; sets the Delta's field. */
+ * "lora_A.weight" ...; sets the ClipAdapterDelta's field. */
 static int
-add_param (Load *ld, const ClipTensor *t, int tower, int layer, Mod mod,
+add_param (Load *ld, const ClipTensor *t, int tower, int layer, ClipAdapterModule mod,
     const char *param)
 {
   const ClipTensor **field = NULL;
-  Delta *d = NULL;
+  ClipAdapterDelta *d = NULL;
   if (ld->cfg->library == CLE_ADAPTER_LIB_ADAPTERS) {
     char *lp = g_strdup_printf ("loras.%s.", ld->cfg->name);
     int ok = g_str_has_prefix (param, lp);
@@ -335,7 +154,7 @@ static int
 add_override (Load *ld, const ClipTensor *t, const char *name)
 {
   const ClipAdapterConfig *cfg = ld->cfg;
-  if (cfg->library != CLE_ADAPTER_LIB_PEFT || !base_slot (ld->m, name))
+  if (cfg->library != CLE_ADAPTER_LIB_PEFT || !cle_adapter_base_slot (ld->m, name))
     return unrecognized (ld, t);
   char *module = g_strndup (name, strrchr (name, '.') - name);
   int allowed = (g_str_has_suffix (name, ".bias") && cfg->bias
@@ -355,8 +174,8 @@ add_override (Load *ld, const ClipTensor *t, const char *name)
     same = base->shape[i] == t->shape[i];
   if (!same) {
     char got_s[96], want_s[96];
-    shape_string (got_s, sizeof got_s, t->n_dim, t->shape);
-    shape_string (want_s, sizeof want_s, base->n_dim, base->shape);
+    cle_adapter_shape_string (got_s, sizeof got_s, t->n_dim, t->shape);
+    cle_adapter_shape_string (want_s, sizeof want_s, base->n_dim, base->shape);
     return cle_error_set (ld->err, CLE_ERROR_MODEL,
         "adapter tensor '%s' in '%s': shape %s, expected %s (the base "
         "tensor '%s'); adapter made for another model?", t->name, t->path,
@@ -490,7 +309,7 @@ add_key (Load *ld, const ClipTensor *t)
 /* ------------------------------------------------------- validation -- */
 
 static int
-mod_enabled (const ClipAdapterConfig *cfg, Mod mod)
+mod_enabled (const ClipAdapterConfig *cfg, ClipAdapterModule mod)
 {
   switch (mod) {
     case MOD_Q: return cfg->selfattn && cfg->attn_q;
@@ -504,13 +323,13 @@ mod_enabled (const ClipAdapterConfig *cfg, Mod mod)
 
 /* the first tensor of a delta, for messages */
 static const ClipTensor *
-delta_any (const Delta *d)
+delta_any (const ClipAdapterDelta *d)
 {
   return d->A ? d->A : d->B ? d->B : d->l ? d->l : d->m ? d->m : d->bB;
 }
 
 static char *
-expected_key (const Load *ld, const Delta *d, const char *param)
+expected_key (const Load *ld, const ClipAdapterDelta *d, const char *param)
 {
   return g_strdup_printf ("%s.loras.%s.%s", d->module, ld->cfg->name, param);
 }
@@ -531,7 +350,7 @@ check_adapters_sites (Load *ld)
           continue;
         char *module = g_strdup_printf ("%sencoder.layers.%d.%s",
             tower_prefix[tw], i, mod_path[mod]);
-        Delta *d = g_hash_table_lookup (ld->deltas, module);
+        ClipAdapterDelta *d = g_hash_table_lookup (ld->deltas, module);
         g_free (module);
         if (out && d)
           return cle_error_set (ld->err, CLE_ERROR_FORMAT,
@@ -546,7 +365,7 @@ check_adapters_sites (Load *ld)
         if (missing) {
           char *path = g_strdup_printf ("%sencoder.layers.%d.%s",
               tower_prefix[tw], i, mod_path[mod]);
-          Delta tmp = { .module = path };
+          ClipAdapterDelta tmp = { .module = path };
           char *key = expected_key (ld, &tmp, missing);
           int code = cle_error_set (ld->err, CLE_ERROR_FORMAT,
               "'%s': missing '%s' for %s layer %d (id %d)", ld->a->weights_path,
@@ -563,7 +382,7 @@ check_adapters_sites (Load *ld)
   gpointer value;
   g_hash_table_iter_init (&it, ld->deltas);
   while (g_hash_table_iter_next (&it, NULL, &value)) {
-    const Delta *d = value;
+    const ClipAdapterDelta *d = value;
     if (d->layer < 0 || !mod_enabled (cfg, d->mod))
       return cle_error_set (ld->err, CLE_ERROR_FORMAT,
           "adapter tensor '%s' in '%s': module %s is not adapted by the "
@@ -577,7 +396,7 @@ check_adapters_sites (Load *ld)
 
 /* PEFT: each delta on a target module, in layers_to_transform, complete. */
 static int
-check_peft_delta (Load *ld, const Delta *d)
+check_peft_delta (Load *ld, const ClipAdapterDelta *d)
 {
   const ClipAdapterConfig *cfg = ld->cfg;
   const ClipTensor *any = delta_any (d);
@@ -606,148 +425,6 @@ check_peft_delta (Load *ld, const Delta *d)
     return cle_error_set (ld->err, CLE_ERROR_FORMAT,
         "'%s': missing 'base_model.model.%s.%s' (its module has '%s')",
         ld->a->weights_path, d->module, missing, any->name);
-  return CLE_OK;
-}
-
-/* PEFT's rank_pattern / alpha_pattern: the first key that matches. */
-static double
-pattern_value (const ClipAdapterPatterns *p, const char *module,
-    double fallback)
-{
-  for (int i = 0; i < p->n; i++) {
-    char *one[2] = { p->keys[i], NULL };
-    if (cle_adapter_name_matches (module, one, NULL))
-      return p->values[i];
-  }
-  return fallback;
-}
-
-/* ------------------------------------------------------------ merge -- */
-
-/* Shapes checked, then the Linear's weight (and bias) replaced by merged
- * copies; math in double, as each library's forward (docs/adapters.md). */
-static int
-merge_delta (Load *ld, const Delta *d)
-{
-  const ClipAdapterConfig *cfg = ld->cfg;
-  const float **w_slot, **b_slot;
-  int n_out, n_in, code;
-  linear_slots (ld->m, d->tower, d->layer, d->mod, &w_slot, &b_slot, &n_out,
-      &n_in);
-  const int peft = cfg->library == CLE_ADAPTER_LIB_PEFT;
-  char why[96];
-  g_snprintf (why, sizeof why, "%s width %d%s", tower_word[d->tower],
-      tower_config (ld->m, d->tower)->width, d->mod == MOD_FC1
-      || d->mod == MOD_FC2 ? ", MLP width from config.json" : "");
-  if (d->bB && !b_slot)
-    return cle_error_set (ld->err, CLE_ERROR_UNSUPPORTED,
-        "adapter tensor '%s': a LoRA bias (lora_bias) on %s, which has no "
-        "bias in CLIP, is not supported", d->bB->name, d->module);
-  float *A = NULL, *B = NULL, *bB = NULL, *mag = NULL, *l = NULL;
-  int r = 0;
-  double s = 0;
-  if (cfg->method == CLE_ADAPTER_IA3) {
-    int ff = peft && cle_adapter_name_matches (d->module, cfg->feedforward,
-        cfg->feedforward_regex);
-    if ((code = check_shape (ld, d->l, ff ? 1 : n_out, ff ? n_in : 1, why))
-        || (code = decode (ld, d->l, &l)))
-      return code;
-    float *w = own_copy (ld->m, w_slot, (size_t) n_out * n_in);
-    float *b = b_slot && !ff ? own_copy (ld->m, b_slot, n_out) : NULL;
-    const double alpha = peft ? 1.0 : cfg->alpha;
-    for (int o = 0; o < n_out; o++)
-      for (int i = 0; i < n_in; i++)
-        w[(size_t) o * n_in + i] *= ff ? l[i] : alpha * l[o];
-    for (int o = 0; b && o < n_out; o++)
-      b[o] *= alpha * l[o];
-    g_free (l);
-    return CLE_OK;
-  }
-  if (peft) {
-    r = (int) pattern_value (&cfg->rank_pattern, d->module, cfg->r);
-    double alpha = pattern_value (&cfg->alpha_pattern, d->module,
-        cfg->lora_alpha);
-    s = cfg->use_rslora ? alpha / sqrt (r) : alpha / r;
-  } else {
-    r = cfg->r;
-    s = cfg->alpha / r;
-  }
-  if ((code = check_shape (ld, d->A, r, n_in, why))
-      || (code = check_shape (ld, d->B, n_out, r, why))
-      || (d->m && (code = check_shape (ld, d->m, n_out, peft ? -1 : 1, why)))
-      || (d->bB && (code = check_shape (ld, d->bB, n_out, -1, why)))
-      || (code = decode (ld, d->A, &A)) || (code = decode (ld, d->B, &B))
-      || (d->m && (code = decode (ld, d->m, &mag)))
-      || (d->bB && (code = decode (ld, d->bB, &bB)))) {
-    g_free (A);
-    g_free (B);
-    g_free (mag);
-    return code;
-  }
-  float *w = own_copy (ld->m, w_slot, (size_t) n_out * n_in);
-  float *b = b_slot && (mag || bB) ? own_copy (ld->m, b_slot, n_out) : NULL;
-  double *row = g_new (double, n_in);
-  code = CLE_OK;
-  for (int o = 0; o < n_out && code == CLE_OK; o++) {
-    /* row = (B A)[o, :] */
-    memset (row, 0, n_in * sizeof (double));
-    for (int k = 0; k < r; k++) {
-      const double c = B[(size_t) o * r + k];
-      const float *a = A + (size_t) k * n_in;
-      for (int i = 0; i < n_in; i++)
-        row[i] += c * a[i];
-    }
-    float *wo = w + (size_t) o * n_in;
-    double c = 1.0;
-    if (mag) {
-      /* DoRA: adapters' norm is of W + BA (unscaled), PEFT's of W + sBA;
-       * adapters scales the bias as well, PEFT leaves it outside. */
-      const double ns = peft ? s : 1.0;
-      double norm = 0;
-      for (int i = 0; i < n_in; i++) {
-        double v = wo[i] + ns * row[i];
-        norm += v * v;
-      }
-      norm = sqrt (norm);
-      if (!(norm > 0))
-        code = cle_error_set (ld->err, CLE_ERROR_FORMAT,
-            "adapter tensor '%s': DoRA row %d of %s has norm 0", d->m->name,
-            o, d->module);
-      c = mag[o] / norm;
-      if (!peft && b)
-        b[o] *= c;
-    }
-    for (int i = 0; i < n_in; i++)
-      wo[i] = c * (wo[i] + s * row[i]);
-    if (bB)
-      b[o] += s * bB[o];
-  }
-  g_free (row);
-  g_free (A);
-  g_free (B);
-  g_free (mag);
-  g_free (bB);
-  return code;
-}
-
-static int
-apply_override (Load *ld, const ClipTensor *t)
-{
-  const char *name = t->name + strlen ("base_model.model.");
-  char *base = g_strdup (name);
-  char *bl = strstr (base, ".base_layer.");
-  if (bl)
-    memmove (bl, bl + strlen (".base_layer"), strlen (bl + strlen
-            (".base_layer")) + 1);
-  const float **slot = base_slot (ld->m, base);
-  g_free (base);
-  float *v;
-  int code = decode (ld, t, &v);
-  if (code)
-    return code;
-  float *dst = own_copy (ld->m, slot, t->n_elements);
-  memcpy (dst, v, t->n_elements * sizeof (float));
-  g_free (v);
   return CLE_OK;
 }
 
@@ -907,10 +584,10 @@ cle_adapter_apply (ClipModel *m, const char *dir, ClipError *err)
   /* overrides first: a LoRA on a Linear whose bias PEFT saved adds to the
    * saved bias */
   for (guint i = 0; code == CLE_OK && i < ld.overrides->len; i++)
-    code = apply_override (&ld, ld.overrides->pdata[i]);
+    code = cle_adapter_replace (m, ld.overrides->pdata[i], err);
   g_hash_table_iter_init (&it, ld.deltas);
   while (code == CLE_OK && g_hash_table_iter_next (&it, NULL, &value))
-    code = merge_delta (&ld, value);
+    code = cle_adapter_merge (m, &a->cfg, value, err);
 
   if (code == CLE_OK) {
     GChecksum *sum = g_checksum_new (G_CHECKSUM_SHA256);
