@@ -452,8 +452,9 @@ load_adapters (Ctx *c, ClipAdapterConfig *cfg, JsonObject *root)
     return cle_error_set (c->err, CLE_ERROR_UNSUPPORTED,
         "adapter '%s': use_dora with composition_mode 'scale' is not "
         "supported", c->adapter);
-  /* adapters < 1.1.0 applied no alpha/r scaling: loading.py sets alpha = r */
-  if (version_before_1_1 (version) && cfg->method != CLE_ADAPTER_IA3)
+  /* adapters < 1.1.0 applied no alpha/r scaling: loading.py sets alpha = r
+   * for every "lora" architecture, IA3 included */
+  if (version_before_1_1 (version) && cfg->alpha != cfg->r)
     cfg->alpha = cfg->r;
   char **mats = NULL;
   if ((code = get_names (c, o, "attn_matrices", &mats, NULL)))

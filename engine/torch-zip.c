@@ -93,7 +93,7 @@ zip_read (Zip *z, ClipError *err)
   uint64_t cd_size = rd (b + eocd + 12, 4), cd_off = rd (b + eocd + 16, 4);
   if (eocd >= 20 && rd (b + eocd - 20, 4) == 0x07064b50) {
     uint64_t z64 = rd (b + eocd - 20 + 8, 8);
-    if (z64 > size - 56 || rd (b + z64, 4) != 0x06064b50)
+    if (size < 56 || z64 > size - 56 || rd (b + z64, 4) != 0x06064b50)
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "'%s': bad zip64 end of central directory record", z->path);
     n_entries = rd (b + z64 + 32, 8);
@@ -137,7 +137,7 @@ zip_read (Zip *z, ClipError *err)
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "'%s': zip entry '%s' is compressed (method %" G_GUINT64_FORMAT
           "); torch.save stores entries uncompressed", z->path, name, method);
-    if (lho > size - 30 || rd (b + lho, 4) != 0x04034b50)
+    if (size < 30 || lho > size - 30 || rd (b + lho, 4) != 0x04034b50)
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "'%s': zip entry '%s': no local header at offset %" G_GUINT64_FORMAT,
           z->path, name, lho);
@@ -481,7 +481,7 @@ set_items (Pickle *pk, int n_pairs_from_mark)
 static int
 run (Pickle *pk, PkObj **result)
 {
-  static PkObj mark = { PK_MARK };
+  static PkObj mark = { .kind = PK_MARK };
   while (pk->p < pk->end) {
     const int op = *pk->p++;
     uint64_t n;
