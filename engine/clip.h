@@ -327,7 +327,8 @@ CLE_API int cle_context_get_state (ClipContext *ctx, const char *name,
 /* A fingerprint of a model directory, as 64 hex digits (SHA-256) plus NUL
  * in out (n_out >= 65): over config.json, the tokenizer files
  * (vocab.json, merges.txt) and preprocessor_config.json whole, and for each
- * weight file (*.safetensors, in name order) its size, its first MiB (the
+ * weight file (*.safetensors in name order, else pytorch_model.bin) its
+ * size, its first MiB (the
  * header and the first tensors) and 64 evenly spaced 4 KiB samples. Both
  * towers are covered; the precision a model is loaded at is not (an index
  * made at bf16 is searched with the fp32 text tower). The same checkpoint in
@@ -337,7 +338,8 @@ CLE_API int cle_context_get_state (ClipContext *ctx, const char *name,
 CLE_API int cle_model_dir_fingerprint (const char *dir, char *out,
     size_t n_out, ClipError *err);
 
-/* cle_model_dir_fingerprint of the directory model was loaded from. */
+/* cle_model_dir_fingerprint of the directory model was loaded from, and of
+ * its adapter when one was applied (an adapter changes every embedding). */
 CLE_API int cle_model_fingerprint (const ClipModel *model, char *out,
     size_t n_out, ClipError *err);
 

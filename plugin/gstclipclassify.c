@@ -56,6 +56,7 @@ GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define GST_CAT_DEFAULT gst_clip_classify_debug
 
 #define DEFAULT_PROP_MODEL NULL
+#define DEFAULT_PROP_ADAPTER NULL
 #define DEFAULT_PROP_LABELS NULL
 #define DEFAULT_PROP_LABELS_FILE NULL
 #define DEFAULT_PROP_TEMPLATE GST_CLIP_DEFAULT_TEMPLATE
@@ -115,6 +116,7 @@ enum
   PROP_RECLASSIFY_INTERVAL,
   PROP_REGIONS_CLASSIFIED,
   PROP_REGIONS_SKIPPED,
+  PROP_ADAPTER,
 };
 
 /* The formats ClipFrame can view without a copy. */
@@ -303,7 +305,7 @@ gst_clip_classify_publish (GstClipClassify * self, GstBuffer * buf,
     const GstClipResult * result, gboolean post, gboolean repeated)
 {
   gst_clip_result_attach (result, buf,
-      gst_clip_model_handle_get_dir (self->model), repeated);
+      gst_clip_model_handle_get_id (self->model), repeated);
   if (post && !repeated)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_element (GST_OBJECT (self),
@@ -382,13 +384,14 @@ gst_clip_classify_start (GstBaseTransform * trans)
   ClipModelInfo info;
   ClipError cerr = { 0, };
   GError *err = NULL;
-  gchar *dir;
+  gchar *dir, *adapter;
   guint n_threads, batch_size, generation;
   GstClipClassifyMode mode;
   ClipPrecision precision;
 
   GST_OBJECT_LOCK (self);
   dir = g_strdup (self->model_dir);
+  adapter = g_strdup (self->adapter_dir);
   gst_clip_classify_copy_prompts (&config, &self->prompts);
   generation = self->label_generation;
   n_threads = self->n_threads;
@@ -404,7 +407,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
     goto fail;
   }
 
-  handle = gst_clip_model_cache_acquire (dir, precision, &cerr);
+  handle = gst_clip_model_cache_acquire_full (dir, adapter, precision, &cerr);
   if (!handle) {
     if (cerr.code == CLE_ERROR_IO)
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
@@ -492,6 +495,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
   }
 
   gst_clip_prompt_config_clear (&config);
+  g_free (adapter);
   g_free (dir);
   return TRUE;
 
@@ -503,6 +507,7 @@ fail:
     self->model = NULL;
   }
   gst_clip_prompt_config_clear (&config);
+  g_free (adapter);
   g_free (dir);
   return FALSE;
 }
@@ -834,6 +839,12 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
       g_free (self->model_dir);
       self->model_dir = g_value_dup_string (value);
       break;
+    case PROP_ADAPTER:
+      if (self->model)
+        GST_WARNING_OBJECT (self, "adapter changes apply at the next start");
+      g_free (self->adapter_dir);
+      self->adapter_dir = g_value_dup_string (value);
+      break;
     case PROP_LABELS:
       g_free (self->prompts.labels);
       self->prompts.labels = g_value_dup_string (value);
@@ -933,6 +944,9 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
   switch (prop_id) {
     case PROP_MODEL:
       g_value_set_string (value, self->model_dir);
+      break;
+    case PROP_ADAPTER:
+      g_value_set_string (value, self->adapter_dir);
       break;
     case PROP_LABELS:
       g_value_set_string (value, self->prompts.labels);
@@ -1048,6 +1062,7 @@ gst_clip_classify_finalize (GObject * object)
   GstClipClassify *self = GST_CLIP_CLASSIFY (object);
 
   g_free (self->model_dir);
+  g_free (self->adapter_dir);
   gst_clip_prompt_config_clear (&self->prompts);
   g_strfreev (self->roi_types);
   g_mutex_clear (&self->worker_lock);
@@ -1085,6 +1100,21 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           "vocab.json, merges.txt); loaded at start",
           DEFAULT_PROP_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstClipClassify:adapter:
+   *
+   * An adapter directory applied to the model at load, as AdapterHub's
+   * adapters (save_adapter) or PEFT (save_pretrained) write it: LoRA, IA3
+   * and DoRA merged into the weights, bottleneck adapters and prefix tuning
+   * run in the layers they adapt (docs/adapters.md). Elements naming the
+   * same model, adapter and precision share one copy.
+   */
+  g_object_class_install_property (gobject_class, PROP_ADAPTER,
+      g_param_spec_string ("adapter", "Adapter",
+          "Adapter directory (AdapterHub adapters or PEFT) applied to the "
+          "model at load", DEFAULT_PROP_ADAPTER, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   /**
    * GstClipClassify:labels:

@@ -45,6 +45,7 @@ struct _GstClipClassify
 
   /* properties, under the object lock */
   gchar *model_dir;
+  gchar *adapter_dir;
   GstClipPromptConfig prompts;
   guint top_k;
   gfloat threshold;
