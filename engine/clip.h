@@ -117,6 +117,18 @@ typedef struct {
   /* Default CLE_PRECISION_FP32. A CPU without the instructions named above
    * runs the same arithmetic in plain C (slower). */
   ClipPrecision precision;
+  /* An adapter directory to apply at load (default NULL: none), as
+   * AdapterHub's adapters save_adapter() or PEFT's save_pretrained() write
+   * it: adapter_config.json and adapter.safetensors,
+   * adapter_model.safetensors, pytorch_adapter.bin or adapter_model.bin.
+   * LoRA, IA3 and DoRA are merged into the weights (no cost per frame),
+   * bottleneck adapters run in every layer they adapt. Applied before the
+   * precision conversion. Unsupported methods (Compacter, gating, ReFT,
+   * Vera, fusion, prefix tuning, ...) and adapters that do not fit the
+   * model fail the load with an error naming the file, the tensor and the
+   * values. The text-cache fingerprint covers the adapter. Details and
+   * the exact semantics: docs/adapters.md. */
+  const char *adapter_dir;
 } ClipModelParams;
 
 /* Fills params with the defaults documented in ClipModelParams. */
@@ -125,7 +137,9 @@ CLE_API void cle_model_params_init (ClipModelParams *params);
 /* Loads a Hugging Face CLIP model directory: config.json, model.safetensors
  * (or model.safetensors.index.json and its shards), vocab.json + merges.txt
  * (text tower), preprocessor_config.json (vision tower; defaults to the
- * OpenAI values when absent). Every tensor is checked against the config.
+ * OpenAI values when absent). Checkpoints published only as
+ * pytorch_model.bin (torch.save's zip format) load too: the file is read,
+ * never executed. Every tensor is checked against the config.
  * On success *out owns the model (free with cle_model_free). On error *out is
  * NULL and err says which file, tensor or value is wrong. */
 CLE_API int cle_model_load (ClipModel **out, const char *dir,
@@ -151,6 +165,9 @@ typedef struct {
   const char *weights_dtype;    /* "F32", "F16" or "BF16" (the first tensor's) */
   ClipPrecision precision;      /* as loaded */
   size_t quantized_bytes;       /* memory of the converted weights */
+  /* The adapter applied at load, e.g. "lora (adapters 'name')", or NULL;
+   * valid while the model lives. */
+  const char *adapter;
 } ClipModelInfo;
 
 CLE_API int cle_model_get_info (const ClipModel *model, ClipModelInfo *info);
@@ -310,7 +327,8 @@ CLE_API int cle_context_get_state (ClipContext *ctx, const char *name,
 /* A fingerprint of a model directory, as 64 hex digits (SHA-256) plus NUL
  * in out (n_out >= 65): over config.json, the tokenizer files
  * (vocab.json, merges.txt) and preprocessor_config.json whole, and for each
- * weight file (*.safetensors, in name order) its size, its first MiB (the
+ * weight file (*.safetensors in name order, else pytorch_model.bin) its
+ * size, its first MiB (the
  * header and the first tensors) and 64 evenly spaced 4 KiB samples. Both
  * towers are covered; the precision a model is loaded at is not (an index
  * made at bf16 is searched with the fp32 text tower). The same checkpoint in
@@ -320,7 +338,8 @@ CLE_API int cle_context_get_state (ClipContext *ctx, const char *name,
 CLE_API int cle_model_dir_fingerprint (const char *dir, char *out,
     size_t n_out, ClipError *err);
 
-/* cle_model_dir_fingerprint of the directory model was loaded from. */
+/* cle_model_dir_fingerprint of the directory model was loaded from, and of
+ * its adapter when one was applied (an adapter changes every embedding). */
 CLE_API int cle_model_fingerprint (const ClipModel *model, char *out,
     size_t n_out, ClipError *err);
 

@@ -4,6 +4,7 @@
  * between per-thread lanes when each gets two or more. */
 #include <string.h>
 
+#include "adapter-runtime.h"
 #include "context.h"
 #include "error.h"
 #include "ops/ops.h"
@@ -30,6 +31,7 @@ cle_context_free (ClipContext *ctx)
   g_free (ctx->mlp);
   g_free (ctx->patches);
   g_free (ctx->attn_scratch);
+  g_free (ctx->adapter_scratch);
   g_free (ctx->pixels);
   g_free (ctx->seq_start);
   g_free (ctx->seq_len);
@@ -46,6 +48,31 @@ cle_context_free (ClipContext *ctx)
     cle_context_free (ctx->lanes[t]);
   g_free (ctx->lanes);
   g_free (ctx);
+}
+
+/* The longest prefix (prefix tuning) of a tower's layers. */
+static int
+max_prefix (const ClipLayerWeights *layers, int n_layer)
+{
+  int n = 0;
+  for (int i = 0; i < n_layer; i++)
+    n = MAX (n, layers[i].prefix.n);
+  return n;
+}
+
+/* Scratch floats the bottleneck adapters of a tower's layers need. */
+static size_t
+cle_adapter_scratch (const ClipModel *model, const ClipLayerWeights *layers,
+    int n_layer, size_t rows)
+{
+  size_t n = 0;
+  for (int i = 0; model->adapter && i < n_layer; i++) {
+    if (layers[i].bn_mh)
+      n = MAX (n, cle_bottleneck_scratch (layers[i].bn_mh, rows));
+    if (layers[i].bn_out)
+      n = MAX (n, cle_bottleneck_scratch (layers[i].bn_out, rows));
+  }
+  return n;
 }
 
 static float *
@@ -71,7 +98,7 @@ context_alloc (const ClipModel *model, const ClipContextParams *params,
 
   /* Size every buffer for the larger of the two towers' batches. */
   const ClipConfig *c = &model->config;
-  size_t act = 0, mlp = 0, patches = 0, pixels = 0;
+  size_t act = 0, mlp = 0, patches = 0, pixels = 0, adapter = 0;
   int max_len = 1, max_seq = 1, max_d_head = 1;
   size_t max_positions = 1;
   if (towers & CLE_TOWER_VISION) {
@@ -80,9 +107,12 @@ context_alloc (const ClipModel *model, const ClipContextParams *params,
     size_t rows = (size_t) ctx->max_images * T;
     act = MAX (act, rows * v->width);
     mlp = MAX (mlp, rows * v->mlp);
+    adapter = MAX (adapter, cle_adapter_scratch (model, model->vision.layers,
+            v->n_layer, rows));
     patches = (size_t) G * G * v->n_channels * v->patch_size * v->patch_size;
     pixels = (size_t) ctx->max_images * 3 * v->image_size * v->image_size;
-    max_len = MAX (max_len, T);
+    max_len = MAX (max_len, T + max_prefix (model->vision.layers,
+            v->n_layer));
     max_d_head = MAX (max_d_head, v->width / v->n_head);
     max_seq = MAX (max_seq, ctx->max_images);
   }
@@ -91,7 +121,10 @@ context_alloc (const ClipModel *model, const ClipContextParams *params,
     size_t rows = (size_t) ctx->max_texts * t->context_length;
     act = MAX (act, rows * t->width);
     mlp = MAX (mlp, rows * t->mlp);
-    max_len = MAX (max_len, t->context_length);
+    adapter = MAX (adapter, cle_adapter_scratch (model, model->text.layers,
+            t->n_layer, rows));
+    max_len = MAX (max_len, t->context_length
+        + max_prefix (model->text.layers, t->n_layer));
     max_d_head = MAX (max_d_head, t->width / t->n_head);
     max_seq = MAX (max_seq, ctx->max_texts);
     max_positions = rows;
@@ -109,6 +142,7 @@ context_alloc (const ClipModel *model, const ClipContextParams *params,
   ctx->mlp = alloc_floats (mlp, &ok);
   ctx->patches = alloc_floats (patches, &ok);
   ctx->pixels = alloc_floats (pixels, &ok);
+  ctx->adapter_scratch = adapter ? alloc_floats (adapter, &ok) : NULL;
   ctx->attn_scratch = alloc_floats (cle_attention_scratch_size (max_len,
           max_d_head, ctx->n_threads), &ok);
   ctx->seq_start = g_try_new (int, max_seq);

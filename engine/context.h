@@ -18,6 +18,7 @@ struct ClipContext {
   float *mlp;                   /* (rows, mlp width) */
   float *patches;               /* (n_patch, C*P*P) of one image */
   float *attn_scratch;
+  float *adapter_scratch;       /* bottleneck adapters (adapter-runtime.h) */
   float *pixels;                /* (max_images, 3, S, S) for encode_frames */
   /* Per sequence of a batch: its positions (see ClipSequences). */
   int *seq_start, *seq_len, *first_query;

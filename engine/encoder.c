@@ -4,6 +4,7 @@
  *   x += fc2(act(fc1(ln2(x)))) */
 #include <string.h>
 
+#include "adapter-runtime.h"
 #include "context.h"
 #include "encoder.h"
 #include "ops/ops.h"
@@ -53,13 +54,24 @@ add_inplace (float *x, const float *y, size_t n, int n_threads)
   cle_parallel (n >= 65536 ? n_threads : 1, add_part, &job);
 }
 
+/* x += h, or a bottleneck adapter's x = BN(h, x) (x, h: (rows, D)) */
+static void
+residual (ClipContext *ctx, const ClipBottleneck *bn, float *x, float *h,
+    int rows, int D)
+{
+  if (bn)
+    cle_bottleneck_residual (bn, x, h, rows, ctx->adapter_scratch,
+        ctx->n_threads);
+  else
+    add_inplace (x, h, (size_t) rows * D, ctx->n_threads);
+}
+
 void
 cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
     const ClipTowerConfig *c, int rows, const ClipSequences *seqs,
     int causal)
 {
   const int D = c->width, M = c->mlp, nt = ctx->n_threads;
-  const size_t n = (size_t) rows * D;
 
   /* x: (rows, D) -> h = ln1(x) -> q, k, v: (rows, D) */
   cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
@@ -68,11 +80,15 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   const ClipPackedWeight *const qkv_p[3] = { w->q_p, w->k_p, w->v_p };
   const float *const qkv_b[3] = { w->q_b, w->k_b, w->v_b };
   linear_multi (ctx, qkv, ctx->h, qkv_w, qkv_p, qkv_b, 3, rows, D, D);
-  cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
-      D / c->n_head, causal, ctx->attn_scratch, nt);
+  if (w->prefix.n)
+    cle_attention_prefix (ctx->att, ctx->q, ctx->k, ctx->v, seqs, &w->prefix,
+        c->n_head, D / c->n_head, causal, 0, ctx->attn_scratch, nt);
+  else
+    cle_attention (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
+        D / c->n_head, causal, ctx->attn_scratch, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, rows, D,
       D);
-  add_inplace (ctx->x, ctx->h, n, nt);
+  residual (ctx, w->bn_mh, ctx->x, ctx->h, rows, D);
 
   /* h = ln2(x) -> mlp: (rows, M) -> h: (rows, D) */
   cle_layer_norm (ctx->h, ctx->x, w->ln2_w, w->ln2_b, rows, D, c->eps, nt);
@@ -81,7 +97,7 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   cle_activation (ctx->mlp, (size_t) rows * M, c->act, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b,
       rows, M, D);
-  add_inplace (ctx->x, ctx->h, n, nt);
+  residual (ctx, w->bn_out, ctx->x, ctx->h, rows, D);
 }
 
 /* rows pooled[s] of src into row s of dst */
@@ -94,9 +110,21 @@ gather_rows (float *dst, const float *src, const int *pooled, int n_seq,
         D * sizeof (float));
 }
 
+/* rows pooled[s] of x += row s of h, or through a bottleneck adapter with
+ * the rows gathered into r: (n_seq, D) (its content is lost) */
 static void
-add_rows (float *x, const float *h, const int *pooled, int n_seq, int D)
+add_rows (ClipContext *ctx, const ClipBottleneck *bn, float *x, float *h,
+    float *r, const int *pooled, int n_seq, int D)
 {
+  if (bn) {
+    gather_rows (r, x, pooled, n_seq, D);
+    cle_bottleneck_residual (bn, r, h, n_seq, ctx->adapter_scratch,
+        ctx->n_threads);
+    for (int s = 0; s < n_seq; s++)
+      memcpy (x + (size_t) pooled[s] * D, r + (size_t) s * D,
+          D * sizeof (float));
+    return;
+  }
   for (int s = 0; s < n_seq; s++)
     add_inplace (x + (size_t) pooled[s] * D, h + (size_t) s * D, D, 1);
 }
@@ -121,11 +149,15 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
   gather_rows (ctx->att, ctx->h, pooled, n_seq, D);
   cle_encoder_linear (ctx, ctx->q, ctx->att, w->q_w, w->q_p, w->q_b, n_seq,
       D, D);
-  cle_attention_pooled (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
-      D / c->n_head, ctx->attn_scratch, nt);
+  if (w->prefix.n)
+    cle_attention_prefix (ctx->att, ctx->q, ctx->k, ctx->v, seqs, &w->prefix,
+        c->n_head, D / c->n_head, 0, 1, ctx->attn_scratch, nt);
+  else
+    cle_attention_pooled (ctx->att, ctx->q, ctx->k, ctx->v, seqs, c->n_head,
+        D / c->n_head, ctx->attn_scratch, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, n_seq,
       D, D);
-  add_rows (ctx->x, ctx->h, pooled, n_seq, D);
+  add_rows (ctx, w->bn_mh, ctx->x, ctx->h, ctx->att, pooled, n_seq, D);
 
   gather_rows (ctx->att, ctx->x, pooled, n_seq, D);
   cle_layer_norm (ctx->h, ctx->att, w->ln2_w, w->ln2_b, n_seq, D, c->eps, nt);
@@ -134,5 +166,5 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
   cle_activation (ctx->mlp, (size_t) n_seq * M, c->act, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b,
       n_seq, M, D);
-  add_rows (ctx->x, ctx->h, pooled, n_seq, D);
+  add_rows (ctx, w->bn_out, ctx->x, ctx->h, ctx->att, pooled, n_seq, D);
 }

@@ -13,6 +13,7 @@
 
 #include "error.h"
 #include "model.h"
+#include "adapter.h"
 
 #define HEAD_BYTES (1 << 20)
 #define SAMPLE_BYTES 4096
@@ -106,9 +107,17 @@ cle_model_dir_fingerprint (const char *dir, char *out, size_t n_out,
     return code;
   }
   weights = g_ptr_array_new_with_free_func (g_free);
+  /* the weights the loader reads: safetensors, else pytorch_model.bin */
   while ((name = g_dir_read_name (d)))
     if (g_str_has_suffix (name, ".safetensors"))
       g_ptr_array_add (weights, g_strdup (name));
+  if (weights->len == 0 && g_file_test (dir, G_FILE_TEST_IS_DIR)) {
+    char *bin = g_build_filename (dir, "pytorch_model.bin", NULL);
+
+    if (g_file_test (bin, G_FILE_TEST_IS_REGULAR))
+      g_ptr_array_add (weights, g_strdup ("pytorch_model.bin"));
+    g_free (bin);
+  }
   g_dir_close (d);
   g_ptr_array_sort (weights, compare_names);
 
@@ -117,8 +126,8 @@ cle_model_dir_fingerprint (const char *dir, char *out, size_t n_out,
   for (size_t i = 0; i < G_N_ELEMENTS (whole_files) && code == CLE_OK; i++)
     code = hash_file (sum, dir, whole_files[i], 0, err);
   if (code == CLE_OK && weights->len == 0)
-    code = cle_error_set (err, CLE_ERROR_IO, "%s: no *.safetensors file",
-        dir);
+    code = cle_error_set (err, CLE_ERROR_IO,
+        "%s: no *.safetensors or pytorch_model.bin file", dir);
   for (guint i = 0; i < weights->len && code == CLE_OK; i++)
     code = hash_file (sum, dir, weights->pdata[i], 1, err);
   if (code == CLE_OK)
@@ -132,8 +141,22 @@ int
 cle_model_fingerprint (const ClipModel *model, char *out, size_t n_out,
     ClipError *err)
 {
+  int code;
+
   if (!model)
     return cle_error_set (err, CLE_ERROR_INVALID_ARGUMENT,
         "fingerprint: no model");
-  return cle_model_dir_fingerprint (model->dir, out, n_out, err);
+  code = cle_model_dir_fingerprint (model->dir, out, n_out, err);
+  /* an adapter changes every embedding: it is part of the model */
+  if (code == CLE_OK && model->adapter) {
+    GChecksum *sum = g_checksum_new (G_CHECKSUM_SHA256);
+
+    g_checksum_update (sum, (const guchar *) out, strlen (out));
+    g_checksum_update (sum, (const guchar *) "adapter", 7);
+    g_checksum_update (sum, (const guchar *) cle_adapter_fingerprint
+        (model->adapter), -1);
+    g_strlcpy (out, g_checksum_get_string (sum), n_out);
+    g_checksum_free (sum);
+  }
+  return code;
 }

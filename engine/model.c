@@ -8,9 +8,11 @@
 
 #include <glib.h>
 
+#include "adapter.h"
 #include "error.h"
 #include "model.h"
 #include "tensor-names.h"
+#include "torch-zip.h"
 
 static void
 format_shape (char *buf, size_t size, int n_dim, const int64_t *shape)
@@ -192,20 +194,28 @@ bind_logit_scale (ClipModel *m, ClipError *err)
   return CLE_OK;
 }
 
+/* model.safetensors, else its sharded index, else pytorch_model.bin (the
+ * only file of older Hugging Face repositories and many fine-tunes). */
 static int
 open_weights (ClipModel *m, ClipError *err)
 {
   char *single = g_build_filename (m->dir, "model.safetensors", NULL);
   char *index = g_build_filename (m->dir, "model.safetensors.index.json",
       NULL);
+  char *bin = g_build_filename (m->dir, "pytorch_model.bin", NULL);
   int code;
-  if (g_file_test (single, G_FILE_TEST_EXISTS)
-      || !g_file_test (index, G_FILE_TEST_EXISTS))
+  if (g_file_test (single, G_FILE_TEST_EXISTS))
     code = cle_safetensors_open (&m->weights, single, err);
-  else
+  else if (g_file_test (index, G_FILE_TEST_EXISTS))
     code = cle_safetensors_open (&m->weights, index, err);
+  else if (g_file_test (bin, G_FILE_TEST_EXISTS))
+    code = cle_torch_zip_open (&m->weights, bin, err);
+  else
+    code = cle_error_set (err, CLE_ERROR_IO, "'%s': no model.safetensors, "
+        "model.safetensors.index.json or pytorch_model.bin", m->dir);
   g_free (single);
   g_free (index);
+  g_free (bin);
   return code;
 }
 
@@ -214,6 +224,7 @@ cle_model_params_init (ClipModelParams *params)
 {
   params->towers = CLE_TOWER_BOTH;
   params->precision = CLE_PRECISION_FP32;
+  params->adapter_dir = NULL;
 }
 
 void
@@ -224,6 +235,7 @@ cle_model_free (ClipModel *m)
   for (int i = 0; i < m->n_packed; i++)
     cle_packed_weight_clear (&m->packed[i]);
   g_free (m->packed);
+  cle_adapter_free (m->adapter);
   for (int i = 0; i < m->n_owned; i++)
     g_free (m->owned[i]);
   g_free (m->owned);
@@ -338,6 +350,9 @@ cle_model_load (ClipModel **out, const char *dir,
     code = bind_text (m, err);
   if (code == CLE_OK)
     code = bind_logit_scale (m, err);
+  /* merged into fp32 copies, before any conversion */
+  if (code == CLE_OK && params->adapter_dir && params->adapter_dir[0])
+    code = cle_adapter_apply (m, params->adapter_dir, err);
   if (code == CLE_OK && params->precision != CLE_PRECISION_FP32)
     code = convert_weights (m, params->precision, err);
 
@@ -410,6 +425,7 @@ cle_model_get_info (const ClipModel *m, ClipModelInfo *info)
     info->vocab_size = c->text.vocab_size;
   }
   info->weights_dtype = m->dtype;
+  info->adapter = cle_adapter_description (m->adapter);
   info->precision = m->precision;
   for (int i = 0; i < m->n_packed; i++)
     info->quantized_bytes += cle_packed_weight_bytes (&m->packed[i]);

@@ -32,6 +32,15 @@ typedef struct {
   ClipTowerConfig vision, text;
 } ClipConfig;
 
+/* Keys and values that precede every sequence in a layer's attention
+ * (adapters' prefix tuning): n positions, k and v: (n_head, n, d_head);
+ * every query sees them all. */
+typedef struct
+{
+  int n;
+  const float *k, *v;
+} ClipPrefix;
+
 /* Weights of one pre-LayerNorm transformer block. Linear weights are
  * (out, in) row-major as PyTorch stores them; sgemm reads them transposed. */
 typedef struct {
@@ -43,6 +52,11 @@ typedef struct {
   const float *fc2_w, *fc2_b;           /* (D, M), (D) */
   /* The same Linear weights converted for a bf16/int8 model, else NULL. */
   const ClipPackedWeight *q_p, *k_p, *v_p, *o_p, *fc1_p, *fc2_p;
+  /* Bottleneck adapters replacing x + h after attention and after the MLP
+   * (adapter-runtime.h), else NULL. */
+  const struct ClipBottleneck *bn_mh, *bn_out;
+  /* Prefix-tuning keys and values (n 0: none), computed at load. */
+  ClipPrefix prefix;
 } ClipLayerWeights;
 
 typedef struct {
@@ -79,6 +93,7 @@ struct ClipModel {
   ClipPrecision precision;
   ClipPackedWeight *packed;     /* n_packed weights converted at load */
   int n_packed;
+  struct ClipAdapter *adapter;  /* applied at load, or NULL */
 };
 
 /* config.json -> ClipConfig, for the towers asked; errors name the file and

@@ -1,6 +1,7 @@
 /* safetensors.c - reads the safetensors format: an 8-byte little-endian header
  * length, a JSON header {name: {dtype, shape, data_offsets}}, then the data.
  * Files are memory-mapped and used in place; nothing here knows of CLIP. */
+#include <stdlib.h>
 #include <string.h>
 
 #include <glib.h>
@@ -330,14 +331,62 @@ open_index (ClipSafetensors *st, const char *index_path, ClipError *err)
   return code;
 }
 
-int
-cle_safetensors_open (ClipSafetensors **out, const char *path, ClipError *err)
+ClipSafetensors *
+cle_safetensors_new (void)
 {
   ClipSafetensors *st = g_new0 (ClipSafetensors, 1);
   st->files = g_ptr_array_new_with_free_func ((GDestroyNotify)
       g_mapped_file_unref);
   st->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   st->strings = g_string_chunk_new (4096);
+  return st;
+}
+
+void
+cle_safetensors_keep_mapping (ClipSafetensors *st, void *mapped_file)
+{
+  g_ptr_array_add (st->files, mapped_file);
+}
+
+ClipTensor *
+cle_safetensors_add (ClipSafetensors *st, const char *name, const char *path)
+{
+  ClipTensor *t = g_hash_table_lookup (st->tensors, name);
+  if (t)
+    return t;
+  t = g_new0 (ClipTensor, 1);
+  t->name = g_string_chunk_insert (st->strings, name);
+  t->path = g_string_chunk_insert_const (st->strings, path);
+  g_hash_table_replace (st->tensors, (char *) t->name, t);
+  return t;
+}
+
+static int
+compare_names (const void *a, const void *b)
+{
+  return strcmp ((*(const ClipTensor * const *) a)->name,
+      (*(const ClipTensor * const *) b)->name);
+}
+
+const ClipTensor **
+cle_safetensors_list (const ClipSafetensors *st, int *n)
+{
+  guint len = g_hash_table_size (st->tensors), i = 0;
+  const ClipTensor **values = g_new (const ClipTensor *, MAX (len, 1));
+  GHashTableIter it;
+  gpointer value;
+  g_hash_table_iter_init (&it, st->tensors);
+  while (g_hash_table_iter_next (&it, NULL, &value))
+    values[i++] = value;
+  qsort (values, len, sizeof *values, compare_names);
+  *n = len;
+  return values;
+}
+
+int
+cle_safetensors_open (ClipSafetensors **out, const char *path, ClipError *err)
+{
+  ClipSafetensors *st = cle_safetensors_new ();
   int code = g_str_has_suffix (path, ".index.json")
       ? open_index (st, path, err) : open_file (st, path, NULL, err);
   if (code != CLE_OK) {

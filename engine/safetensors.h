@@ -41,6 +41,19 @@ void cle_safetensors_free (ClipSafetensors *st);
 const ClipTensor *cle_safetensors_find (const ClipSafetensors *st,
     const char *name);
 
+/* Every tensor, sorted by name, in a new array of n pointers (g_free it;
+ * the tensors live as long as st). */
+const ClipTensor **cle_safetensors_list (const ClipSafetensors *st, int *n);
+
+/* For other containers of tensors (torch-zip.c): an empty set, a mapped
+ * file it keeps alive (it takes the reference), and a tensor added under
+ * name (copied) whose fields the caller fills in; a name added twice is the
+ * same tensor. path is the file the tensor lives in (copied). */
+ClipSafetensors *cle_safetensors_new (void);
+void cle_safetensors_keep_mapping (ClipSafetensors *st, void *mapped_file);
+ClipTensor *cle_safetensors_add (ClipSafetensors *st, const char *name,
+    const char *path);
+
 /* "F32", "F16", ... */
 const char *cle_dtype_name (ClipDtype dtype);
 size_t cle_dtype_size (ClipDtype dtype);

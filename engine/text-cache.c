@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include "context.h"
+#include "adapter.h"
 #include "error.h"
 #include "model.h"
 
@@ -97,6 +98,13 @@ model_fingerprint (const ClipModel *m, char **out, ClipError *err)
     hash_floats (sum, lw->fc1_w, M * D);
     hash_floats (sum, lw->fc1_b, M);
     hash_floats (sum, lw->fc2_w, D * M);
+  }
+  /* an adapter, merged or run per layer: its files (the merged weights
+   * above would do for LoRA, not for a bottleneck) */
+  if (m->adapter) {
+    const char *a = cle_adapter_fingerprint (m->adapter);
+    g_checksum_update (sum, (const guchar *) "adapter", 7);
+    g_checksum_update (sum, (const guchar *) a, strlen (a));
   }
   /* bf16/int8 embeddings differ from fp32 ones: their own cache file
    * (fp32 fingerprints stay as they were) */

@@ -46,23 +46,17 @@
 #include <math.h>
 #include <string.h>
 
-#include "gstclipclassify.h"
-#include "gstclipmeta.h"
-#include "gstclipmodelcache.h"
-#include "gstcliplabels.h"
-#include "gstclipframe.h"
-#include "gstclipresult.h"
-#include "gstcliplatency.h"
-#include "gstclipregions.h"
+#include "gstclipclassifyprivate.h"
 
 #ifdef HAVE_GST_ANALYTICS
 #include <gst/analytics/analytics.h>
 #endif
 
-GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
+GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define GST_CAT_DEFAULT gst_clip_classify_debug
 
 #define DEFAULT_PROP_MODEL NULL
+#define DEFAULT_PROP_ADAPTER NULL
 #define DEFAULT_PROP_LABELS NULL
 #define DEFAULT_PROP_LABELS_FILE NULL
 #define DEFAULT_PROP_TEMPLATE GST_CLIP_DEFAULT_TEMPLATE
@@ -86,8 +80,6 @@ GST_DEBUG_CATEGORY_STATIC (gst_clip_classify_debug);
 #define DEFAULT_PROP_INFERENCE_REGION GST_CLIP_CLASSIFY_REGION_FULL_FRAME
 #define DEFAULT_PROP_ROI_TYPES NULL
 #define DEFAULT_PROP_RECLASSIFY_INTERVAL 1
-
-#define MAX_BATCH_SIZE 64
 
 enum
 {
@@ -124,6 +116,7 @@ enum
   PROP_RECLASSIFY_INTERVAL,
   PROP_REGIONS_CLASSIFIED,
   PROP_REGIONS_SKIPPED,
+  PROP_ADAPTER,
 };
 
 /* The formats ClipFrame can view without a copy. */
@@ -141,97 +134,6 @@ GST_STATIC_PAD_TEMPLATE ("src",
     GST_PAD_SRC,
     GST_PAD_ALWAYS,
     GST_STATIC_CAPS (CLIP_VIDEO_CAPS));
-
-/* A frame copied for the async worker. */
-typedef struct
-{
-  GstBuffer *buffer;            /* a deep copy: upstream may reuse the original */
-  GstVideoInfo info;
-  GstClockTime pts, stream_time, running_time;
-  guint64 frame_number;
-  gint64 arrival;               /* monotonic us, for the latency */
-} ClipJob;
-
-/* A request to re-encode the labels in the background. */
-typedef struct
-{
-  guint generation;
-  GstClipPromptConfig config;
-} ClipEncodeRequest;
-
-struct _GstClipClassify
-{
-  GstVideoFilter parent;
-
-  /* properties, under the object lock */
-  gchar *model_dir;
-  GstClipPromptConfig prompts;
-  guint top_k;
-  gfloat threshold;
-  guint interval;
-  guint batch_size;
-  guint n_threads;
-  gboolean post_messages;
-  GstClipClassifyMode mode;
-  GstClipClassifyPrecision precision;
-  GstClockTime window;
-  GstClipClassifyCoverage coverage;
-  gboolean repeat_metadata;
-  GstClipClassifyRegion inference_region;
-  gchar **roi_types;            /* NULL: every type */
-  guint reclassify_interval;
-
-  /* set in start(), cleared in stop() */
-  GstClipModelHandle *model;
-  gint dim;
-  GstClipClassifyMode running_mode;
-  ClipContext *ctx;             /* the streaming thread's (sync mode) */
-
-  /* under the object lock: replaced whole when the labels change, so a
-   * frame keeps the set it started with (the swap is at a frame boundary) */
-  GstClipLabelSet *label_set;
-  guint label_generation;       /* bumped by every label/template change */
-  GThreadPool *encoder;         /* one thread: background label encodes */
-  gint encoder_cancelled;       /* atomic; polled by the encoder */
-
-  /* under the object lock: what became of each frame (the properties) */
-  guint64 n_in, n_classified, n_skipped_interval, n_failed;
-  gboolean failure_warned;      /* since the last caps change */
-  GstClipLatency latency;       /* frame arrival -> result */
-  GstClockTime stats_interval;  /* property: periodic clip-stats, 0: off */
-  gint64 stats_last_post;       /* monotonic us */
-  guint64 stats_last_in, stats_last_classified, stats_last_busy;
-  guint64 n_regions_classified, n_regions_skipped;
-
-  /* streaming thread only */
-  guint64 frame_count;          /* since start or the last flush */
-  guint64 frame_number;         /* since start: the next frame's number */
-  gfloat *image_embed;          /* (MAX_BATCH_SIZE, GST_CLIP_MAX_VIEWS, dim) */
-  GstClipResult *frame_result;     /* from transform_frame_ip to transform_ip */
-  GstClipResult *last_result;      /* for repeat-metadata; reset by flushes */
-
-  /* scratch and the frames pooled over `window`; used by whichever thread
-   * scores (streaming thread or worker), reset by flushes: under
-   * scorer_lock */
-  GstClipScorer *scorer;
-  GMutex scorer_lock;
-
-  /* streaming thread: regions of interest (inference-region) */
-  GstClipRegions *regions;
-
-  /* async mode; the queues and flags under worker_lock */
-  GThread *worker;
-  ClipContext *worker_ctx;      /* the worker's own */
-  GMutex worker_lock;
-  GCond worker_cond;             /* wakes the worker: jobs or quit */
-  GCond idle_cond;              /* signalled when a batch is done */
-  GQueue jobs;                  /* ClipJob, oldest first, <= batch_size */
-  GQueue results;               /* GstClipResult, oldest first */
-  gboolean worker_quit;
-  gboolean worker_busy;         /* a batch is being scored */
-  guint epoch;                  /* bumped by flushes: older results are void */
-  guint64 n_dropped;
-};
 
 #define gst_clip_classify_parent_class parent_class
 G_DEFINE_TYPE (GstClipClassify, gst_clip_classify, GST_TYPE_VIDEO_FILTER);
@@ -326,17 +228,10 @@ gst_clip_classify_precision_get_type (void)
 
 /* ------------------------------------------------------------ helpers -- */
 
-static void
-clip_job_free (ClipJob * job)
-{
-  gst_buffer_unref (job->buffer);
-  g_free (job);
-}
-
 /* Any thread. Counts a frame that was not classified; the first one after
  * each caps change is posted as a warning (a camera sending odd frames would
  * flood the bus otherwise), the rest are in the debug log and the count. */
-static void
+void
 gst_clip_classify_frame_rejected (GstClipClassify * self, const ClipFrame * cf,
     const gchar * why)
 {
@@ -363,7 +258,7 @@ gst_clip_classify_frame_rejected (GstClipClassify * self, const ClipFrame * cf,
  * tile embeddings land at @embeds + i * GST_CLIP_MAX_VIEWS * dim, their
  * number in @n_tiles[i]. Frames the engine rejects (any of their tiles)
  * are marked in @rejected, counted and reported. */
-static gboolean
+gboolean
 gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
     const ClipFrame * frames, guint n, gboolean full, gfloat * embeds,
     guint * n_tiles, gboolean * rejected, ClipError * err)
@@ -403,362 +298,18 @@ gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
   return ok;
 }
 
-/* Posts a GError from the label code as an element error or warning. */
-static void
-post_gerror (GstClipClassify * self, GstMessageType type, const GError * err,
-    const gchar * prefix)
-{
-  gchar *text = g_strdup_printf ("%s%s", prefix ? prefix : "", err->message);
-
-  gst_element_message_full (GST_ELEMENT (self), type, err->domain, err->code,
-      text, NULL, __FILE__, GST_FUNCTION, __LINE__);
-}
-
 /* Streaming thread, on a writable buffer: the metas, and the bus message
  * when asked (never for a repeated result). */
-static void
-clip_result_publish (GstClipClassify * self, GstBuffer * buf,
+void
+gst_clip_classify_publish (GstClipClassify * self, GstBuffer * buf,
     const GstClipResult * result, gboolean post, gboolean repeated)
 {
   gst_clip_result_attach (result, buf,
-      gst_clip_model_handle_get_dir (self->model), repeated);
+      gst_clip_model_handle_get_id (self->model), repeated);
   if (post && !repeated)
     gst_element_post_message (GST_ELEMENT (self),
         gst_message_new_element (GST_OBJECT (self),
             gst_clip_result_to_structure (result)));
-}
-
-/* --------------------------------------------- background label encoder -- */
-
-static void
-clip_encode_request_free (ClipEncodeRequest * req)
-{
-  gst_clip_prompt_config_clear (&req->config);
-  g_free (req);
-}
-
-static gchar *
-default_text_cache (void)
-{
-  return g_build_filename (g_get_user_cache_dir (), "gst-clip",
-      "text-embeddings", NULL);
-}
-
-static void
-clip_prompt_config_copy (GstClipPromptConfig * dst,
-    const GstClipPromptConfig * src)
-{
-  dst->labels = g_strdup (src->labels);
-  dst->labels_file = g_strdup (src->labels_file);
-  dst->template = g_strdup (src->template);
-  dst->templates_file = g_strdup (src->templates_file);
-  dst->text_cache = g_strdup (src->text_cache);
-  dst->negatives = g_strdup (src->negatives);
-  dst->negatives_file = g_strdup (src->negatives_file);
-}
-
-static GstStructure *
-labels_updated_structure (GstClipLabelSet * set)
-{
-  GValue labels = G_VALUE_INIT;
-  GstStructure *s;
-  guint i;
-
-  gst_value_array_init (&labels, set->n_labels);
-  for (i = 0; i < set->n_labels; i++) {
-    GValue v = G_VALUE_INIT;
-
-    g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, set->labels[i]);
-    gst_value_array_append_and_take_value (&labels, &v);
-  }
-  s = gst_structure_new_empty ("clip-labels-updated");
-  gst_structure_take_value (s, "labels", &labels);
-  return s;
-}
-
-/* Runs in the encoder pool with a context of its own, so the streaming
- * thread keeps classifying with the old labels meanwhile. The pool lives
- * from start() to stop() and stop() waits for it, so self->model is valid. */
-static void
-gst_clip_classify_encode_func (gpointer data, gpointer user_data)
-{
-  ClipEncodeRequest *req = data;
-  GstClipClassify *self = user_data;
-  GstClipLabelSet *set = NULL, *old = NULL;
-  ClipContextParams cp;
-  ClipContext *ctx = NULL;
-  ClipError cerr = { 0, };
-  GError *err = NULL;
-  gboolean current;
-
-  GST_OBJECT_LOCK (self);
-  current = req->generation == self->label_generation;
-  cle_context_params_init (&cp);
-  cp.n_threads = self->n_threads;
-  GST_OBJECT_UNLOCK (self);
-
-  /* A newer change is queued behind this one: skip straight to it. */
-  if (!current || g_atomic_int_get (&self->encoder_cancelled))
-    goto done;
-
-  if (cle_context_new (&ctx, gst_clip_model_handle_get_model (self->model),
-          &cp, &cerr) < 0) {
-    GST_ELEMENT_WARNING (self, RESOURCE, FAILED,
-        ("New labels not applied: %s", cerr.message), (NULL));
-    goto done;
-  }
-
-  GST_DEBUG_OBJECT (self, "encoding label set generation %u", req->generation);
-  set = gst_clip_label_set_encode (ctx, self->dim, &req->config,
-      &self->encoder_cancelled, &err);
-  cle_context_free (ctx);
-
-  if (!set) {
-    if (!g_atomic_int_get (&self->encoder_cancelled))
-      post_gerror (self, GST_MESSAGE_WARNING, err,
-          "New labels not applied, keeping the previous ones: ");
-    g_clear_error (&err);
-    goto done;
-  }
-
-  GST_OBJECT_LOCK (self);
-  if (req->generation == self->label_generation) {
-    old = self->label_set;
-    self->label_set = gst_clip_label_set_ref (set);
-  }
-  GST_OBJECT_UNLOCK (self);
-
-  if (old) {
-    GST_INFO_OBJECT (self, "now classifying with %u labels", set->n_labels);
-    gst_clip_label_set_unref (old);
-    gst_element_post_message (GST_ELEMENT (self),
-        gst_message_new_element (GST_OBJECT (self),
-            labels_updated_structure (set)));
-  }
-  gst_clip_label_set_unref (set);
-
-done:
-  clip_encode_request_free (req);
-}
-
-/* Called with the object lock held after a label property changed. */
-static void
-gst_clip_classify_queue_encode_locked (GstClipClassify * self)
-{
-  ClipEncodeRequest *req;
-
-  self->label_generation++;
-  if (!self->encoder)
-    return;                     /* not started: start() encodes */
-
-  req = g_new0 (ClipEncodeRequest, 1);
-  req->generation = self->label_generation;
-  clip_prompt_config_copy (&req->config, &self->prompts);
-  g_thread_pool_push (self->encoder, req, NULL);
-}
-
-/* ------------------------------------------------------- async worker -- */
-
-static gpointer
-gst_clip_classify_worker (gpointer data)
-{
-  GstClipClassify *self = data;
-  const ClipModel *model = gst_clip_model_handle_get_model (self->model);
-  gfloat *embeds = g_new (gfloat, (gsize) MAX_BATCH_SIZE *
-      GST_CLIP_MAX_VIEWS * self->dim);
-  guint n_tiles[MAX_BATCH_SIZE];
-  ClipJob *batch[MAX_BATCH_SIZE];
-  ClipFrame frames[MAX_BATCH_SIZE];
-  GstVideoFrame vframes[MAX_BATCH_SIZE];
-  gboolean rejected[MAX_BATCH_SIZE];
-
-  g_mutex_lock (&self->worker_lock);
-  while (TRUE) {
-    GstClipLabelSet *set;
-    GList *results = NULL;
-    ClipError cerr = { 0, };
-    guint n = 0, n_mapped = 0, n_results = 0, i, batch_size, epoch;
-    gint64 arrivals[MAX_BATCH_SIZE];
-    GstClipScoreParams sp;
-    gboolean ok = TRUE, full;
-
-    while (!self->worker_quit && g_queue_is_empty (&self->jobs))
-      g_cond_wait (&self->worker_cond, &self->worker_lock);
-    if (self->worker_quit)
-      break;
-
-    GST_OBJECT_LOCK (self);
-    batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
-    sp.top_k = self->top_k;
-    sp.threshold = self->threshold;
-    sp.window = self->window;
-    full = self->coverage == GST_CLIP_CLASSIFY_COVERAGE_FULL;
-    set = gst_clip_label_set_ref (self->label_set);
-    GST_OBJECT_UNLOCK (self);
-
-    while (n < batch_size && !g_queue_is_empty (&self->jobs))
-      batch[n++] = g_queue_pop_head (&self->jobs);
-    epoch = self->epoch;
-    self->worker_busy = TRUE;
-    g_mutex_unlock (&self->worker_lock);
-
-    for (i = 0; i < n && ok; i++) {
-      ok = gst_video_frame_map (&vframes[i], &batch[i]->info,
-          batch[i]->buffer, GST_MAP_READ);
-      if (ok) {
-        n_mapped++;
-        ok = gst_clip_frame_from_video_frame (&frames[i], &vframes[i]);
-      }
-    }
-
-    if (ok)
-      ok = gst_clip_classify_encode (self, self->worker_ctx, frames, n,
-          full, embeds, n_tiles, rejected, &cerr);
-
-    for (i = 0; i < n && ok; i++) {
-      GstClipResult *r;
-
-      if (rejected[i])
-        continue;
-      sp.running_time = batch[i]->running_time;
-      g_mutex_lock (&self->scorer_lock);
-      r = gst_clip_scorer_score (self->scorer, model, set,
-          embeds + (gsize) i * GST_CLIP_MAX_VIEWS * self->dim, n_tiles[i],
-          &sp, &cerr);
-      g_mutex_unlock (&self->scorer_lock);
-      if (!r) {
-        ok = FALSE;
-        break;
-      }
-      r->pts = batch[i]->pts;
-      r->stream_time = batch[i]->stream_time;
-      r->running_time = batch[i]->running_time;
-      r->frame_number = batch[i]->frame_number;
-      arrivals[g_list_length (results)] = batch[i]->arrival;
-      r->width = GST_VIDEO_INFO_WIDTH (&batch[i]->info);
-      r->height = GST_VIDEO_INFO_HEIGHT (&batch[i]->info);
-      results = g_list_append (results, r);
-    }
-
-    for (i = 0; i < n_mapped; i++)
-      gst_video_frame_unmap (&vframes[i]);
-    for (i = 0; i < n; i++)
-      clip_job_free (batch[i]);
-    gst_clip_label_set_unref (set);
-
-    if (!ok) {
-      GST_ELEMENT_ERROR (self, STREAM, FAILED,
-          ("CLIP inference failed: %s", cerr.message[0] ? cerr.message :
-              "could not map the frame"), (NULL));
-    }
-
-    g_mutex_lock (&self->worker_lock);
-    while (results) {
-      GstClipResult *r = results->data;
-
-      /* results of frames from before a flush describe nothing downstream */
-      if (epoch == self->epoch) {
-        g_queue_push_tail (&self->results, r);
-        n_results++;
-      } else {
-        gst_clip_result_free (r);
-      }
-      results = g_list_delete_link (results, results);
-    }
-    GST_OBJECT_LOCK (self);
-    self->n_classified += n_results;
-    for (i = 0; i < n_results; i++)
-      gst_clip_latency_add (&self->latency, (g_get_monotonic_time () -
-              arrivals[i]) * GST_USECOND);
-    GST_OBJECT_UNLOCK (self);
-    self->worker_busy = FALSE;
-    g_cond_broadcast (&self->idle_cond);
-  }
-  g_mutex_unlock (&self->worker_lock);
-
-  g_free (embeds);
-  return NULL;
-}
-
-static void
-gst_clip_classify_clear_queues_locked (GstClipClassify * self)
-{
-  g_queue_clear_full (&self->jobs, (GDestroyNotify) clip_job_free);
-  g_queue_clear_full (&self->results, (GDestroyNotify) gst_clip_result_free);
-}
-
-/* Streaming thread: hands a copy of the frame to the worker. The queue holds
- * at most batch-size frames; when full the oldest is dropped, so the worker
- * always works on the newest frames and never builds up latency. */
-static void
-gst_clip_classify_submit (GstClipClassify * self, GstVideoFrame * frame,
-    guint64 frame_number, guint batch_size)
-{
-  GstBaseTransform *trans = GST_BASE_TRANSFORM (self);
-  GstClockTime pts = GST_BUFFER_PTS (frame->buffer);
-  ClipJob *job = g_new0 (ClipJob, 1);
-
-  job->buffer = gst_buffer_copy_deep (frame->buffer);
-  job->info = frame->info;
-  job->pts = pts;
-  job->frame_number = frame_number;
-  job->arrival = g_get_monotonic_time ();
-  job->stream_time = gst_segment_to_stream_time (&trans->segment,
-      GST_FORMAT_TIME, pts);
-  job->running_time = gst_segment_to_running_time (&trans->segment,
-      GST_FORMAT_TIME, pts);
-
-  g_mutex_lock (&self->worker_lock);
-  while (g_queue_get_length (&self->jobs) >= batch_size) {
-    clip_job_free (g_queue_pop_head (&self->jobs));
-    self->n_dropped++;
-    GST_LOG_OBJECT (self, "worker busy, dropped a queued frame (%"
-        G_GUINT64_FORMAT " so far)", self->n_dropped);
-  }
-  g_queue_push_tail (&self->jobs, job);
-  g_cond_signal (&self->worker_cond);
-  g_mutex_unlock (&self->worker_lock);
-}
-
-/* At EOS no frame is left to carry what the worker still has: wait for it
- * (the stream is over, nothing is held up) and send each result downstream
- * in a GST_CLIP_LATE_RESULT_EVENT ahead of EOS (clipjson writes it like any
- * other) and, with post-messages, on the bus. */
-static void
-gst_clip_classify_drain (GstClipClassify * self)
-{
-  gint64 deadline = g_get_monotonic_time () + 30 * G_TIME_SPAN_SECOND;
-  GQueue late = G_QUEUE_INIT;
-  gboolean post;
-  GstClipResult *r;
-
-  GST_OBJECT_LOCK (self);
-  post = self->post_messages;
-  GST_OBJECT_UNLOCK (self);
-
-  g_mutex_lock (&self->worker_lock);
-  while (!self->worker_quit && (self->worker_busy ||
-          !g_queue_is_empty (&self->jobs))) {
-    if (!g_cond_wait_until (&self->idle_cond, &self->worker_lock, deadline)) {
-      GST_WARNING_OBJECT (self, "worker still busy at EOS, not waiting");
-      break;
-    }
-  }
-  while ((r = g_queue_pop_head (&self->results)))
-    g_queue_push_tail (&late, r);
-  g_mutex_unlock (&self->worker_lock);
-
-  while ((r = g_queue_pop_head (&late))) {
-    GstBuffer *carrier = gst_buffer_new ();
-
-    GST_DEBUG_OBJECT (self, "result for %" GST_TIME_FORMAT " after the last "
-        "frame: sent as an event", GST_TIME_ARGS (r->pts));
-    clip_result_publish (self, carrier, r, post, FALSE);
-    gst_pad_push_event (GST_BASE_TRANSFORM_SRC_PAD (self),
-        gst_clip_late_result_event_new (carrier));
-    gst_clip_result_free (r);
-  }
 }
 
 /* The counters as a "clip-stats" element message: the totals, the latency
@@ -833,14 +384,15 @@ gst_clip_classify_start (GstBaseTransform * trans)
   ClipModelInfo info;
   ClipError cerr = { 0, };
   GError *err = NULL;
-  gchar *dir;
+  gchar *dir, *adapter;
   guint n_threads, batch_size, generation;
   GstClipClassifyMode mode;
   ClipPrecision precision;
 
   GST_OBJECT_LOCK (self);
   dir = g_strdup (self->model_dir);
-  clip_prompt_config_copy (&config, &self->prompts);
+  adapter = g_strdup (self->adapter_dir);
+  gst_clip_classify_copy_prompts (&config, &self->prompts);
   generation = self->label_generation;
   n_threads = self->n_threads;
   batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
@@ -855,7 +407,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
     goto fail;
   }
 
-  handle = gst_clip_model_cache_acquire (dir, precision, &cerr);
+  handle = gst_clip_model_cache_acquire_full (dir, adapter, precision, &cerr);
   if (!handle) {
     if (cerr.code == CLE_ERROR_IO)
       GST_ELEMENT_ERROR (self, RESOURCE, OPEN_READ,
@@ -884,7 +436,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
 
   set = gst_clip_label_set_encode (self->ctx, self->dim, &config, NULL, &err);
   if (!set) {
-    post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
+    gst_clip_classify_post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
     g_clear_error (&err);
     goto fail;
   }
@@ -943,6 +495,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
   }
 
   gst_clip_prompt_config_clear (&config);
+  g_free (adapter);
   g_free (dir);
   return TRUE;
 
@@ -954,6 +507,7 @@ fail:
     self->model = NULL;
   }
   gst_clip_prompt_config_clear (&config);
+  g_free (adapter);
   g_free (dir);
   return FALSE;
 }
@@ -1258,12 +812,12 @@ gst_clip_classify_transform_ip (GstBaseTransform * trans, GstBuffer * buf)
   GST_OBJECT_UNLOCK (self);
   if (self->frame_result) {
     if (ret == GST_FLOW_OK)
-      clip_result_publish (self, buf, self->frame_result, post, FALSE);
+      gst_clip_classify_publish (self, buf, self->frame_result, post, FALSE);
     /* kept for the frames in between, when they are to carry it too */
     g_clear_pointer (&self->last_result, gst_clip_result_free);
     self->last_result = g_steal_pointer (&self->frame_result);
   } else if (repeat && self->last_result && ret == GST_FLOW_OK) {
-    clip_result_publish (self, buf, self->last_result, FALSE, TRUE);
+    gst_clip_classify_publish (self, buf, self->last_result, FALSE, TRUE);
   }
   gst_clip_classify_maybe_post_stats (self);
   return ret;
@@ -1284,6 +838,12 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
         GST_WARNING_OBJECT (self, "model changes apply at the next start");
       g_free (self->model_dir);
       self->model_dir = g_value_dup_string (value);
+      break;
+    case PROP_ADAPTER:
+      if (self->model)
+        GST_WARNING_OBJECT (self, "adapter changes apply at the next start");
+      g_free (self->adapter_dir);
+      self->adapter_dir = g_value_dup_string (value);
       break;
     case PROP_LABELS:
       g_free (self->prompts.labels);
@@ -1309,7 +869,7 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
       g_free (self->prompts.text_cache);
       self->prompts.text_cache = g_value_dup_string (value);
       if (!self->prompts.text_cache)
-        self->prompts.text_cache = default_text_cache ();
+        self->prompts.text_cache = gst_clip_classify_default_text_cache ();
       break;
     case PROP_TOP_K:
       self->top_k = g_value_get_uint (value);
@@ -1384,6 +944,9 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
   switch (prop_id) {
     case PROP_MODEL:
       g_value_set_string (value, self->model_dir);
+      break;
+    case PROP_ADAPTER:
+      g_value_set_string (value, self->adapter_dir);
       break;
     case PROP_LABELS:
       g_value_set_string (value, self->prompts.labels);
@@ -1499,6 +1062,7 @@ gst_clip_classify_finalize (GObject * object)
   GstClipClassify *self = GST_CLIP_CLASSIFY (object);
 
   g_free (self->model_dir);
+  g_free (self->adapter_dir);
   gst_clip_prompt_config_clear (&self->prompts);
   g_strfreev (self->roi_types);
   g_mutex_clear (&self->worker_lock);
@@ -1536,6 +1100,21 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           "vocab.json, merges.txt); loaded at start",
           DEFAULT_PROP_MODEL, G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
           GST_PARAM_MUTABLE_READY));
+
+  /**
+   * GstClipClassify:adapter:
+   *
+   * An adapter directory applied to the model at load, as AdapterHub's
+   * adapters (save_adapter) or PEFT (save_pretrained) write it: LoRA, IA3
+   * and DoRA merged into the weights, bottleneck adapters and prefix tuning
+   * run in the layers they adapt (docs/adapters.md). Elements naming the
+   * same model, adapter and precision share one copy.
+   */
+  g_object_class_install_property (gobject_class, PROP_ADAPTER,
+      g_param_spec_string ("adapter", "Adapter",
+          "Adapter directory (AdapterHub adapters or PEFT) applied to the "
+          "model at load", DEFAULT_PROP_ADAPTER, G_PARAM_READWRITE |
+          G_PARAM_STATIC_STRINGS | GST_PARAM_MUTABLE_READY));
 
   /**
    * GstClipClassify:labels:
@@ -1934,7 +1513,7 @@ static void
 gst_clip_classify_init (GstClipClassify * self)
 {
   self->prompts.template = g_strdup (DEFAULT_PROP_TEMPLATE);
-  self->prompts.text_cache = default_text_cache ();
+  self->prompts.text_cache = gst_clip_classify_default_text_cache ();
   self->top_k = DEFAULT_PROP_TOP_K;
   self->threshold = DEFAULT_PROP_THRESHOLD;
   self->interval = DEFAULT_PROP_INTERVAL;

@@ -10,8 +10,9 @@
 
 struct _GstClipModelHandle
 {
-  gchar *key;                   /* "precision:dir", the key in cache_table */
+  gchar *key;                   /* "precision:dir|adapter", in cache_table */
   gchar *dir;                   /* canonical */
+  gchar *id;                    /* the dir, or a fingerprint with an adapter */
   ClipModel *model;
   guint refcount;               /* under cache_lock */
 };
@@ -23,16 +24,27 @@ GstClipModelHandle *
 gst_clip_model_cache_acquire (const gchar * dir, ClipPrecision precision,
     ClipError * err)
 {
+  return gst_clip_model_cache_acquire_full (dir, NULL, precision, err);
+}
+
+GstClipModelHandle *
+gst_clip_model_cache_acquire_full (const gchar * dir,
+    const gchar * adapter_dir, ClipPrecision precision, ClipError * err)
+{
   GstClipModelHandle *handle;
   ClipModelParams params;
   ClipModel *model = NULL;
-  gchar *canonical, *key;
+  gchar *canonical, *adapter = NULL, *key, *id;
+  char fingerprint[65];
   int ret;
 
   g_return_val_if_fail (dir != NULL, NULL);
 
   canonical = g_canonicalize_filename (dir, NULL);
-  key = g_strdup_printf ("%d:%s", (int) precision, canonical);
+  if (adapter_dir && adapter_dir[0])
+    adapter = g_canonicalize_filename (adapter_dir, NULL);
+  key = g_strdup_printf ("%d:%s|%s", (int) precision, canonical,
+      adapter ? adapter : "");
 
   g_mutex_lock (&cache_lock);
   if (!cache_table)
@@ -44,6 +56,7 @@ gst_clip_model_cache_acquire (const gchar * dir, ClipPrecision precision,
     g_mutex_unlock (&cache_lock);
     g_free (key);
     g_free (canonical);
+    g_free (adapter);
     return handle;
   }
 
@@ -51,17 +64,26 @@ gst_clip_model_cache_acquire (const gchar * dir, ClipPrecision precision,
    * wait for this load instead of reading the weights a second time. */
   cle_model_params_init (&params);
   params.precision = precision;
+  params.adapter_dir = adapter;
   ret = cle_model_load (&model, canonical, &params, err);
+  if (ret >= 0 && adapter)
+    ret = cle_model_fingerprint (model, fingerprint, sizeof fingerprint, err);
   if (ret < 0) {
     g_mutex_unlock (&cache_lock);
+    if (model)
+      cle_model_free (model);
     g_free (key);
     g_free (canonical);
+    g_free (adapter);
     return NULL;
   }
+  id = adapter ? g_strdup (fingerprint) : g_strdup (canonical);
+  g_free (adapter);
 
   handle = g_new0 (GstClipModelHandle, 1);
   handle->key = key;
   handle->dir = canonical;
+  handle->id = id;
   handle->model = model;
   handle->refcount = 1;
   g_hash_table_insert (cache_table, handle->key, handle);
@@ -89,6 +111,7 @@ gst_clip_model_cache_release (GstClipModelHandle * handle)
     cle_model_free (handle->model);
     g_free (handle->key);
     g_free (handle->dir);
+    g_free (handle->id);
     g_free (handle);
   }
 }
@@ -103,4 +126,12 @@ const gchar *
 gst_clip_model_handle_get_dir (GstClipModelHandle * handle)
 {
   return handle->dir;
+}
+
+const gchar *
+gst_clip_model_handle_get_id (GstClipModelHandle * handle)
+{
+  g_return_val_if_fail (handle != NULL, NULL);
+
+  return handle->id;
 }

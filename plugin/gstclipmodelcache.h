@@ -19,6 +19,11 @@ typedef struct _GstClipModelHandle GstClipModelHandle;
 GstClipModelHandle *gst_clip_model_cache_acquire (const gchar * dir,
     ClipPrecision precision, ClipError * err);
 
+/* The same with an adapter directory applied at load (NULL or "": none);
+ * models with different adapters are different models. */
+GstClipModelHandle *gst_clip_model_cache_acquire_full (const gchar * dir,
+    const gchar * adapter_dir, ClipPrecision precision, ClipError * err);
+
 /* Drops a reference; the model is freed with the last one. */
 void gst_clip_model_cache_release (GstClipModelHandle * handle);
 
@@ -28,6 +33,11 @@ const ClipModel *gst_clip_model_handle_get_model (GstClipModelHandle * handle);
 /* The canonical directory the model was loaded from (without the
  * precision). */
 const gchar *gst_clip_model_handle_get_dir (GstClipModelHandle * handle);
+
+/* What identifies the model in GstClipEmbeddingMeta.model_id: its canonical
+ * directory, or with an adapter the fingerprint of both (64 hex digits),
+ * since the directory alone would name the model without the adapter. */
+const gchar *gst_clip_model_handle_get_id (GstClipModelHandle * handle);
 
 G_END_DECLS
 

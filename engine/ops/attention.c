@@ -88,6 +88,7 @@ typedef struct
   float *out;
   const float *q, *k, *v;
   const ClipSequences *seqs;
+  const ClipPrefix *prefix;
   int n_head, d_head, causal, pooled, max_len;
   float *scratch;
   GemmNT nt;
@@ -103,6 +104,7 @@ attention_part (void *arg, int t, int T)
   const ClipSequences *seqs = job->seqs;
   const int n_head = job->n_head, d_head = job->d_head, d = n_head * d_head;
   const int n_tasks = seqs->n_seq * n_head, max_len = job->max_len;
+  const int P = job->prefix ? job->prefix->n : 0;
   const float scale = 1.0f / sqrtf ((float) d_head);
   float *s = job->scratch + (size_t) t * max_len * (max_len + 4 * d_head);
   float *qh = s + (size_t) max_len * max_len;
@@ -129,18 +131,39 @@ attention_part (void *arg, int t, int T)
           d_head * sizeof (float));
     else
       gather_head (qh, job->q, seqs, p0 + first, nq, d, d_head, h);
-    gather_head (kh, job->k, seqs, p0, len, d, d_head, h);
-    gather_head_t (vt, job->v, seqs, p0, len, d, d_head, h);
+    /* keys and values: the P prefix positions (adapters' prefix tuning,
+     * visible to every query), then the sequence's */
+    const int nk = P + len;
+    if (P) {
+      const float *pk = job->prefix->k + (size_t) h * P * d_head;
+      const float *pv = job->prefix->v + (size_t) h * P * d_head;
+      memcpy (kh, pk, (size_t) P * d_head * sizeof (float));
+      for (int j = 0; j < P; j++)
+        for (int t = 0; t < d_head; t++)
+          vt[(size_t) t * nk + j] = pv[(size_t) j * d_head + t];
+      for (int j = 0; j < len; j++) {
+        const float *sk = job->k + (size_t) row_at (seqs, p0 + j) * d
+            + (size_t) h * d_head;
+        const float *sv = job->v + (size_t) row_at (seqs, p0 + j) * d
+            + (size_t) h * d_head;
+        memcpy (kh + (size_t) (P + j) * d_head, sk, d_head * sizeof (float));
+        for (int t = 0; t < d_head; t++)
+          vt[(size_t) t * nk + P + j] = sv[t];
+      }
+    } else {
+      gather_head (kh, job->k, seqs, p0, len, d, d_head, h);
+      gather_head_t (vt, job->v, seqs, p0, len, d, d_head, h);
+    }
 
-    job->nt (s, qh, kh, NULL, nq, d_head, len, d_head, d_head, len);
+    job->nt (s, qh, kh, NULL, nq, d_head, nk, d_head, d_head, nk);
     for (int i = 0; i < nq; i++) {
-      float *p = s + (size_t) i * len;
-      const int n = job->causal ? first + i + 1 : len;
+      float *p = s + (size_t) i * nk;
+      const int n = P + (job->causal ? first + i + 1 : len);
       softmax (p, n, scale);
-      for (int j = n; j < len; j++)
+      for (int j = n; j < nk; j++)
         p[j] = 0.0f;
     }
-    job->nt (oh, s, vt, NULL, nq, len, d_head, len, len, d_head);
+    job->nt (oh, s, vt, NULL, nq, nk, d_head, nk, nk, d_head);
 
     for (int i = 0; i < nq; i++) {
       const size_t row = job->pooled ? (size_t) seq
@@ -153,14 +176,18 @@ attention_part (void *arg, int t, int T)
 
 static void
 attention_run (float *out, const float *q, const float *k, const float *v,
-    const ClipSequences *seqs, int n_head, int d_head, int causal,
-    int pooled, float *scratch, int n_threads)
+    const ClipSequences *seqs, const ClipPrefix *prefix, int n_head,
+    int d_head, int causal, int pooled, float *scratch, int n_threads)
 {
   int max_len = 0;
   for (int s = 0; s < seqs->n_seq; s++)
     max_len = seqs->len[s] > max_len ? seqs->len[s] : max_len;
-  AttentionJob job = { out, q, k, v, seqs, n_head, d_head, causal, pooled,
-    max_len, scratch, gemm_nt_block (), 0
+  if (prefix && prefix->n)
+    max_len += prefix->n;
+  else
+    prefix = NULL;
+  AttentionJob job = { out, q, k, v, seqs, prefix, n_head, d_head, causal,
+    pooled, max_len, scratch, gemm_nt_block (), 0
   };
   /* the scratch has room for cle_threads_resolve (n_threads) threads */
   cle_parallel (n_threads, attention_part, &job);
@@ -171,8 +198,8 @@ cle_attention (float *out, const float *q, const float *k, const float *v,
     const ClipSequences *seqs, int n_head, int d_head, int causal,
     float *scratch, int n_threads)
 {
-  attention_run (out, q, k, v, seqs, n_head, d_head, causal, 0, scratch,
-      n_threads);
+  attention_run (out, q, k, v, seqs, NULL, n_head, d_head, causal, 0,
+      scratch, n_threads);
 }
 
 void
@@ -180,8 +207,18 @@ cle_attention_pooled (float *out, const float *q, const float *k,
     const float *v, const ClipSequences *seqs, int n_head, int d_head,
     float *scratch, int n_threads)
 {
-  attention_run (out, q, k, v, seqs, n_head, d_head, 0, 1, scratch,
+  attention_run (out, q, k, v, seqs, NULL, n_head, d_head, 0, 1, scratch,
       n_threads);
+}
+
+void
+cle_attention_prefix (float *out, const float *q, const float *k,
+    const float *v, const ClipSequences *seqs, const ClipPrefix *prefix,
+    int n_head, int d_head, int causal, int pooled, float *scratch,
+    int n_threads)
+{
+  attention_run (out, q, k, v, seqs, prefix, n_head, d_head,
+      pooled ? 0 : causal, pooled, scratch, n_threads);
 }
 
 void

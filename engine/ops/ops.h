@@ -90,6 +90,13 @@ void cle_attention (float *out, const float *q, const float *k,
 void cle_attention_pooled (float *out, const float *q, const float *k,
     const float *v, const ClipSequences *seqs, int n_head, int d_head,
     float *scratch, int n_threads);
+/* cle_attention (pooled 0) or cle_attention_pooled (pooled 1) with the
+ * prefix's keys and values first; the scratch is sized for the longest
+ * sequence + prefix->n. */
+void cle_attention_prefix (float *out, const float *q, const float *k,
+    const float *v, const ClipSequences *seqs, const ClipPrefix *prefix,
+    int n_head, int d_head, int causal, int pooled, float *scratch,
+    int n_threads);
 /* The reference: plain loops in double, sequences packed one after
  * another (sequence s has seq_len[s] rows from row seq_start[s]). */
 void cle_attention_naive (float *out, const float *q, const float *k,

@@ -48,6 +48,10 @@ run (const ToolCommand * cmd, int argc, char **argv)
   json_string (s, tool_precision_name ());
   g_string_append_printf (s, ", \"quantized_bytes\": %zu",
       info->quantized_bytes);
+  if (info->adapter) {
+    g_string_append (s, ", \"adapter\": ");
+    json_string (s, info->adapter);
+  }
   if (info->towers & CLE_TOWER_VISION) {
     g_string_append_printf (s, ", \"image_size\": %d, \"patch_size\": %d, "
         "\"width_vision\": %d, \"n_layer_vision\": %d, \"n_head_vision\": %d, "

@@ -9,7 +9,7 @@
 
 #include "tool-common.h"
 
-ToolOptions tool_options = { 0, NULL, CLE_PRECISION_FP32, NULL };
+ToolOptions tool_options = { 0, NULL, CLE_PRECISION_FP32, NULL, NULL };
 
 static const GOptionEntry common_entries[] = {
   {"threads", 't', 0, G_OPTION_ARG_INT, &tool_options.threads,
@@ -21,6 +21,10 @@ static const GOptionEntry common_entries[] = {
   {"text-cache", 0, 0, G_OPTION_ARG_FILENAME, &tool_options.text_cache,
         "Keeps text embeddings in DIR, so that prompts seen before are not "
         "encoded again.", "DIR"},
+  {"adapter", 0, 0, G_OPTION_ARG_FILENAME, &tool_options.adapter,
+        "Applies the adapter in DIR at load, as AdapterHub's adapters "
+        "(save_adapter) or PEFT (save_pretrained) wrote it: LoRA, IA3, DoRA, "
+        "bottleneck adapters, prefix tuning.", "DIR"},
   {NULL}
 };
 
@@ -48,6 +52,7 @@ void
 tool_options_clear (void)
 {
   g_clear_pointer (&tool_options.precision_name, g_free);
+  g_clear_pointer (&tool_options.adapter, g_free);
   g_clear_pointer (&tool_options.text_cache, g_free);
 }
 
@@ -302,10 +307,22 @@ tool_load_model (Tool * t, unsigned towers)
   cle_model_params_init (&mp);
   mp.towers = towers ? towers : CLE_TOWER_BOTH;
   mp.precision = tool_options.precision;
+  mp.adapter_dir = tool_options.adapter;
   status = cle_model_load (&t->model, t->model_dir, &mp, &err);
+  /* An adapter's error is not hidden by loading one tower only: it is
+   * reported when the model loads without it. */
+  gboolean adapter_failed = FALSE;
+  if (status < 0 && !towers && mp.adapter_dir) {
+    ClipModelParams plain = mp;
+    ClipModel *m = NULL;
+    plain.adapter_dir = NULL;
+    adapter_failed = cle_model_load (&m, t->model_dir, &plain, &ignored)
+        == CLE_OK;
+    cle_model_free (m);
+  }
   /* A CLIPVisionModelWithProjection or CLIPTextModelWithProjection
    * checkpoint loads with its one tower only. */
-  if (status < 0 && !towers) {
+  if (status < 0 && !towers && !adapter_failed) {
     mp.towers = CLE_TOWER_VISION;
     if (cle_model_load (&t->model, t->model_dir, &mp, &ignored) < 0) {
       mp.towers = CLE_TOWER_TEXT;

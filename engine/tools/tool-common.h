@@ -1,5 +1,5 @@
 /* tool-common.h - what every clip-tool command shares: the common options
- * (--threads, --precision, --text-cache) and the MODEL argument, parsed in
+ * (--threads, --precision, --text-cache, --adapter) and the MODEL argument, parsed in
  * one place; the model and context opened in one place; errors reported the
  * same way; JSON written the same way; and the inputs (texts, image files)
  * read the same way. The commands themselves are the cmd-*.c files, one a
@@ -54,6 +54,7 @@ typedef struct
   gchar *precision_name;        /* --precision as given, or NULL */
   ClipPrecision precision;      /* parsed from precision_name */
   gchar *text_cache;            /* --text-cache DIR, or NULL */
+  gchar *adapter;               /* --adapter DIR, or NULL */
 } ToolOptions;
 
 extern ToolOptions tool_options;

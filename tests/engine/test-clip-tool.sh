@@ -469,6 +469,28 @@ if [ -d "$GEN/vision-only" ] && [ -d "$GEN/text-only" ]; then
     same_numbers "$TMP/to.emb" "$TMP/to-ref.emb" 1e-3
 fi
 
+# ----------------------------------------------------------- adapter --
+GEN=$DATA/gen/f32-gelu
+run --adapter "$DATA/gen/adapters/lora" info "$GEN"
+expect "--adapter before COMMAND: info names it" \
+  grep -q '"adapter": "lora (adapters '"'a'"')"' "$OUT"
+run embed-text "$GEN" "a photo of a cat" --adapter "$DATA/gen/adapters/peft_lora"
+expect "embed-text --adapter: exit 0" [ "$rc" -eq 0 ]
+expect "embed-text --adapter: one line" [ "$(lines)" -eq 1 ]
+cp "$OUT" "$TMP/with-adapter"
+run embed-text "$GEN" "a photo of a cat"
+expect "embed-text: the adapter changes the embedding" \
+  not cmp -s "$OUT" "$TMP/with-adapter"
+run classify "$GEN" "$IMAGES/img1_640x480.png" --labels cat,dog \
+  --adapter "$DATA/gen/adapters/bad/use_gating"
+expect "classify with a bad adapter: exit 1" [ "$rc" -eq 1 ]
+expect "classify with a bad adapter: says why" grep -q "use_gating" "$ERR"
+run embed-image "$GEN" "$IMAGES/img1_640x480.png" \
+  --adapter "$DATA/gen/adapters/bad/other_model_size"
+expect "embed-image, adapter for another size: exit 1" [ "$rc" -eq 1 ]
+expect "embed-image, adapter for another size: tensor and shapes" \
+  grep -q "lora_A.*\[4, 64\], expected \[4, 48\]" "$ERR"
+
 # ------------------------------------------------------------- bench --
 run bench "$MODEL" --batch 2 --seconds 0 --threads 1
 expect "bench vision: JSON" every_line_matches \

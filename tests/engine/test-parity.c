@@ -29,6 +29,7 @@ static const Case cases[] = {
   { "gen/f32-gelu", CLE_TOWER_BOTH },
   { "gen/bf16-sharded", CLE_TOWER_BOTH },
   { "gen/vision-only", CLE_TOWER_VISION },
+  { "gen/vision-only-bin", CLE_TOWER_VISION },  /* pytorch_model.bin only */
   { "gen/text-only", CLE_TOWER_TEXT },
 };
 

@@ -2704,6 +2704,71 @@ assert_error_mentions (GstElement * e, GQuark domain, const gchar * needle)
   gst_object_unref (e);
 }
 
+/* adapter=: the demo model with its LoRA scores differently from the model
+ * alone, its embeddings name model and adapter (a fingerprint, not the
+ * base model's directory), and a missing adapter is an error naming it. */
+GST_START_TEST (test_adapter)
+{
+  const gchar *root = g_getenv ("CLIP_SOURCE_ROOT");
+  gchar *model = g_build_filename (root, "models", "tiny-demo-clip", NULL);
+  gchar *lora = g_build_filename (root, "models", "tiny-demo-clip-adapters",
+      "lora", NULL);
+  GstVideoInfo info;
+  const gchar *caps;
+  GstBuffer *in = test_frame (&info, &caps), *out;
+  gfloat p[2];
+  gchar *ids[2];
+  guint i;
+
+  for (i = 0; i < 2; i++) {
+    GstElement *e = new_classify ();
+    GstHarness *h;
+
+    g_object_set (e, "model", model, "labels", "a bouncing ball,color bars",
+        "adapter", i ? lora : NULL, NULL);
+    h = harness_for (e, caps);
+    out = push_pull (h, in, 0);
+    p[i] = gst_buffer_get_clip_classification_meta (out)->classifications[0]
+        .cosine;
+    ids[i] = g_strdup (gst_buffer_get_clip_embedding_meta (out)->model_id);
+    gst_buffer_unref (out);
+    gst_harness_teardown (h);
+  }
+  fail_if (p[0] == p[1], "the adapter changed nothing");
+  fail_unless (g_str_has_suffix (ids[0], "tiny-demo-clip"), "%s", ids[0]);
+  fail_unless_equals_int (strlen (ids[1]), 64);
+
+  {
+    GstElement *e = new_classify ();
+    GstBus *bus = gst_bus_new ();
+    GstMessage *msg;
+    GError *err = NULL;
+
+    gst_element_set_bus (e, bus);
+    g_object_set (e, "model", model, "adapter", "/nonexistent/adapter", NULL);
+    fail_unless_equals_int (gst_element_set_state (e, GST_STATE_PAUSED),
+        GST_STATE_CHANGE_FAILURE);
+    msg = gst_bus_pop_filtered (bus, GST_MESSAGE_ERROR);
+    fail_unless (msg != NULL);
+    gst_message_parse_error (msg, &err, NULL);
+    fail_unless (strstr (err->message, "/nonexistent/adapter") != NULL, "%s",
+        err->message);
+    g_error_free (err);
+    gst_message_unref (msg);
+    gst_element_set_state (e, GST_STATE_NULL);
+    gst_object_unref (e);
+    gst_bus_set_flushing (bus, TRUE);
+    gst_object_unref (bus);
+  }
+  g_free (ids[0]);
+  g_free (ids[1]);
+  gst_buffer_unref (in);
+  g_free (lora);
+  g_free (model);
+}
+
+GST_END_TEST;
+
 GST_START_TEST (test_error_no_model)
 {
   GstElement *e = gst_element_factory_make ("clipclassify", NULL);
@@ -2930,6 +2995,7 @@ clipclassify_suite (void)
 
   suite_add_tcase (s, tc_errors);
   tcase_add_test (tc_errors, test_error_no_model);
+  tcase_add_test (tc_errors, test_adapter);
   tcase_add_test (tc_errors, test_error_missing_model_dir);
   tcase_add_test (tc_errors, test_error_corrupt_model);
   tcase_add_test (tc_errors, test_error_truncated_model);
