@@ -57,23 +57,28 @@ gst_clip_classify_copy_prompts (GstClipPromptConfig * dst,
   dst->negatives_file = g_strdup (src->negatives_file);
 }
 
+/* labels as a GValueArray, which PyGObject reads as a list (see
+ * gst_clip_result_to_structure) */
 static GstStructure *
 labels_updated_structure (GstClipLabelSet * set)
 {
-  GValue labels = G_VALUE_INIT;
+  GValueArray *labels;
+  GValue v = G_VALUE_INIT;
   GstStructure *s;
   guint i;
 
-  gst_value_array_init (&labels, set->n_labels);
-  for (i = 0; i < set->n_labels; i++) {
-    GValue v = G_VALUE_INIT;
-
+  G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+  labels = g_value_array_new (set->n_positive);
+  for (i = 0; i < set->n_positive; i++) {
     g_value_init (&v, G_TYPE_STRING);
-    g_value_set_string (&v, set->labels[i]);
-    gst_value_array_append_and_take_value (&labels, &v);
+    g_value_set_static_string (&v, set->labels[i]);
+    g_value_array_append (labels, &v);  /* copies */
+    g_value_unset (&v);
   }
-  s = gst_structure_new_empty ("clip-labels-updated");
-  gst_structure_take_value (s, "labels", &labels);
+  s = gst_structure_new ("clip-labels-updated", "labels",
+      g_value_array_get_type (), labels, NULL);
+  g_value_array_free (labels);
+  G_GNUC_END_IGNORE_DEPRECATIONS;
   return s;
 }
 

@@ -1544,6 +1544,15 @@ GST_START_TEST (test_labels_change_while_playing)
   fail_unless (switched, "new labels never took effect");
   msg = pop_element_message (bus, "clip-labels-updated", 5 * GST_SECOND);
   fail_unless (msg != NULL);
+  {
+    const GValue *v = gst_structure_get_value (gst_message_get_structure (msg),
+        "labels");
+
+    /* a GValueArray, which PyGObject reads as a list */
+    G_GNUC_BEGIN_IGNORE_DEPRECATIONS;
+    fail_unless (v != NULL && G_VALUE_HOLDS (v, G_TYPE_VALUE_ARRAY));
+    G_GNUC_END_IGNORE_DEPRECATIONS;
+  }
   gst_message_unref (msg);
 
   /* a broken change warns and keeps the current labels */
