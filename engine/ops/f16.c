@@ -190,6 +190,20 @@ f32_to_f16_f16c (uint16_t *out, const float *in, size_t n)
 
 /* ------------------------------------------------------------ dispatch -- */
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+
+/* CPUID.1:ECX.F16C[bit 29]: clang 14's __builtin_cpu_supports does not know
+ * "f16c", so ask the CPU directly. */
+static int
+cpu_has_f16c (void)
+{
+  unsigned int a, b, c, d;
+
+  return __get_cpuid (1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+#endif
+
 ClipDotPath
 cle_dot_f16_path_default (void)
 {
@@ -197,7 +211,7 @@ cle_dot_f16_path_default (void)
   if (__builtin_cpu_supports ("avx512f"))
     return CLE_DOT_AVX512;
   if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")
-      && __builtin_cpu_supports ("f16c"))
+      && cpu_has_f16c ())
     return CLE_DOT_AVX2;
 #endif
   return CLE_DOT_C;
@@ -212,7 +226,7 @@ cle_dot_f16_path_supported (ClipDotPath path)
 #if defined(__x86_64__)
     case CLE_DOT_AVX2:
       return __builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("fma")
-          && __builtin_cpu_supports ("f16c");
+          && cpu_has_f16c ();
     case CLE_DOT_AVX512:
       return __builtin_cpu_supports ("avx512f");
 #endif
@@ -257,7 +271,7 @@ void
 cle_f32_to_f16 (uint16_t *out, const float *in, size_t n)
 {
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports ("avx2") && __builtin_cpu_supports ("f16c")) {
+  if (__builtin_cpu_supports ("avx2") && cpu_has_f16c ()) {
     f32_to_f16_f16c (out, in, n);
     return;
   }
