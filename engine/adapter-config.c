@@ -153,6 +153,7 @@ get_names (Ctx *c, JsonObject *o, const char *key, char ***list,
           "'%s': '%s' is not a regular expression: %s", c->path, key,
           gerr->message);
       g_error_free (gerr);
+      g_clear_pointer (regex, g_free);
       return code;
     }
     g_regex_unref (re);
@@ -167,9 +168,13 @@ get_names (Ctx *c, JsonObject *o, const char *key, char ***list,
   for (guint i = 0; i < len; i++) {
     JsonNode *e = json_array_get_element (a, i);
     if (!JSON_NODE_HOLDS_VALUE (e)
-        || json_node_get_value_type (e) != G_TYPE_STRING)
+        || json_node_get_value_type (e) != G_TYPE_STRING) {
+      /* the caller owns nothing on an error */
+      g_strfreev (*list);
+      *list = NULL;
       return cle_error_set (c->err, CLE_ERROR_FORMAT,
           "'%s': '%s' entry %u is not a string", c->path, key, i);
+    }
     (*list)[i] = g_strdup (json_node_get_string (e));
   }
   return CLE_OK;
