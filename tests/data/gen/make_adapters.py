@@ -6,7 +6,7 @@ tests/data/gen/vision-only-bin/), with references computed independently in floa
 
 Needs Debian's torch (1.13) and numpy; the adapters and peft packages are not used (not
 installable here): their on-disk formats are written by hand, following
-../shared/adapters-spec.md (adapters 1.2.0, PEFT 0.20):
+the adapters spec this project follows (docs/adapters.md) (adapters 1.2.0, PEFT 0.20):
   adapters: adapter_config.json {config, hidden_size, model_class, model_name, model_type, name,
             version} + pytorch_adapter.bin (torch.save of a plain dict, the default) or
             adapter.safetensors; keys '<tower>.encoder.layers.<i>.<module>.loras.<name>.lora_A' ...
