@@ -43,7 +43,6 @@
 #include "config.h"
 #endif
 
-#include <math.h>
 #include <string.h>
 
 #include "gstclipclassifyprivate.h"

@@ -121,11 +121,11 @@ expand_template (const gchar * template, const gchar * label)
   return prompt;
 }
 
-static void
-normalize (gfloat * v, gint n)
+void
+gst_clip_normalize (gfloat * v, guint n)
 {
   gdouble sum = 0.0;
-  gint k;
+  guint k;
 
   for (k = 0; k < n; k++)
     sum += (gdouble) v[k] * v[k];
@@ -274,11 +274,11 @@ gst_clip_label_set_encode (ClipContext * ctx, gint dim,
       gfloat *src = prompt_embeds + ((gsize) i * n_templates + t) * dim;
       gint k;
 
-      normalize (src, dim);
+      gst_clip_normalize (src, dim);
       for (k = 0; k < dim; k++)
         dst[k] += src[k];
     }
-    normalize (dst, dim);
+    gst_clip_normalize (dst, dim);
   }
 
 out:

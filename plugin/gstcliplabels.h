@@ -44,6 +44,10 @@ typedef struct
 GstClipLabelSet *gst_clip_label_set_ref (GstClipLabelSet * set);
 void gst_clip_label_set_unref (GstClipLabelSet * set);
 
+/* @v (n floats) at unit length, in place; an all-zero vector stays zero.
+ * Label embeddings, pooled frames and results all go through it. */
+void gst_clip_normalize (gfloat * v, guint n);
+
 /* "a, b ,,c" -> { "a", "b", "c" }: entries are stripped, empty ones dropped. */
 gchar **gst_clip_parse_list (const gchar * list);
 

@@ -3,10 +3,10 @@
  * scored frames, so the mean is recomputed from them each time (exact, no
  * drift from running sums). */
 
-#include <math.h>
 #include <string.h>
 
 #include "gstclippool.h"
+#include "gstcliplabels.h"
 
 typedef struct
 {
@@ -50,7 +50,6 @@ gst_clip_pool_add (GstClipPool * pool, GstClockTime t, GstClockTime window,
     const gfloat * unit, gfloat * out)
 {
   PoolEntry *e, *last = g_queue_peek_tail (&pool->entries);
-  gdouble norm = 0.0;
   GList *l;
   guint k;
 
@@ -74,10 +73,6 @@ gst_clip_pool_add (GstClipPool * pool, GstClockTime t, GstClockTime window,
   for (l = pool->entries.head; l; l = l->next)
     for (k = 0; k < pool->dim; k++)
       out[k] += ((PoolEntry *) l->data)->v[k];
-  for (k = 0; k < pool->dim; k++)
-    norm += (gdouble) out[k] * out[k];
-  if (norm > 0.0)
-    for (k = 0; k < pool->dim; k++)
-      out[k] = (gfloat) (out[k] / sqrt (norm));
+  gst_clip_normalize (out, pool->dim);
   return pool->entries.length;
 }

@@ -7,7 +7,6 @@
 #include "config.h"
 #endif
 
-#include <math.h>
 #include <string.h>
 
 #include "gstclipresult.h"
@@ -120,20 +119,6 @@ compare_probs_desc (gconstpointer a, gconstpointer b, gpointer user_data)
   return *(const guint *) a < *(const guint *) b ? -1 : 1;
 }
 
-/* @v (dim floats) at unit length; an all-zero vector stays zero. */
-static void
-normalize (gfloat * v, guint dim)
-{
-  gdouble norm = 0.0;
-  guint k;
-
-  for (k = 0; k < dim; k++)
-    norm += (gdouble) v[k] * v[k];
-  if (norm > 0.0)
-    for (k = 0; k < dim; k++)
-      v[k] = (gfloat) (v[k] / sqrt (norm));
-}
-
 /* Scores @embed against @set into the scratch; returns the probability of
  * the best label that is not a negative. */
 static gboolean
@@ -179,7 +164,7 @@ gst_clip_scorer_score (GstClipScorer * s, const ClipModel * model,
         (gsize) t * dim;
 
     memcpy (unit, tiles + (gsize) t * dim, dim * sizeof (gfloat));
-    normalize (unit, dim);
+    gst_clip_normalize (unit, dim);
     if (pooling)
       n_pooled = gst_clip_pool_add (s->pools[t], sp->running_time,
           sp->window, unit, pooled);
@@ -217,7 +202,7 @@ gst_clip_scorer_score (GstClipScorer * s, const ClipModel * model,
   for (t = 0; t < n_tiles; t++)
     for (i = 0; i < dim; i++)
       result->embed[i] += s->unit[(gsize) t * dim + i];
-  normalize (result->embed, dim);
+  gst_clip_normalize (result->embed, dim);
   result->window = pooling ? sp->window : 0;
   result->n_pooled = n_pooled;
   result->background_probability = background;
