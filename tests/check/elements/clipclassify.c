@@ -537,21 +537,13 @@ GST_START_TEST (test_negatives)
   const gchar *caps;
   GstBuffer *in = test_frame (&info, &caps), *out;
   GstClipClassificationMeta *meta;
-  GstMapInfo map;
-  ClipFrame f = { 0, };
   Expected exp;
   GstHarness *h;
   gfloat best_negative;
   guint i;
 
-  fail_unless (gst_buffer_map (in, &map, GST_MAP_READ));
-  f.format = CLE_PIXEL_RGB;
-  f.width = 97;
-  f.height = 61;
-  f.planes[0] = map.data;
-  f.strides[0] = info.stride[0];
-  engine_expected (&f, &exp);
-  gst_buffer_unmap (in, &map);
+  engine_expected_for_buffer (in, &info, CLE_PIXEL_RGB, CLE_MATRIX_BT601,
+      CLE_RANGE_LIMITED, &exp);
 
   /* the same five prompts: two labels, three negatives */
   g_object_set (e, "labels", "a cat,a dog", "negatives",

@@ -171,6 +171,7 @@ classified_count (const gchar * err)
   return n_classified;
 }
 
+/* @dir and everything in it */
 static void
 rm_rf (const gchar * dir)
 {
@@ -181,27 +182,9 @@ rm_rf (const gchar * dir)
     return;
   while ((name = g_dir_read_name (d))) {
     gchar *p = g_build_filename (dir, name, NULL);
-    g_unlink (p);
-    g_free (p);
-  }
-  g_dir_close (d);
-  g_rmdir (dir);
-}
-
-/* @dir and everything in it */
-static void
-rm_rf_tree (const gchar * dir)
-{
-  GDir *d = g_dir_open (dir, 0, NULL);
-  const gchar *name;
-
-  if (!d)
-    return;
-  while ((name = g_dir_read_name (d))) {
-    gchar *p = g_build_filename (dir, name, NULL);
 
     if (g_file_test (p, G_FILE_TEST_IS_DIR))
-      rm_rf_tree (p);
+      rm_rf (p);
     else
       g_unlink (p);
     g_free (p);
@@ -241,11 +224,28 @@ GST_START_TEST (test_tag_file_image)
 
 GST_END_TEST;
 
-GST_START_TEST (test_tag_file_test_source)
+/* tag-file.sh on a test source (@env sets CLIP_SOURCE and the rest), into
+ * a file of its own that is gone afterwards: the run must succeed; returns
+ * the lines, and the run (its stderr) in @r. */
+static GPtrArray *
+tag_test_source (const gchar * const *env, RunResult * r)
 {
   gchar *dir = g_dir_make_tmp ("pipelines-XXXXXX", NULL);
   gchar *out = g_build_filename (dir, "out.jsonl", NULL);
   const gchar *args[] = { "unused", out, NULL };
+  GPtrArray *objs;
+
+  run_script ("tag-file.sh", args, env, r);
+  fail_unless_equals_int (r->status, 0);
+  objs = parse_jsonl_file (out);
+  rm_rf (dir);
+  g_free (out);
+  g_free (dir);
+  return objs;
+}
+
+GST_START_TEST (test_tag_file_test_source)
+{
   const gchar *env[] = { "CLIP_SOURCE=videotestsrc num-buffers=10",
     "CLIP_INTERVAL=2", "CLIP_LABELS=red,green,blue", NULL
   };
@@ -253,18 +253,13 @@ GST_START_TEST (test_tag_file_test_source)
   GPtrArray *objs;
   guint i;
 
-  run_script ("tag-file.sh", args, env, &r);
-  fail_unless_equals_int (r.status, 0);
-  objs = parse_jsonl_file (out);
+  objs = tag_test_source (env, &r);
   fail_unless_equals_int (objs->len, 5);
   for (i = 0; i < objs->len; i++)
     fail_unless_equals_int64 (member_int (objs, i, "frame_number"), 2 * i);
 
   g_ptr_array_unref (objs);
   run_result_clear (&r);
-  rm_rf (dir);
-  g_free (out);
-  g_free (dir);
 }
 
 GST_END_TEST;
@@ -300,9 +295,6 @@ GST_END_TEST;
  * frame late. */
 GST_START_TEST (test_tag_file_qos_sink)
 {
-  gchar *dir = g_dir_make_tmp ("pipelines-XXXXXX", NULL);
-  gchar *out = g_build_filename (dir, "out.jsonl", NULL);
-  const gchar *args[] = { "unused", out, NULL };
   const gchar *env[] = {
     "CLIP_SOURCE=videotestsrc num-buffers=40 ! video/x-raw,framerate=30/1",
     "CLIP_SINK=identity sleep-time=60000 ! fakesink sync=true qos=true",
@@ -312,9 +304,7 @@ GST_START_TEST (test_tag_file_qos_sink)
   GPtrArray *objs;
   guint i;
 
-  run_script ("tag-file.sh", args, env, &r);
-  fail_unless_equals_int (r.status, 0);
-  objs = parse_jsonl_file (out);
+  objs = tag_test_source (env, &r);
   fail_unless_equals_int (objs->len, 40);
   for (i = 0; i < objs->len; i++)
     fail_unless_equals_int64 (member_int (objs, i, "frame_number"), i);
@@ -323,9 +313,6 @@ GST_START_TEST (test_tag_file_qos_sink)
 
   g_ptr_array_unref (objs);
   run_result_clear (&r);
-  rm_rf (dir);
-  g_free (out);
-  g_free (dir);
 }
 
 GST_END_TEST;
@@ -333,9 +320,6 @@ GST_END_TEST;
 /* After concat, pts and stream time restart at 0; running_time goes on. */
 GST_START_TEST (test_tag_file_concat_running_time)
 {
-  gchar *dir = g_dir_make_tmp ("pipelines-XXXXXX", NULL);
-  gchar *out = g_build_filename (dir, "out.jsonl", NULL);
-  const gchar *args[] = { "unused", out, NULL };
   const gchar *env[] = {
     "CLIP_SOURCE=concat name=c videotestsrc num-buffers=4 ! c. "
         "videotestsrc num-buffers=4 ! c. c.", NULL
@@ -344,9 +328,7 @@ GST_START_TEST (test_tag_file_concat_running_time)
   GPtrArray *objs;
   guint i;
 
-  run_script ("tag-file.sh", args, env, &r);
-  fail_unless_equals_int (r.status, 0);
-  objs = parse_jsonl_file (out);
+  objs = tag_test_source (env, &r);
   fail_unless_equals_int (objs->len, 8);
   fail_unless_equals_int64 (member_int (objs, 4, "pts"), 0);
   for (i = 1; i < objs->len; i++)
@@ -355,9 +337,6 @@ GST_START_TEST (test_tag_file_concat_running_time)
 
   g_ptr_array_unref (objs);
   run_result_clear (&r);
-  rm_rf (dir);
-  g_free (out);
-  g_free (dir);
 }
 
 GST_END_TEST;
@@ -366,9 +345,6 @@ GST_END_TEST;
  * goes on to its end. */
 GST_START_TEST (test_tag_file_odd_frames)
 {
-  gchar *dir = g_dir_make_tmp ("pipelines-XXXXXX", NULL);
-  gchar *out = g_build_filename (dir, "out.jsonl", NULL);
-  const gchar *args[] = { "unused", out, NULL };
   const gchar *env[] = {
     "CLIP_SOURCE=videotestsrc num-buffers=3 ! video/x-raw,width=8192,height=1",
     NULL
@@ -376,9 +352,7 @@ GST_START_TEST (test_tag_file_odd_frames)
   RunResult r;
   GPtrArray *objs;
 
-  run_script ("tag-file.sh", args, env, &r);
-  fail_unless_equals_int (r.status, 0);
-  objs = parse_jsonl_file (out);
+  objs = tag_test_source (env, &r);
   fail_unless_equals_int (objs->len, 0);
   fail_unless (strstr (r.err, "WARNING") != NULL, "%s", r.err);
   fail_unless (strstr (r.err, "8192x1") != NULL, "%s", r.err);
@@ -387,9 +361,6 @@ GST_START_TEST (test_tag_file_odd_frames)
 
   g_ptr_array_unref (objs);
   run_result_clear (&r);
-  rm_rf (dir);
-  g_free (out);
-  g_free (dir);
 }
 
 GST_END_TEST;
@@ -547,7 +518,6 @@ GST_START_TEST (test_find_actions_benchmark)
     gchar *in, *out;
     const gchar *args[3];
     RunResult r;
-    GPtrArray *lines;
     guint i;
 
     if (!g_str_has_prefix (name, "video"))
@@ -561,7 +531,6 @@ GST_START_TEST (test_find_actions_benchmark)
     run_script_default_model ("find-actions.sh", args, env, &r);
     fail_unless_equals_int (r.status, 0);
     fail_unless (g_file_get_contents (out, &res, NULL, NULL));
-    lines = g_ptr_array_new_with_free_func (g_free);
     {
       gchar **v = g_strsplit (res, "\n", -1);
 
@@ -570,7 +539,6 @@ GST_START_TEST (test_find_actions_benchmark)
             "not a segment: %s", v[i]);
       g_strfreev (v);
     }
-    g_ptr_array_unref (lines);
     g_free (res);
     run_result_clear (&r);
     g_free (out);
@@ -591,7 +559,7 @@ GST_START_TEST (test_find_actions_benchmark)
   g_object_unref (p);
   g_free (res);
 
-  rm_rf_tree (dir);
+  rm_rf (dir);
   g_free (truth);
   g_free (scorer);
   g_free (gen);
