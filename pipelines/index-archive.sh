@@ -272,14 +272,8 @@ while IFS="$(printf '\t')" read -r path name; do
   fi
   bytes_done=$((bytes_done + size))
 
-  elapsed=$(( $(date +%s) - start ))
-  rate=""
-  [ "$elapsed" -gt 0 ] && rate=", $((n_frames / elapsed)) frames/s"
-  left="?"
-  if [ "$bytes_done" -gt 0 ]; then
-    left=$(( elapsed * (bytes_total - bytes_done) / bytes_done ))
-  fi
-  echo "[$n/$n_total] $status; $n_frames frames, ${elapsed} s elapsed$rate, about ${left} s left" >&2
+  echo "[$n/$n_total] $status; $n_frames frames, $(clip_time_left "$start" \
+    "$n_frames" "$bytes_done" "$bytes_total")" >&2
 done < "$list"
 
 echo "index-archive: shard $shard_i/$shard_n: $n_ok indexed, $n_skipped already done, $n_failed failed" >&2

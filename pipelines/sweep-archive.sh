@@ -107,14 +107,8 @@ for path in "$input_dir"/*; do
   fi
   bytes_done=$((bytes_done + size))
 
-  elapsed=$(( $(date +%s) - start ))
-  rate=""
-  [ "$elapsed" -gt 0 ] && rate=", $((n_frames / elapsed)) frames/s"
-  left="?"
-  if [ "$bytes_done" -gt 0 ]; then
-    left=$(( elapsed * (bytes_total - bytes_done) / bytes_done ))
-  fi
-  echo "[$n/$n_total] $status; ${elapsed} s elapsed$rate, about ${left} s left" >&2
+  echo "[$n/$n_total] $status; $(clip_time_left "$start" "$n_frames" \
+    "$bytes_done" "$bytes_total")" >&2
 done
 
 echo "sweep: $n_ok tagged, $n_skipped already done, $n_failed failed" >&2

@@ -10,8 +10,8 @@
 #   CLIP_STALL_TIMEOUT   seconds without progress before a run is ended as
 #                        failed (default 60; counted once the model is loaded)
 #
-# Defines: clip_root (the source tree), clip_launch (the command) and
-# clip_default_model.
+# Defines: clip_root (the source tree), clip_launch (the command),
+# clip_default_model, clip_run and clip_time_left.
 
 clip_root=$(cd "$(dirname "$0")/.." && pwd)
 clip_default_model=$clip_root/models/tiny-demo-clip
@@ -34,4 +34,19 @@ fi
 # clip_run ARGS... : the pipeline description, one gst-launch word per arg
 clip_run () {
   "$clip_launch" -q --stall-timeout="$clip_stall_timeout" "$@"
+}
+
+# clip_time_left START FRAMES BYTES_DONE BYTES_TOTAL: the progress of a
+# sweep that started at START (date +%s) and has read BYTES_DONE of
+# BYTES_TOTAL: "E s elapsed, R frames/s, about L s left" (time left in
+# proportion to the bytes still to read)
+clip_time_left () {
+  elapsed=$(( $(date +%s) - $1 ))
+  rate=""
+  [ "$elapsed" -gt 0 ] && rate=", $(($2 / elapsed)) frames/s"
+  left="?"
+  if [ "$3" -gt 0 ]; then
+    left=$(( elapsed * ($4 - $3) / $3 ))
+  fi
+  echo "${elapsed} s elapsed$rate, about ${left} s left"
 }
