@@ -716,8 +716,7 @@ gst_clip_classify_process_frame (GstClipClassify * self,
   result->pts = GST_BUFFER_PTS (frame->buffer);
   result->stream_time = gst_segment_to_stream_time (&trans->segment,
       GST_FORMAT_TIME, result->pts);
-  result->running_time = gst_segment_to_running_time (&trans->segment,
-      GST_FORMAT_TIME, result->pts);
+  result->running_time = sp.running_time;     /* the same frame's */
   result->frame_number = frame_number;
   result->width = cf.width;
   result->height = cf.height;
