@@ -67,6 +67,7 @@ GST_DEBUG_CATEGORY (gst_clip_classify_debug);
 #define DEFAULT_PROP_INTERVAL 1
 #define DEFAULT_PROP_BATCH_SIZE 1
 #define DEFAULT_PROP_THREADS 0
+#define DEFAULT_PROP_SHARED_INFERENCE TRUE
 #define DEFAULT_PROP_POST_MESSAGES FALSE
 #define DEFAULT_PROP_MODE GST_CLIP_CLASSIFY_MODE_SYNC
 #define DEFAULT_PROP_PRECISION GST_CLIP_CLASSIFY_PRECISION_FP32
@@ -94,6 +95,7 @@ enum
   PROP_INTERVAL,
   PROP_BATCH_SIZE,
   PROP_THREADS,
+  PROP_SHARED_INFERENCE,
   PROP_POST_MESSAGES,
   PROP_MODE,
   PROP_PRECISION,
@@ -108,6 +110,7 @@ enum
   PROP_COVERAGE,
   PROP_REPEAT_METADATA,
   PROP_LATENCY_MEAN,
+  PROP_LATENCY_P50,
   PROP_LATENCY_P99,
   PROP_STATS_INTERVAL,
   PROP_INFERENCE_REGION,
@@ -252,15 +255,16 @@ gst_clip_classify_frame_rejected (GstClipClassify * self, const ClipFrame * cf,
         cf->height, why);
 }
 
-/* Encodes @n frames as the coverage property says: each frame's centre as
- * CLIP crops it (one tile), or the whole frame as square tiles. Frame i's
+/* Encodes @n frames, through the model's scheduler, as the coverage
+ * property says: each frame's centre as CLIP crops it (one tile), or the
+ * whole frame as square tiles. Frame i's
  * tile embeddings land at @embeds + i * GST_CLIP_MAX_VIEWS * dim, their
  * number in @n_tiles[i]. Frames the engine rejects (any of their tiles)
  * are marked in @rejected, counted and reported. */
 gboolean
-gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
-    const ClipFrame * frames, guint n, gboolean full, gfloat * embeds,
-    guint * n_tiles, gboolean * rejected, ClipError * err)
+gst_clip_classify_encode (GstClipClassify * self, const ClipFrame * frames,
+    guint n, gboolean full, gfloat * embeds, guint * n_tiles,
+    gboolean * rejected, ClipError * err)
 {
   ClipFrame tiles[MAX_BATCH_SIZE * GST_CLIP_MAX_VIEWS];
   gboolean tile_rejected[MAX_BATCH_SIZE * GST_CLIP_MAX_VIEWS];
@@ -280,7 +284,7 @@ gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
   }
   first[n] = total;
   tile_embeds = g_new (gfloat, (gsize) MAX (total, 1) * self->dim);
-  ok = total == 0 || gst_clip_frame_encode (ctx, tiles, total, self->dim,
+  ok = gst_clip_scheduler_encode (self->inference, tiles, total,
       tile_embeds, tile_rejected, &why, err);
   for (i = 0; ok && i < n; i++) {
     n_tiles[i] = first[i + 1] - first[i];
@@ -312,14 +316,14 @@ gst_clip_classify_publish (GstClipClassify * self, GstBuffer * buf,
 }
 
 /* The counters as a "clip-stats" element message: the totals, the latency
- * (mean and p99 of the last frames, ns), and with @periodic the rates since
+ * (mean, median and p99 of the last frames, ns), and with @periodic the rates since
  * the last periodic message (frames per second in and classified), as
  * gvafpscounter reports them. */
 static void
 gst_clip_classify_post_stats (GstClipClassify * self, gboolean periodic)
 {
   GstStructure *s;
-  GstClockTime mean, p99;
+  GstClockTime mean, p50, p99;
   gint64 now = g_get_monotonic_time ();
   guint64 busy;
 
@@ -327,7 +331,7 @@ gst_clip_classify_post_stats (GstClipClassify * self, gboolean periodic)
   busy = self->n_dropped;
   g_mutex_unlock (&self->worker_lock);
   GST_OBJECT_LOCK (self);
-  gst_clip_latency_summary (&self->latency, &mean, &p99);
+  gst_clip_latency_summary (&self->latency, &mean, &p50, &p99);
   s = gst_structure_new ("clip-stats",
       "frames-in", G_TYPE_UINT64, self->n_in,
       "frames-classified", G_TYPE_UINT64, self->n_classified,
@@ -335,6 +339,7 @@ gst_clip_classify_post_stats (GstClipClassify * self, gboolean periodic)
       "frames-dropped-busy", G_TYPE_UINT64, busy,
       "frames-failed", G_TYPE_UINT64, self->n_failed,
       "latency-mean", G_TYPE_UINT64, mean,
+      "latency-p50", G_TYPE_UINT64, p50,
       "latency-p99", G_TYPE_UINT64, p99, NULL);
   if (periodic && now > self->stats_last_post) {
     gdouble seconds = (now - self->stats_last_post) / 1e6;
@@ -387,6 +392,10 @@ gst_clip_classify_start (GstBaseTransform * trans)
   guint n_threads, batch_size, generation;
   GstClipClassifyMode mode;
   ClipPrecision precision;
+  ClipContext *text_ctx;
+  gboolean shared;
+  guint n_clients;
+  guint64 n_batches, n_images;
 
   GST_OBJECT_LOCK (self);
   dir = g_strdup (self->model_dir);
@@ -397,6 +406,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
   batch_size = CLAMP (self->batch_size, 1, MAX_BATCH_SIZE);
   mode = self->mode;
   precision = (ClipPrecision) self->precision;
+  shared = self->shared_inference;
   GST_OBJECT_UNLOCK (self);
 
   if (!dir || !dir[0]) {
@@ -423,25 +433,38 @@ gst_clip_classify_start (GstBaseTransform * trans)
   cle_model_get_info (gst_clip_model_handle_get_model (handle), &info);
   self->dim = info.projection_dim;
 
+  /* the labels now, with a context of their own (later changes are
+   * encoded in the background: gstclipclassifylabels.c) */
   cle_context_params_init (&cp);
   cp.n_threads = n_threads;
-  cp.max_batch_images = batch_size;
-  if (cle_context_new (&self->ctx, gst_clip_model_handle_get_model (handle),
+  cp.max_batch_images = 1;
+  if (cle_context_new (&text_ctx, gst_clip_model_handle_get_model (handle),
           &cp, &cerr) < 0) {
     GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
         ("Could not create a CLIP context: %s", cerr.message), (NULL));
     goto fail;
   }
-
-  set = gst_clip_label_set_encode (self->ctx, self->dim, &config, NULL, &err);
+  set = gst_clip_label_set_encode (text_ctx, self->dim, &config, NULL, &err);
+  cle_context_free (text_ctx);
   if (!set) {
     gst_clip_classify_post_gerror (self, GST_MESSAGE_ERROR, err, NULL);
     g_clear_error (&err);
     goto fail;
   }
-  GST_INFO_OBJECT (self, "model '%s', %u labels x %u templates, dim %d",
+  self->inference = gst_clip_scheduler_join (handle, shared, n_threads,
+      batch_size, &cerr);
+  if (!self->inference) {
+    gst_clip_label_set_unref (set);
+    GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
+        ("Could not create a CLIP context: %s", cerr.message), (NULL));
+    goto fail;
+  }
+  gst_clip_scheduler_get_stats (self->inference, &n_clients, &n_batches,
+      &n_images);
+  GST_INFO_OBJECT (self, "model '%s', %u labels x %u templates, dim %d; "
+      "%s inference (%u elements on it)",
       gst_clip_model_handle_get_dir (handle), set->n_labels, set->n_templates,
-      self->dim);
+      self->dim, shared ? "shared" : "own", n_clients);
 
   self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE *
       GST_CLIP_MAX_VIEWS * self->dim);
@@ -465,16 +488,6 @@ gst_clip_classify_start (GstBaseTransform * trans)
   g_mutex_lock (&self->worker_lock);
   self->n_dropped = 0;
   g_mutex_unlock (&self->worker_lock);
-
-  if (mode == GST_CLIP_CLASSIFY_MODE_ASYNC) {
-    if (cle_context_new (&self->worker_ctx,
-            gst_clip_model_handle_get_model (handle), &cp, &cerr) < 0) {
-      gst_clip_label_set_unref (set);
-      GST_ELEMENT_ERROR (self, RESOURCE, FAILED,
-          ("Could not create a CLIP context: %s", cerr.message), (NULL));
-      goto fail;
-    }
-  }
 
   GST_OBJECT_LOCK (self);
   self->label_set = set;
@@ -500,7 +513,6 @@ gst_clip_classify_start (GstBaseTransform * trans)
 
 fail:
   g_clear_pointer (&self->image_embed, g_free);
-  g_clear_pointer (&self->ctx, cle_context_free);
   if (self->model) {
     gst_clip_model_cache_release (self->model);
     self->model = NULL;
@@ -547,8 +559,7 @@ gst_clip_classify_stop (GstBaseTransform * trans)
   g_clear_pointer (&self->scorer, gst_clip_scorer_free);
   g_mutex_unlock (&self->scorer_lock);
   g_clear_pointer (&self->regions, gst_clip_regions_free);
-  g_clear_pointer (&self->worker_ctx, cle_context_free);
-  g_clear_pointer (&self->ctx, cle_context_free);
+  g_clear_pointer (&self->inference, gst_clip_scheduler_leave);
   g_clear_pointer (&self->image_embed, g_free);
 
   GST_OBJECT_LOCK (self);
@@ -687,8 +698,8 @@ gst_clip_classify_process_frame (GstClipClassify * self,
     return GST_FLOW_NOT_NEGOTIATED;
   }
 
-  if (!gst_clip_classify_encode (self, self->ctx, &cf, 1, full,
-          self->image_embed, &n_tiles, &rejected, &cerr)) {
+  if (!gst_clip_classify_encode (self, &cf, 1, full, self->image_embed,
+          &n_tiles, &rejected, &cerr)) {
     gst_clip_label_set_unref (set);
     GST_ELEMENT_ERROR (self, STREAM, FAILED,
         ("CLIP inference failed: %s", cerr.message), (NULL));
@@ -760,7 +771,8 @@ gst_clip_classify_process_regions (GstClipClassify * self,
   GST_OBJECT_UNLOCK (self);
 
   ok = gst_clip_frame_from_video_frame (&cf, frame) &&
-      gst_clip_regions_classify (self->regions, self->ctx, set, &cf,
+      gst_clip_regions_classify (self->regions, self->inference,
+      gst_clip_model_handle_get_model (self->model), set, &cf,
       frame->buffer, &p, &counts, &cerr);
   gst_clip_label_set_unref (set);
   g_strfreev (types);
@@ -883,6 +895,9 @@ gst_clip_classify_set_property (GObject * object, guint prop_id,
       break;
     case PROP_THREADS:
       self->n_threads = g_value_get_uint (value);
+      break;
+    case PROP_SHARED_INFERENCE:
+      self->shared_inference = g_value_get_boolean (value);
       break;
     case PROP_POST_MESSAGES:
       self->post_messages = g_value_get_boolean (value);
@@ -1021,13 +1036,18 @@ gst_clip_classify_get_property (GObject * object, guint prop_id,
       g_value_set_boolean (value, self->repeat_metadata);
       break;
     case PROP_LATENCY_MEAN:
+    case PROP_LATENCY_P50:
     case PROP_LATENCY_P99:{
-      GstClockTime mean, p99;
+      GstClockTime mean, p50, p99;
 
-      gst_clip_latency_summary (&self->latency, &mean, &p99);
-      g_value_set_uint64 (value, prop_id == PROP_LATENCY_MEAN ? mean : p99);
+      gst_clip_latency_summary (&self->latency, &mean, &p50, &p99);
+      g_value_set_uint64 (value, prop_id == PROP_LATENCY_MEAN ? mean :
+          prop_id == PROP_LATENCY_P50 ? p50 : p99);
       break;
     }
+    case PROP_SHARED_INFERENCE:
+      g_value_set_boolean (value, self->shared_inference);
+      break;
     case PROP_STATS_INTERVAL:
       g_value_set_uint64 (value, self->stats_interval);
       break;
@@ -1246,6 +1266,24 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           GST_PARAM_MUTABLE_READY));
 
   /**
+   * GstClipClassify:shared-inference:
+   *
+   * TRUE: the frames of every clipclassify on the same model (directory,
+   * adapter and precision) are encoded by one scheduler: one thread pool,
+   * frames of different streams batched together in arrival order, so eight
+   * cameras never run eight competing thread pools. It runs with the most
+   * threads and the largest batch-size (at least 8) its elements ask for.
+   * FALSE: this element encodes with a thread pool of its own.
+   */
+  g_object_class_install_property (gobject_class, PROP_SHARED_INFERENCE,
+      g_param_spec_boolean ("shared-inference", "Shared inference",
+          "Encode frames with the one scheduler (thread pool, cross-stream "
+          "batches) of every element on the same model; FALSE: a thread "
+          "pool of this element's own", DEFAULT_PROP_SHARED_INFERENCE,
+          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS |
+          GST_PARAM_MUTABLE_READY));
+
+  /**
    * GstClipClassify:post-messages:
    *
    * Post a "clip-classification" element message per classified frame, with
@@ -1418,6 +1456,11 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
           "Mean ns from a frame's arrival to its result (last 1024 results)",
           0, G_MAXUINT64, GST_CLOCK_TIME_NONE, G_PARAM_READABLE |
           G_PARAM_STATIC_STRINGS));
+  g_object_class_install_property (gobject_class, PROP_LATENCY_P50,
+      g_param_spec_uint64 ("latency-p50", "Median latency",
+          "Median of the ns from a frame's arrival to its result "
+          "(last 1024 results)", 0, G_MAXUINT64, GST_CLOCK_TIME_NONE,
+          G_PARAM_READABLE | G_PARAM_STATIC_STRINGS));
   g_object_class_install_property (gobject_class, PROP_LATENCY_P99,
       g_param_spec_uint64 ("latency-p99", "99th percentile latency",
           "99th percentile of the ns from a frame's arrival to its result "
@@ -1429,7 +1472,7 @@ gst_clip_classify_class_init (GstClipClassifyClass * klass)
    *
    * Every this many nanoseconds of wall-clock time, post a "clip-stats"
    * element message with the frame counters, the latency (latency-mean,
-   * latency-p99) and the rates since the previous one (fps-in,
+   * latency-p50, latency-p99) and the rates since the previous one (fps-in,
    * fps-classified, fps-dropped-busy), as gvafpscounter does; 0: only at
    * EOS. The same message, without the rates, is posted at EOS.
    */
@@ -1517,6 +1560,7 @@ gst_clip_classify_init (GstClipClassify * self)
   self->interval = DEFAULT_PROP_INTERVAL;
   self->batch_size = DEFAULT_PROP_BATCH_SIZE;
   self->n_threads = DEFAULT_PROP_THREADS;
+  self->shared_inference = DEFAULT_PROP_SHARED_INFERENCE;
   self->post_messages = DEFAULT_PROP_POST_MESSAGES;
   self->mode = DEFAULT_PROP_MODE;
   self->precision = DEFAULT_PROP_PRECISION;

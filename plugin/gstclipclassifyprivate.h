@@ -15,6 +15,7 @@
 #include "gstclipresult.h"
 #include "gstcliplatency.h"
 #include "gstclipregions.h"
+#include "gstclipscheduler.h"
 
 G_BEGIN_DECLS
 
@@ -61,12 +62,13 @@ struct _GstClipClassify
   GstClipClassifyRegion inference_region;
   gchar **roi_types;            /* NULL: every type */
   guint reclassify_interval;
+  gboolean shared_inference;
 
   /* set in start(), cleared in stop() */
   GstClipModelHandle *model;
   gint dim;
   GstClipClassifyMode running_mode;
-  ClipContext *ctx;             /* the streaming thread's (sync mode) */
+  GstClipSchedulerClient *inference;    /* encodes frames, in either mode */
 
   /* under the object lock: replaced whole when the labels change, so a
    * frame keeps the set it started with (the swap is at a frame boundary) */
@@ -102,7 +104,6 @@ struct _GstClipClassify
 
   /* async mode; the queues and flags under worker_lock */
   GThread *worker;
-  ClipContext *worker_ctx;      /* the worker's own */
   GMutex worker_lock;
   GCond worker_cond;             /* wakes the worker: jobs or quit */
   GCond idle_cond;              /* signalled when a batch is done */
@@ -117,7 +118,7 @@ struct _GstClipClassify
 /* gstclipclassify.c */
 void gst_clip_classify_frame_rejected (GstClipClassify * self,
     const ClipFrame * cf, const gchar * why);
-gboolean gst_clip_classify_encode (GstClipClassify * self, ClipContext * ctx,
+gboolean gst_clip_classify_encode (GstClipClassify * self,
     const ClipFrame * frames, guint n, gboolean full, gfloat * embeds,
     guint * n_tiles, gboolean * rejected, ClipError * err);
 void gst_clip_classify_publish (GstClipClassify * self, GstBuffer * buf,

@@ -78,8 +78,8 @@ gst_clip_classify_worker (gpointer data)
     }
 
     if (ok)
-      ok = gst_clip_classify_encode (self, self->worker_ctx, frames, n,
-          full, embeds, n_tiles, rejected, &cerr);
+      ok = gst_clip_classify_encode (self, frames, n, full, embeds, n_tiles,
+          rejected, &cerr);
 
     for (i = 0; i < n && ok; i++) {
       GstClipResult *r;

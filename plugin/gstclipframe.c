@@ -178,33 +178,28 @@ is_view_error (gint code)
   return code == CLE_ERROR_UNSUPPORTED || code == CLE_ERROR_INVALID_ARGUMENT;
 }
 
-gboolean
-gst_clip_frame_encode (ClipContext * ctx, const ClipFrame * views, guint n,
-    gint dim, gfloat * embeds, gboolean * rejected, ClipError * why,
-    ClipError * err)
+gint
+gst_clip_frame_preprocess (ClipContext * ctx, const ClipFrame * views,
+    guint n, gfloat * pixels, gsize per_image, guint * index,
+    gboolean * rejected, ClipError * why, ClipError * err)
 {
-  guint i;
-
-  memset (rejected, 0, n * sizeof (gboolean));
-  if (cle_encode_frames (ctx, views, n, embeds, (gsize) n * dim, err) >= 0)
-    return TRUE;
-  if (!is_view_error (err->code))
-    return FALSE;
+  guint i, n_images = 0;
 
   for (i = 0; i < n; i++) {
     ClipError one = { 0, };
 
-    if (n > 1 && cle_encode_frames (ctx, &views[i], 1,
-            embeds + (gsize) i * dim, dim, &one) >= 0)
+    rejected[i] = FALSE;
+    if (cle_preprocess (ctx, &views[i], pixels + n_images * per_image,
+            per_image, NULL, &one) >= 0) {
+      index[n_images++] = i;
       continue;
-    if (n == 1)
-      one = *err;
+    }
     if (!is_view_error (one.code)) {
       *err = one;
-      return FALSE;
+      return -1;
     }
     rejected[i] = TRUE;
     *why = one;
   }
-  return TRUE;
+  return n_images;
 }

@@ -42,15 +42,16 @@ gboolean gst_clip_frame_crop (const ClipFrame * cf, gint x, gint y, gint w,
 guint gst_clip_frame_views (const ClipFrame * cf,
     ClipFrame views[GST_CLIP_MAX_VIEWS]);
 
-/* Encodes @n views into @embeds (n x dim) with the engine. When the call
- * fails because of a view the engine will not take (its size, its
- * geometry: the view's fault, not the caller's), each view is encoded alone
- * so the others still count; the ones it rejects are marked in @rejected
- * and @why gets the engine's message for the last of them. Returns FALSE
- * only for errors that are not a view's fault (@err says which). */
-gboolean gst_clip_frame_encode (ClipContext * ctx, const ClipFrame * views,
-    guint n, gint dim, gfloat * embeds, gboolean * rejected, ClipError * why,
-    ClipError * err);
+/* Preprocesses @n views as CLIP does (cle_preprocess) into @pixels, one
+ * image of @per_image floats after the other, skipping the views the engine
+ * will not take (their size, their geometry: the view's fault, not the
+ * caller's): those are marked in @rejected and @why gets the engine's
+ * message for the last of them. @index[j] receives the view of image j.
+ * Returns the number of images, or -1 for an error that is not a view's
+ * fault (@err says which). */
+gint gst_clip_frame_preprocess (ClipContext * ctx, const ClipFrame * views,
+    guint n, gfloat * pixels, gsize per_image, guint * index,
+    gboolean * rejected, ClipError * why, ClipError * err);
 
 G_END_DECLS
 

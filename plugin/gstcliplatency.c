@@ -30,22 +30,24 @@ compare_times (gconstpointer a, gconstpointer b)
 
 void
 gst_clip_latency_summary (const GstClipLatency * l, GstClockTime * mean,
-    GstClockTime * p99)
+    GstClockTime * p50, GstClockTime * p99)
 {
   GstClockTime sorted[GST_CLIP_LATENCY_WINDOW];
   guint64 sum = 0;
   guint i, rank;
 
   if (l->n == 0) {
-    *mean = *p99 = GST_CLOCK_TIME_NONE;
+    *mean = *p50 = *p99 = GST_CLOCK_TIME_NONE;
     return;
   }
   memcpy (sorted, l->values, l->n * sizeof (GstClockTime));
   for (i = 0; i < l->n; i++)
     sum += sorted[i];
   qsort (sorted, l->n, sizeof (GstClockTime), compare_times);
-  /* nearest rank: the smallest value with 99% of the values at or below */
-  rank = (99 * l->n + 99) / 100;
+  /* nearest rank: the smallest value with p% of the values at or below */
   *mean = sum / l->n;
+  rank = (50 * l->n + 99) / 100;
+  *p50 = sorted[MAX (rank, 1) - 1];
+  rank = (99 * l->n + 99) / 100;
   *p99 = sorted[MAX (rank, 1) - 1];
 }

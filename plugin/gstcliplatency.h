@@ -24,7 +24,7 @@ void gst_clip_latency_add (GstClipLatency * l, GstClockTime latency);
 /* Mean and 99th percentile (nearest rank) of the recent latencies;
  * GST_CLOCK_TIME_NONE when there are none yet. */
 void gst_clip_latency_summary (const GstClipLatency * l, GstClockTime * mean,
-    GstClockTime * p99);
+    GstClockTime * p50, GstClockTime * p99);
 
 G_END_DECLS
 

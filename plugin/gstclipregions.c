@@ -103,7 +103,8 @@ param_from_result (const GstClipResult * res)
 
 /* Encodes and scores @n crops, attaching the results to their regions. */
 static gboolean
-classify_batch (GstClipRegions * r, ClipContext * ctx, GstClipLabelSet * set,
+classify_batch (GstClipRegions * r, GstClipSchedulerClient * inference,
+    const ClipModel * model, GstClipLabelSet * set,
     const ClipFrame * crops, GstVideoRegionOfInterestMeta ** rois, guint n,
     const GstClipRegionParams * p, GstClipRegionCounts * counts,
     ClipError * err)
@@ -114,7 +115,7 @@ classify_batch (GstClipRegions * r, ClipContext * ctx, GstClipLabelSet * set,
   ClipError why = { 0, };
   guint i;
 
-  if (!gst_clip_frame_encode (ctx, crops, n, r->dim, embeds, rejected, &why,
+  if (!gst_clip_scheduler_encode (inference, crops, n, embeds, rejected, &why,
           err)) {
     g_free (embeds);
     return FALSE;
@@ -127,7 +128,7 @@ classify_batch (GstClipRegions * r, ClipContext * ctx, GstClipLabelSet * set,
       counts->skipped++;
       continue;
     }
-    res = gst_clip_scorer_score (r->scorer, cle_context_get_model (ctx), set,
+    res = gst_clip_scorer_score (r->scorer, model, set,
         embeds + (gsize) i * r->dim, 1, &sp, err);
     if (!res) {
       g_free (embeds);
@@ -157,7 +158,8 @@ forget_old (gpointer key, gpointer value, gpointer data)
 }
 
 gboolean
-gst_clip_regions_classify (GstClipRegions * r, ClipContext * ctx,
+gst_clip_regions_classify (GstClipRegions * r,
+    GstClipSchedulerClient * inference, const ClipModel * model,
     GstClipLabelSet * set, const ClipFrame * cf, GstBuffer * buf,
     const GstClipRegionParams * p, GstClipRegionCounts * counts,
     ClipError * err)
@@ -195,12 +197,14 @@ gst_clip_regions_classify (GstClipRegions * r, ClipContext * ctx,
     }
     rois[n++] = roi;
     if (n == REGION_BATCH) {
-      if (!classify_batch (r, ctx, set, crops, rois, n, p, counts, err))
+      if (!classify_batch (r, inference, model, set, crops, rois, n, p,
+              counts, err))
         return FALSE;
       n = 0;
     }
   }
-  if (n > 0 && !classify_batch (r, ctx, set, crops, rois, n, p, counts, err))
+  if (n > 0 && !classify_batch (r, inference, model, set, crops, rois, n,
+          p, counts, err))
     return FALSE;
   g_hash_table_foreach_remove (r->memory, forget_old, (gpointer) p);
   return TRUE;

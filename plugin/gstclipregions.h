@@ -11,6 +11,7 @@
 
 #include "clip.h"
 #include "gstcliplabels.h"
+#include "gstclipscheduler.h"
 
 G_BEGIN_DECLS
 
@@ -37,8 +38,8 @@ typedef struct
   guint skipped;                /* empty, outside the frame, or rejected */
 } GstClipRegionCounts;
 
-/* Classifies the regions of @buf (whose pixels @cf views) with @ctx against
- * @set, and adds a "clip-classification" parameter to each region: label,
+/* Classifies the regions of @buf (whose pixels @cf views) against @set,
+ * encoding the crops through @inference (a client of @model's scheduler), and adds a "clip-classification" parameter to each region: label,
  * label-id, confidence (the best label), labels and confidences (the top_k,
  * as strings "label:confidence" in a GStrv), repeated (TRUE when it is the
  * region's last result, kept for reclassify-interval frames). A region is
@@ -46,7 +47,8 @@ typedef struct
  * with nothing in the frame, or one the engine cannot take, is skipped.
  * FALSE with @err set on an engine error that is not a region's fault. */
 gboolean gst_clip_regions_classify (GstClipRegions * regions,
-    ClipContext * ctx, GstClipLabelSet * set, const ClipFrame * cf,
+    GstClipSchedulerClient * inference, const ClipModel * model,
+    GstClipLabelSet * set, const ClipFrame * cf,
     GstBuffer * buf, const GstClipRegionParams * params,
     GstClipRegionCounts * counts, ClipError * err);
 

@@ -219,8 +219,9 @@ print_frame_counters (GstElement * pipeline)
           get_counter (e, "frames-skipped-interval"), busy, failed);
       if (get_counter (e, "frames-classified") > 0 &&
           g_object_class_find_property (G_OBJECT_GET_CLASS (e), "latency-p99"))
-        g_printerr ("%s: latency %.1f ms mean, %.1f ms p99\n",
+        g_printerr ("%s: latency %.1f ms mean, %.1f ms p50, %.1f ms p99\n",
             GST_OBJECT_NAME (e), get_counter (e, "latency-mean") / 1e6,
+            get_counter (e, "latency-p50") / 1e6,
             get_counter (e, "latency-p99") / 1e6);
       if (get_counter (e, "frames-in") == 0)
         n_empty++;

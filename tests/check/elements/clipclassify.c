@@ -2425,10 +2425,13 @@ run_pipeline (gpointer data)
   return NULL;
 }
 
-/* Two pipelines on one model directory (spelled differently), each driven
- * by its own thread, PLAYING at the same time: each frame gets the
- * engine's numbers for its own picture, and the weights are mapped once. */
+/* Four pipelines on one model directory (spelled two ways), each driven
+ * by its own thread, PLAYING at the same time: their frames are encoded by
+ * the one scheduler of that model, in batches across the streams, and
+ * each frame still gets the engine's numbers for its own picture, stamped
+ * with its own time; the weights are mapped once. */
 #define N_PIPELINE_FRAMES 10
+#define N_PIPELINES 4
 
 GST_START_TEST (test_two_pipelines_one_model)
 {
@@ -2443,60 +2446,60 @@ GST_START_TEST (test_two_pipelines_one_model)
   ClipColorMatrix matrices[2] = { CLE_MATRIX_BT601, CLE_MATRIX_BT709 };
   ClipColorRange ranges[2] = { CLE_RANGE_FULL, CLE_RANGE_LIMITED };
   Rendezvous rv = { 0, };
-  PipelineRun runs[2];
-  GThread *threads[2];
-  Expected exp[2];
+  PipelineRun runs[N_PIPELINES];
+  GThread *threads[N_PIPELINES];
+  Expected exp[N_PIPELINES];
   gint64 deadline;
   guint p, i, n_maps;
 
   memset (runs, 0, sizeof (runs));
-  for (p = 0; p < 2; p++) {
+  for (p = 0; p < N_PIPELINES; p++) {
     GstVideoInfo info;
     guint8 *rgb;
-    gint w, hgt;
+    gint w, hgt, k = p % 2;
 
-    rgb = load_ppm (images[p], &w, &hgt);
-    runs[p].frame = make_frame (rgb, w, hgt, caps[p], 0, &info);
-    engine_expected_for_buffer (runs[p].frame, &info, formats[p],
-        matrices[p], ranges[p], &exp[p]);
+    rgb = load_ppm (images[k], &w, &hgt);
+    runs[p].frame = make_frame (rgb, w, hgt, caps[k], 0, &info);
+    engine_expected_for_buffer (runs[p].frame, &info, formats[k],
+        matrices[k], ranges[k], &exp[p]);
     g_free (rgb);
     runs[p].rv = &rv;
-    runs[p].caps = caps[p];
+    runs[p].caps = caps[k];
+    runs[p].model = p < 2 ? g_strdup (model_dir ()) :
+        g_strconcat (model_dir (), "/./", NULL);
     runs[p].n_frames = N_PIPELINE_FRAMES;
     runs[p].out = g_ptr_array_new_with_free_func ((GDestroyNotify)
         gst_buffer_unref);
   }
-  runs[0].model = g_strdup (model_dir ());
-  runs[1].model = g_strconcat (model_dir (), "/./", NULL);
   /* the test's own copy of the model is not the plugin's business */
   engine_teardown ();
   fail_unless_equals_int (count_mappings (weights), 0);
 
   g_mutex_init (&rv.lock);
   g_cond_init (&rv.cond);
-  for (p = 0; p < 2; p++)
+  for (p = 0; p < N_PIPELINES; p++)
     threads[p] = g_thread_new ("pipeline", run_pipeline, &runs[p]);
 
   /* both PLAYING, each past its first frame */
   deadline = g_get_monotonic_time () + 120 * G_TIME_SPAN_SECOND;
   g_mutex_lock (&rv.lock);
-  while (rv.n_arrived < 2)
+  while (rv.n_arrived < N_PIPELINES)
     if (!g_cond_wait_until (&rv.cond, &rv.lock, deadline))
       break;
   n_maps = count_mappings (weights);
   rv.go = TRUE;
   g_cond_broadcast (&rv.cond);
   g_mutex_unlock (&rv.lock);
-  for (p = 0; p < 2; p++)
+  for (p = 0; p < N_PIPELINES; p++)
     g_thread_join (threads[p]);
 
-  for (p = 0; p < 2; p++)
+  for (p = 0; p < N_PIPELINES; p++)
     fail_unless (runs[p].error == NULL, "pipeline %u: %s", p, runs[p].error);
   fail_unless_equals_int (n_maps, 1);
   /* stopped: the last reference let the weights go */
   fail_unless_equals_int (count_mappings (weights), 0);
 
-  for (p = 0; p < 2; p++) {
+  for (p = 0; p < N_PIPELINES; p++) {
     fail_unless_equals_int (runs[p].out->len, N_PIPELINE_FRAMES);
     for (i = 0; i < runs[p].out->len; i++) {
       GstClipClassificationMeta *meta =
@@ -2505,6 +2508,7 @@ GST_START_TEST (test_two_pipelines_one_model)
 
       check_meta_all (meta, &exp[p]);
       fail_unless_equals_uint64 (meta->scored_pts, i * FRAME_DURATION);
+      fail_unless_equals_uint64 (meta->scored_frame_number, i);
     }
     g_ptr_array_unref (runs[p].out);
     gst_buffer_unref (runs[p].frame);
