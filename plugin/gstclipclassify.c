@@ -394,8 +394,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
   ClipPrecision precision;
   ClipContext *text_ctx;
   gboolean shared;
-  guint n_clients;
-  guint64 n_batches, n_images;
+  GstClipSchedulerStats stats;
 
   GST_OBJECT_LOCK (self);
   dir = g_strdup (self->model_dir);
@@ -459,12 +458,11 @@ gst_clip_classify_start (GstBaseTransform * trans)
         ("Could not create a CLIP context: %s", cerr.message), (NULL));
     goto fail;
   }
-  gst_clip_scheduler_get_stats (self->inference, &n_clients, &n_batches,
-      &n_images);
+  gst_clip_scheduler_get_stats (self->inference, &stats);
   GST_INFO_OBJECT (self, "model '%s', %u labels x %u templates, dim %d; "
       "%s inference (%u elements on it)",
       gst_clip_model_handle_get_dir (handle), set->n_labels, set->n_templates,
-      self->dim, shared ? "shared" : "own", n_clients);
+      self->dim, shared ? "shared" : "own", stats.n_clients);
 
   self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE *
       GST_CLIP_MAX_VIEWS * self->dim);

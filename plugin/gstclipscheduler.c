@@ -29,6 +29,7 @@ typedef struct
   gfloat *embeds;               /* (n, dim) */
   ClipError *err;
   gboolean ok, done;
+  guint64 queued, served;       /* the batches finished at each moment */
 } EncodeRequest;
 
 struct _GstClipScheduler
@@ -59,6 +60,7 @@ struct _GstClipSchedulerClient
   guint n_threads, max_batch;
   GMutex lock;                  /* an element may call from two threads */
   ClipContext *ctx;             /* preprocessing only: one image, one thread */
+  guint64 max_wait_batches;     /* under the scheduler's lock */
 };
 
 /* The longest a batch waits for callers still preprocessing. */
@@ -216,8 +218,11 @@ scheduler_thread (gpointer data)
     g_mutex_lock (&s->lock);
     s->n_batches++;
     s->n_images += total;
-    for (i = 0; i < batch->len; i++)
-      ((EncodeRequest *) g_ptr_array_index (batch, i))->done = TRUE;
+    for (i = 0; i < batch->len; i++) {
+      r = g_ptr_array_index (batch, i);
+      r->served = s->n_batches;
+      r->done = TRUE;
+    }
     g_ptr_array_set_size (batch, 0);
     g_cond_broadcast (&s->done);
   }
@@ -356,7 +361,7 @@ gst_clip_scheduler_encode (GstClipSchedulerClient * client,
   gfloat *pixels, *packed;
   guint *index, j;
   gint n_images;
-  EncodeRequest r = { NULL, 0, NULL, err, FALSE, FALSE };
+  EncodeRequest r = { NULL, 0, NULL, err, FALSE, FALSE, 0, 0 };
 
   if (n == 0)
     return TRUE;
@@ -390,10 +395,13 @@ gst_clip_scheduler_encode (GstClipSchedulerClient * client,
   r.embeds = packed;
   g_mutex_lock (&s->lock);
   s->n_preparing--;
+  r.queued = s->n_batches;
   g_queue_push_tail (&s->pending, &r);
   g_cond_signal (&s->wake);
   while (!r.done)
     g_cond_wait (&s->done, &s->lock);
+  client->max_wait_batches = MAX (client->max_wait_batches,
+      r.served - r.queued);
   g_mutex_unlock (&s->lock);
 
   for (j = 0; r.ok && j < (guint) n_images; j++)
@@ -407,13 +415,14 @@ gst_clip_scheduler_encode (GstClipSchedulerClient * client,
 
 void
 gst_clip_scheduler_get_stats (GstClipSchedulerClient * client,
-    guint * n_clients, guint64 * n_batches, guint64 * n_images)
+    GstClipSchedulerStats * stats)
 {
   GstClipScheduler *s = client->scheduler;
 
   g_mutex_lock (&s->lock);
-  *n_clients = g_list_length (s->clients);
-  *n_batches = s->n_batches;
-  *n_images = s->n_images;
+  stats->n_clients = g_list_length (s->clients);
+  stats->n_batches = s->n_batches;
+  stats->n_images = s->n_images;
+  stats->max_wait_batches = client->max_wait_batches;
   g_mutex_unlock (&s->lock);
 }

@@ -50,10 +50,18 @@ gboolean gst_clip_scheduler_encode (GstClipSchedulerClient * client,
     const ClipFrame * views, guint n, gfloat * embeds, gboolean * rejected,
     ClipError * why, ClipError * err);
 
-/* How many clients share this client's scheduler (itself included), and
- * the batches and images it has encoded so far. */
+typedef struct
+{
+  guint n_clients;              /* on this scheduler, the caller included */
+  guint64 n_batches, n_images;  /* encoded by the scheduler so far */
+  /* the most batches the caller's requests waited for, counted from the
+   * last batch finished before it was queued: 1 when it joined the batch
+   * being gathered, 2 when one was being encoded */
+  guint64 max_wait_batches;
+} GstClipSchedulerStats;
+
 void gst_clip_scheduler_get_stats (GstClipSchedulerClient * client,
-    guint * n_clients, guint64 * n_batches, guint64 * n_images);
+    GstClipSchedulerStats * stats);
 
 G_END_DECLS
 

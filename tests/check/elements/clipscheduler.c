@@ -2,7 +2,8 @@
  * on one model share. Requests from many threads at once come back to the
  * thread that made them with the embeddings of their own frames (the engine
  * alone on the same frame is the reference), batched together; a view the
- * engine rejects fails alone; shared and own schedulers are what they
+ * engine rejects fails alone; no stream waits longer than the batch
+ * being encoded and the next; shared and own schedulers are what they
  * say. */
 
 #include <string.h>
@@ -77,21 +78,20 @@ GST_START_TEST (test_shared_and_own)
   GstClipModelHandle *h = acquire ();
   ClipError err = { 0, };
   GstClipSchedulerClient *a, *b, *own;
-  guint n_clients;
-  guint64 n_batches, n_images;
+  GstClipSchedulerStats stats;
 
   a = gst_clip_scheduler_join (h, TRUE, 1, 1, &err);
   b = gst_clip_scheduler_join (h, TRUE, 2, 4, &err);
   own = gst_clip_scheduler_join (h, FALSE, 1, 1, &err);
   fail_unless (a && b && own);
-  gst_clip_scheduler_get_stats (a, &n_clients, &n_batches, &n_images);
-  fail_unless_equals_int (n_clients, 2);
-  fail_unless_equals_int (n_batches, 0);
-  gst_clip_scheduler_get_stats (own, &n_clients, &n_batches, &n_images);
-  fail_unless_equals_int (n_clients, 1);
+  gst_clip_scheduler_get_stats (a, &stats);
+  fail_unless_equals_int (stats.n_clients, 2);
+  fail_unless_equals_int (stats.n_batches, 0);
+  gst_clip_scheduler_get_stats (own, &stats);
+  fail_unless_equals_int (stats.n_clients, 1);
   gst_clip_scheduler_leave (a);
-  gst_clip_scheduler_get_stats (b, &n_clients, &n_batches, &n_images);
-  fail_unless_equals_int (n_clients, 1);
+  gst_clip_scheduler_get_stats (b, &stats);
+  fail_unless_equals_int (stats.n_clients, 1);
   gst_clip_scheduler_leave (b);
   gst_clip_scheduler_leave (own);
   gst_clip_model_cache_release (h);
@@ -105,6 +105,7 @@ typedef struct
   guint index;
   gint dim;
   gdouble max_error;            /* relative to the reference's largest value */
+  guint64 max_wait;             /* batches from a request to its result */
   gchar *failure;
 } Caller;
 
@@ -134,7 +135,8 @@ caller_thread (gpointer data)
   for (i = 0; i < n_views * c->dim; i++)
     scale = MAX (scale, fabsf (ref[i]));
 
-  client = gst_clip_scheduler_join (c->handle, TRUE, 2, 1, &err);
+  /* batches of up to 64 images: every request queued fits in the next */
+  client = gst_clip_scheduler_join (c->handle, TRUE, 2, 64, &err);
   for (call = 0; call < N_CALLS && client && !c->failure; call++) {
     memset (got, 0, 3 * c->dim * sizeof (gfloat));
     if (!gst_clip_scheduler_encode (client, views, n_views, got, rejected,
@@ -149,10 +151,15 @@ caller_thread (gpointer data)
     for (i = 0; i < n_views * c->dim; i++)
       c->max_error = MAX (c->max_error, fabsf (got[i] - ref[i]) / scale);
   }
-  if (!client)
+  if (!client) {
     c->failure = g_strdup_printf ("caller %u: %s", c->index, err.message);
-  else
+  } else {
+    GstClipSchedulerStats stats;
+
+    gst_clip_scheduler_get_stats (client, &stats);
+    c->max_wait = stats.max_wait_batches;
     gst_clip_scheduler_leave (client);
+  }
   for (v = 0; v < n_views; v++)
     g_free (pixels[v]);
   g_free (got);
@@ -167,14 +174,14 @@ GST_START_TEST (test_concurrent_streams_get_their_own_results)
   Caller callers[N_CALLERS];
   GThread *threads[N_CALLERS];
   ClipError err = { 0, };
-  guint i, n_clients;
-  guint64 n_batches, n_images;
+  GstClipSchedulerStats stats;
+  guint i;
 
   /* holds the shared scheduler for the whole test, to read its counts */
   watcher = gst_clip_scheduler_join (h, TRUE, 2, 1, &err);
   for (i = 0; i < N_CALLERS; i++) {
     callers[i] = (Caller) {
-    h, i, model_dim (h), 0.0, NULL};
+    h, i, model_dim (h), 0.0, 0, NULL};
     threads[i] = g_thread_new ("caller", caller_thread, &callers[i]);
   }
   for (i = 0; i < N_CALLERS; i++)
@@ -184,14 +191,19 @@ GST_START_TEST (test_concurrent_streams_get_their_own_results)
     /* batched with other streams' frames, the same numbers as alone */
     fail_unless (callers[i].max_error <= 1e-4,
         "caller %u: %g off the engine alone", i, callers[i].max_error);
+    /* fairness: served by the batch being encoded when the request came,
+     * or the next one (first come, first served), whatever the others do */
+    fail_unless (callers[i].max_wait >= 1 && callers[i].max_wait <= 2,
+        "caller %u waited %" G_GUINT64_FORMAT " batches", i,
+        callers[i].max_wait);
   }
 
-  gst_clip_scheduler_get_stats (watcher, &n_clients, &n_batches, &n_images);
+  gst_clip_scheduler_get_stats (watcher, &stats);
   /* 6 callers with 1, 2 or 3 views: 2 * (1 + 2 + 3) views a round */
-  fail_unless_equals_int (n_images, N_CALLS * 12);
+  fail_unless_equals_int (stats.n_images, N_CALLS * 12);
   /* six streams waiting at once were encoded together, not one by one */
-  fail_unless (n_batches < (guint64) N_CALLS * N_CALLERS,
-      "%" G_GUINT64_FORMAT " batches for %d requests", n_batches,
+  fail_unless (stats.n_batches < (guint64) N_CALLS * N_CALLERS,
+      "%" G_GUINT64_FORMAT " batches for %d requests", stats.n_batches,
       N_CALLS * N_CALLERS);
   gst_clip_scheduler_leave (watcher);
   gst_clip_model_cache_release (h);
