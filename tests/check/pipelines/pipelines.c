@@ -680,6 +680,75 @@ GST_START_TEST (test_live_camera_stdout_fallback)
 
 GST_END_TEST;
 
+/* -------------------------------------------------- watch-cameras.sh -- */
+
+/* Three live test cameras on the demo model, each showing another pattern:
+ * all share one scheduler, and each camera's file holds the segment of its
+ * own pattern, nothing else; the launcher counts every camera's frames. */
+GST_START_TEST (test_watch_cameras)
+{
+  gchar *dir = g_dir_make_tmp ("cameras-XXXXXX", NULL);
+  const gchar *args[] = { "--test", "3", dir, NULL };
+  const gchar *env[] = { "CLIP_NUM_BUFFERS=60", "CLIP_SINK=fakesink", NULL };
+  const gchar *expected[] = { "a bouncing ball", "color bars",
+    "static noise"
+  };
+  RunResult r;
+  guint k;
+
+  run_script_default_model ("watch-cameras.sh", args, env, &r);
+  fail_unless_equals_int (r.status, 0);
+  for (k = 0; k < 3; k++) {
+    gchar *name = g_strdup_printf ("camera%u.jsonl", k);
+    gchar *path = g_build_filename (dir, name, NULL);
+    gchar *counters = g_strdup_printf ("camera%u: 60 frames: ", k);
+    gchar *label = g_strdup_printf ("\"label\":\"%s\"", expected[k]);
+    gchar *text, **lines;
+    guint i;
+
+    fail_unless (strstr (r.err, counters) != NULL, "%s", r.err);
+    fail_unless (g_file_get_contents (path, &text, NULL, NULL), "%s", path);
+    lines = g_strsplit (text, "\n", -1);
+    fail_unless (lines[0] && lines[0][0], "camera %u: no segment", k);
+    for (i = 0; lines[i] && lines[i][0]; i++) {
+      fail_unless (strstr (lines[i], "\"type\":\"segment\"") != NULL);
+      fail_unless (strstr (lines[i], label) != NULL, "camera %u: %s", k,
+          lines[i]);
+    }
+    g_strfreev (lines);
+    g_free (text);
+    g_free (label);
+    g_free (counters);
+    g_free (path);
+    g_free (name);
+  }
+  run_result_clear (&r);
+  rm_rf (dir);
+  g_free (dir);
+}
+
+GST_END_TEST;
+
+GST_START_TEST (test_watch_cameras_usage)
+{
+  const gchar *bad_option[] = { "--frobnicate", "/tmp", NULL };
+  const gchar *bad_count[] = { "--test", "x", "/tmp", NULL };
+  const gchar *no_camera[] = { "/tmp", NULL };
+  const gchar *const *cases[] = { bad_option, bad_count, no_camera };
+  guint i;
+
+  for (i = 0; i < G_N_ELEMENTS (cases); i++) {
+    RunResult r;
+
+    run_script ("watch-cameras.sh", cases[i], NULL, &r);
+    fail_unless_equals_int (r.status, 2);
+    fail_unless (r.err[0] != '\0');
+    run_result_clear (&r);
+  }
+}
+
+GST_END_TEST;
+
 /* -------------------------------------------------- sweep-archive.sh -- */
 
 static void
@@ -802,6 +871,8 @@ pipelines_suite (void)
   tcase_add_test (tc, test_find_actions_errors);
   tcase_add_test (tc, test_live_camera_test_source);
   tcase_add_test (tc, test_live_camera_stdout_fallback);
+  tcase_add_test (tc, test_watch_cameras);
+  tcase_add_test (tc, test_watch_cameras_usage);
   tcase_add_test (tc, test_sweep_archive);
   return s;
 }
