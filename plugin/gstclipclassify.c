@@ -511,6 +511,7 @@ gst_clip_classify_start (GstBaseTransform * trans)
 
 fail:
   g_clear_pointer (&self->image_embed, g_free);
+  g_clear_pointer (&self->inference, gst_clip_scheduler_leave);
   if (self->model) {
     gst_clip_model_cache_release (self->model);
     self->model = NULL;
