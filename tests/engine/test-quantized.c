@@ -372,6 +372,70 @@ check_kernel_choice (void)
 #endif
 
 #ifdef CLE_TEST_AMX_EMULATED
+static uint16_t
+bf16_bits (float f)
+{
+  uint32_t u;
+  memcpy (&u, &f, 4);
+  return (uint16_t) (u >> 16);  /* the values below are exact in bf16 */
+}
+
+/* The emulation against the SDM's pseudo-code on values where it
+ * matters: tdpbf16ps sums the even and the odd products of a row apart
+ * (2^24 + 1 - 2^24 + 1 gives 2 there, 1 in one running sum), treats
+ * denormal inputs as zero and flushes denormal results; tdpbusd is u8 x
+ * s8 into a wrapping int32. C: 1 x 1, A: 1 x 2 groups, B: 2 x 1. */
+static void
+check_emulation (void)
+{
+  ClipTileConfig cfg = { .palette_id = 1 };
+  cfg.rows[0] = 1, cfg.colsb[0] = 4;
+  cfg.rows[1] = 1, cfg.colsb[1] = 8;
+  cfg.rows[2] = 2, cfg.colsb[2] = 4;
+  cle_amx_emu_load_config (&cfg);
+  const float cases[][9] = {
+    /* a0 a1 a2 a3, b0 b1 b2 b3, want */
+    {4096, 1, -4096, 1, 4096, 1, 4096, 1, 2},
+    {0x1p-127f, 1, 0, 0, 0x1p100f, 0, 0, 0, 0},        /* DAZ */
+    {0x1p-70f, 0, 0, 0, 0x1p-70f, 0, 0, 0, 0},         /* FTZ */
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS (cases); i++) {
+    uint16_t a[4], b[4];
+    for (int e = 0; e < 4; e++) {
+      a[e] = bf16_bits (cases[i][e]);
+      b[e] = bf16_bits (cases[i][4 + e]);
+    }
+    float c = 0.0f;
+    cle_amx_emu_load (0, &c, 4);
+    cle_amx_emu_load (1, a, 8);
+    cle_amx_emu_load (2, b, 4);
+    cle_amx_emu_dpbf16ps (0, 1, 2);
+    cle_amx_emu_store (0, &c, 4);
+    test_expect (c == cases[i][8], "emulated tdpbf16ps case %zu: %g (want "
+        "%g)", i, c, cases[i][8]);
+  }
+  const uint8_t ua[8] = { 255, 255, 255, 255, 1, 2, 3, 4 };
+  const int8_t sb[8] = { -128, -128, -128, -128, 1, -1, 1, -1 };
+  int32_t c = INT32_MIN + 100000;
+  cle_amx_emu_load (0, &c, 4);
+  cle_amx_emu_load (1, ua, 8);
+  cle_amx_emu_load (2, sb, 4);
+  cle_amx_emu_dpbusd (0, 1, 2);
+  cle_amx_emu_store (0, &c, 4);
+  /* 4 * 255 * -128 + (1 - 2 + 3 - 4) wraps past INT32_MIN */
+  const int32_t want = (int32_t) ((uint32_t) (INT32_MIN + 100000)
+      - 130560u - 2u);
+  test_expect (c == want, "emulated tdpbusd: %d (want %d)", c, want);
+  /* B with 3 rows cannot meet A's 2 groups: a CPU raises #UD */
+  const int before = cle_amx_emu_faults ();
+  cfg.rows[2] = 3;
+  cle_amx_emu_load_config (&cfg);
+  cle_amx_emu_dpbusd (0, 1, 2);
+  test_expect (cle_amx_emu_faults () == before + 1, "emulated shapes that "
+      "do not fit fault");
+  cle_amx_emu_release ();
+}
+
 /* The AMX blocks over the emulated instructions, and a whole model (the
  * choice is not tested here: it would time the emulation). */
 int
@@ -379,10 +443,11 @@ main (void)
 {
   printf ("# AMX: emulated tile instructions\n");
   check_kernel (CLE_KERNEL_AMX);
-  check_model ("tiny-clip", "amx-bf16,amx-int8");
-  check_model ("gen/f32-gelu", "amx-bf16,amx-int8");
   test_expect (cle_amx_emu_faults () == 0, "the AMX blocks used the tiles "
       "as a CPU allows: %d faults", cle_amx_emu_faults ());
+  check_emulation ();
+  check_model ("tiny-clip", "amx-bf16,amx-int8");
+  check_model ("gen/f32-gelu", "amx-bf16,amx-int8");
   return test_finish ();
 }
 #else
