@@ -44,7 +44,10 @@ int cle_amx_emu_faults (void);
 
 #include <immintrin.h>
 
-#define TILE_LOAD_CONFIG(cfg) _tile_loadconfig (cfg)
+/* Not GCC 12's _tile_loadconfig: its asm says it reads 8 bytes of the
+ * configuration, which lets the compiler drop the stores of the rest. */
+#define TILE_LOAD_CONFIG(cfg) __asm__ volatile ("ldtilecfg %0"            \
+      :: "m" (*(const ClipTileConfig *) (cfg)))
 #define TILE_RELEASE() _tile_release ()
 #define TILE_ZERO(t) _tile_zero (t)
 #define TILE_LOAD(t, base, stride) _tile_loadd (t, base, stride)
