@@ -157,6 +157,19 @@ DEFINE_QUANTIZED_BLOCK (int8, "avx512f,avx512bw,avx512vnni", __m512i,
         2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),                      \
     _mm512_set1_epi32 ((stride) / 4))
 
+/* The first n of v's 16 groups to dst, stride bytes apart (index:
+ * SCATTER_INDEX (stride)): one store where they are contiguous (rows, for
+ * AMX), a scatter into the tiles of MR rows. */
+static inline __attribute__ ((always_inline, target ("avx512f"))) void
+store_groups (uint8_t *dst, __m512i v, int n, int stride, __m512i index)
+{
+  const __mmask16 mask = (__mmask16) ((1u << n) - 1);
+  if (stride == 4)
+    _mm512_mask_storeu_epi32 (dst, mask, v);
+  else
+    _mm512_mask_i32scatter_epi32 (dst, mask, index, v, 4);
+}
+
 __attribute__ ((target ("avx512f,avx512bw,avx512bf16"))) void
 cle_quantized_convert_bf16 (uint8_t *dst, const float *x, int n_in, int kq,
     int stride)
@@ -171,9 +184,8 @@ cle_quantized_convert_bf16 (uint8_t *dst, const float *x, int n_in, int kq,
     const __m512 hi = _mm512_maskz_loadu_ps (m_hi, x + k0 + 16);
     /* 32 bf16, k0 .. k0 + 31 in order (rounded to nearest even) */
     const __m512i v = (__m512i) _mm512_cvtne2ps_pbh (hi, lo);
-    const int ng = imin (16, kq - q0);
-    _mm512_mask_i32scatter_epi32 (dst + (size_t) q0 * stride,
-        (__mmask16) ((1u << ng) - 1), index, v, 4);
+    store_groups (dst + (size_t) q0 * stride, v, imin (16, kq - q0), stride,
+        index);
   }
 }
 
@@ -216,9 +228,8 @@ cle_quantized_convert_int8 (uint8_t *dst, const float *x, int n_in, int kq,
     v = _mm512_inserti32x4 (v, bytes[1], 1);
     v = _mm512_inserti32x4 (v, bytes[2], 2);
     v = _mm512_inserti32x4 (v, bytes[3], 3);
-    const int ng = imin (16, kq - q0);
-    _mm512_mask_i32scatter_epi32 (dst + (size_t) q0 * stride,
-        (__mmask16) ((1u << ng) - 1), index, v, 4);
+    store_groups (dst + (size_t) q0 * stride, v, imin (16, kq - q0), stride,
+        index);
   }
   return scale;
 }
