@@ -197,32 +197,37 @@ main (int argc, char **argv)
       fflush (stdout);
     }
     for (int prec = CLE_PRECISION_BF16; prec <= CLE_PRECISION_INT8; prec++) {
-      ClipPackedWeight packed[64];
-      const size_t bytes = (size_t) sh->n * sh->k
-          * (prec == CLE_PRECISION_INT8 ? 1 : 2);
-      int n_packed = (int) (((size_t) 64 << 20) / bytes) + 1;
-      n_packed = n_packed > 64 ? 64 : n_packed;
-      for (int c = 0; c < n_packed; c++)
-        cle_packed_weight_init (&packed[c], pool + W_OFFSET, sh->n, sh->k,
-            prec, 2);
-      const Call call = { CLE_GEMM_AUTO, y, x, pool, w_len, n_copies, b, sh,
-        packed, n_packed
-      };
-      call_once (&call, 0, 2);
-      double err = rel_diff (y, ref, (size_t) sh->m * sh->n);
-      if (err > (prec == CLE_PRECISION_INT8 ? 0.03 : 0.01)) {
-        printf ("FAIL %s %s: max|d| %.3g of max|ref|\n", sh->name,
-            cle_precision_name (prec), err);
-        failed = 1;
+      for (int kernel = CLE_KERNEL_AVX512; kernel <= CLE_KERNEL_AMX;
+          kernel++) {
+        if (!cle_kernel_supported (kernel, prec))
+          continue;
+        ClipPackedWeight packed[64];
+        const size_t bytes = (size_t) sh->n * sh->k
+            * (prec == CLE_PRECISION_INT8 ? 1 : 2);
+        int n_packed = (int) (((size_t) 64 << 20) / bytes) + 1;
+        n_packed = n_packed > 64 ? 64 : n_packed;
+        for (int c = 0; c < n_packed; c++)
+          cle_packed_weight_init (&packed[c], pool + W_OFFSET, sh->n, sh->k,
+              prec, kernel, 2);
+        const Call call = { CLE_GEMM_AUTO, y, x, pool, w_len, n_copies, b, sh,
+          packed, n_packed
+        };
+        call_once (&call, 0, 2);
+        double err = rel_diff (y, ref, (size_t) sh->m * sh->n);
+        if (err > (prec == CLE_PRECISION_INT8 ? 0.03 : 0.01)) {
+          printf ("FAIL %s %s: max|d| %.3g of max|ref|\n", sh->name,
+              cle_kernel_name (kernel, prec), err);
+          failed = 1;
+        }
+        double gflops[5];
+        measure (gflops, flop, seconds, &call);
+        printf ("%-14s %5d %5d %5d %-9s %8.1f %8.1f %8.1f %8.1f %8.1f\n",
+            sh->name, sh->m, sh->k, sh->n, cle_kernel_name (kernel, prec),
+            gflops[0], gflops[1], gflops[2], gflops[3], gflops[4]);
+        fflush (stdout);
+        for (int c = 0; c < n_packed; c++)
+          cle_packed_weight_clear (&packed[c]);
       }
-      double gflops[5];
-      measure (gflops, flop, seconds, &call);
-      printf ("%-14s %5d %5d %5d %-9s %8.1f %8.1f %8.1f %8.1f %8.1f\n",
-          sh->name, sh->m, sh->k, sh->n, cle_precision_name (prec),
-          gflops[0], gflops[1], gflops[2], gflops[3], gflops[4]);
-      fflush (stdout);
-      for (int c = 0; c < n_packed; c++)
-        cle_packed_weight_clear (&packed[c]);
     }
     free (pool);
     free (x);

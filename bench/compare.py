@@ -22,10 +22,11 @@ from collections import OrderedDict
 # ours-passive: OURS_PASSIVE=1 (OMP_WAIT_POLICY=passive); ours-bf16, ours-int8:
 # clip-tool --precision (the peers always run fp32)
 OURS = ("ours", "ours-bf16", "ours-int8", "ours-passive")
-PEERS = ("ort", "torch")
+PEERS = ("ort", "ort-int8", "torch", "torch2-bf16")
 TOOLS = OURS + PEERS
 NAMES = {"ours": "ours", "ours-bf16": "ours bf16", "ours-int8": "ours int8",
-         "ours-passive": "ours passive", "ort": "ORT", "torch": "PyTorch"}
+         "ours-passive": "ours passive", "ort": "ORT", "ort-int8": "ORT int8",
+         "torch": "PyTorch", "torch2-bf16": "PyTorch 2 bf16"}
 PRESET_NAMES = {"b32": "ViT-B/32", "b16": "ViT-B/16", "l14": "ViT-L/14", "l14-336": "ViT-L/14-336"}
 
 
@@ -108,9 +109,11 @@ def fmt(v, approx=False, digits=2):
 def table(rows, markdown):
     present = [t for t in TOOLS if any(t in r["runs"] for r in rows)]
     mine = [t for t in OURS if t in present]
+    # ORT and PyTorch always have their columns, the other peers when measured
+    peers = [t for t in PEERS if t in present or t in ("ort", "torch")]
     head = ["model", "tower", "batch", "tokens", "OPENBLAS_CORETYPE", "ours GFLOP/s"]
-    head += [NAMES[t] + " /s" for t in TOOLS if t in present or t in PEERS]
-    head += ["%s/%s" % (NAMES[m], NAMES[p]) for m in mine for p in PEERS]
+    head += [NAMES[t] + " /s" for t in TOOLS if t in present or t in peers]
+    head += ["%s/%s" % (NAMES[m], NAMES[p]) for m in mine for p in peers]
     head += ["runs (disturbed) " + "/".join(NAMES[t] for t in present)]
     lines = []
     for r in rows:
@@ -121,11 +124,11 @@ def table(rows, markdown):
         line = [PRESET_NAMES.get(preset, preset), tower, str(batch), tok, ct_name,
                 fmt(r.get("gflop_s"), digits=0)]
         for t in TOOLS:
-            if t in present or t in PEERS:
+            if t in present or t in peers:
                 v = r["median"].get(t)
                 line.append(fmt(v, r["approx"].get(t, False)) + (unit if t in OURS and v else ""))
         for m in mine:
-            for p in PEERS:
+            for p in peers:
                 x = r["ratio"].get((m, p))
                 line.append(fmt(x[0], x[1]) if x else "-")
         line.append("/".join("%d (%d)" % (r["runs"][t], r["disturbed"][t]) if t in r["runs"]

@@ -1,6 +1,7 @@
 #!/bin/sh
-# Measures gst-clip (clip-tool bench) and its peers, ONNX Runtime and PyTorch, in
-# one run on this machine, and prints a table of medians and ratios.
+# Measures gst-clip (clip-tool bench) and its peers, ONNX Runtime (fp32 and int8)
+# and PyTorch (Debian 12's 1.13 in fp32, PyTorch 2.x in bf16), in one run on this
+# machine, and prints a table of medians and ratios.
 #
 #   bench/run-peers.sh [BUILD_DIR]          (default: build; uses BUILD_DIR/engine/clip-tool)
 #   ROUNDS=5 PRESETS="b32 b16 l14" bench/run-peers.sh build 2>&1 | tee /tmp/peers.log
@@ -23,7 +24,17 @@
 #   ROUNDS=3            rounds of everything
 #   PRESETS=b32         shapes (b32 b16 l14 l14-336, as bench/make_model.py)
 #   CORETYPES="haswell unset"
-#   PEERS="ort torch"   which peers to try; each one missing is skipped with a message
+#   PEERS="ort ort-int8 torch torch2-bf16"   which peers to try; each one missing is
+#                       skipped with a message:
+#       ort          onnxruntime-node, fp32 towers exported by peers/export_onnx.py
+#       ort-int8     the same runtime on those towers dynamically quantized to int8 by
+#                    peers/quantize_onnx_int8.py (Debian's python3-onnx; ORT fuses them
+#                    into DynamicQuantizeMatMul: VNNI / AMX kernels)
+#       torch        Debian 12's PyTorch 1.13, fp32
+#       torch2-bf16  PyTorch 2.x from Debian sid in bf16 (oneDNN: AMX / AVX512_BF16
+#                    matmuls), inside the Debian 13 root at CHROOT that
+#                    peers/setup_debian_chroot.sh makes (root only)
+#   CHROOT=/tmp/trixie  that root
 #   THREADS=2           threads of every engine
 #   SECONDS_PER=3       seconds of timed calls per measurement (after 1 warm-up call)
 #   PEER_REPS=3         at least this many timed calls of each peer (1 for l14 on a busy machine)
@@ -54,7 +65,8 @@ TOOL=$BUILD/engine/clip-tool
 ROUNDS=${ROUNDS:-3}
 PRESETS=${PRESETS:-b32}
 CORETYPES=${CORETYPES:-"haswell unset"}
-PEERS=${PEERS-"ort torch"}
+PEERS=${PEERS-"ort ort-int8 torch torch2-bf16"}
+CHROOT=${CHROOT:-/tmp/trixie}
 THREADS=${THREADS:-2}
 SECONDS_PER=${SECONDS_PER:-3}
 TEXT_TOKENS=${TEXT_TOKENS-10}
@@ -88,33 +100,60 @@ for p in $PRESETS; do
   fi
 done
 
-HAVE_ORT=0 HAVE_TORCH=0
+# ort_models SUFFIX: onnxruntime-node is there and every preset has
+# $ONNX/$p/{vision,text}SUFFIX.onnx (exported, then quantized for -int8, if missing);
+# otherwise prints why not and fails.
+ort_models() {
+  if ! command -v node >/dev/null 2>&1; then
+    echo "no node (apt-get install nodejs npm)"; return 1
+  fi
+  if ! node -e "require('onnxruntime-node')" 2>/dev/null; then
+    echo "onnxruntime-node not found in NODE_PATH=$NODE_PATH" \
+      "(mkdir -p /tmp/ort && cd /tmp/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node)"
+    return 1
+  fi
+  for p in $PRESETS; do
+    if [ ! -f "$ONNX/$p/vision.onnx" ] || [ ! -f "$ONNX/$p/text.onnx" ]; then
+      if ! "$PY" -c "import torch, onnx" 2>/dev/null; then
+        echo "no $ONNX/$p/*.onnx and $PY cannot export them (needs torch and onnx:" \
+          "apt-get install python3-torch python3-onnx)"
+        return 1
+      fi
+      echo "run-peers: exporting the $p towers to $ONNX/$p" >&2
+      "$PY" "$HERE/peers/export_onnx.py" "$ONNX/$p" --preset "$p" 2>/dev/null \
+        | grep '^RESULT' >&2 || { echo "export of $p failed"; return 1; }
+    fi
+    [ -n "$1" ] || continue
+    for t in vision text; do
+      [ -f "$ONNX/$p/$t$1.onnx" ] && continue
+      "$PY" -c "import onnx, numpy" 2>/dev/null \
+        || { echo "$PY cannot import onnx (apt-get install python3-onnx)"; return 1; }
+      "$PY" "$HERE/peers/quantize_onnx_int8.py" "$ONNX/$p/$t.onnx" "$ONNX/$p/$t$1.onnx" >&2 \
+        || { echo "quantizing $ONNX/$p/$t.onnx failed"; return 1; }
+    done
+  done
+}
+
+HAVE_ORT=0 HAVE_ORT_INT8=0 HAVE_TORCH=0 HAVE_TORCH2=0
 for peer in $PEERS; do
   case $peer in
   torch)
     if "$PY" -c "import torch" 2>/dev/null; then HAVE_TORCH=1
     else echo "SKIP torch: $PY cannot import torch (apt-get install python3-torch)"; fi;;
   ort)
-    if ! command -v node >/dev/null 2>&1; then
-      echo "SKIP ort: no node (apt-get install nodejs npm)"
-    elif ! node -e "require('onnxruntime-node')" 2>/dev/null; then
-      echo "SKIP ort: onnxruntime-node not found in NODE_PATH=$NODE_PATH" \
-        "(mkdir -p /tmp/ort && cd /tmp/ort && ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node)"
-    else
-      HAVE_ORT=1
-      for p in $PRESETS; do
-        [ -f "$ONNX/$p/vision.onnx" ] && [ -f "$ONNX/$p/text.onnx" ] && continue
-        if ! "$PY" -c "import torch, onnx" 2>/dev/null; then
-          echo "SKIP ort: no $ONNX/$p/*.onnx and $PY cannot export them (needs torch and onnx:" \
-            "apt-get install python3-torch python3-onnx)"
-          HAVE_ORT=0; break
-        fi
-        echo "run-peers: exporting the $p towers to $ONNX/$p"
-        "$PY" "$HERE/peers/export_onnx.py" "$ONNX/$p" --preset "$p" 2>/dev/null \
-          | grep '^RESULT' || { echo "SKIP ort: export of $p failed"; HAVE_ORT=0; break; }
-      done
-    fi;;
-  *) echo "run-peers: unknown peer '$peer' (ort, torch)" >&2; exit 2;;
+    if why=$(ort_models ""); then HAVE_ORT=1; else echo "SKIP ort: $why"; fi;;
+  ort-int8)
+    if why=$(ort_models -int8); then HAVE_ORT_INT8=1; else echo "SKIP ort-int8: $why"; fi;;
+  torch2-bf16)
+    if [ "$(id -u)" != 0 ]; then
+      echo "SKIP torch2-bf16: chroot needs root"
+    elif [ ! -x "$CHROOT/usr/bin/python3" ]; then
+      echo "SKIP torch2-bf16: no Debian 13 root at CHROOT=$CHROOT (sh $HERE/peers/setup_debian_chroot.sh)"
+    elif ! sh "$HERE/peers/chroot_run.sh" "$CHROOT" python3 -c \
+        "import torch, sys; sys.exit(int(torch.__version__.split('.')[0]) < 2)" 2>/dev/null; then
+      echo "SKIP torch2-bf16: no PyTorch 2.x in $CHROOT (sh $HERE/peers/setup_debian_chroot.sh)"
+    else HAVE_TORCH2=1; fi;;
+  *) echo "run-peers: unknown peer '$peer' (ort, ort-int8, torch, torch2-bf16)" >&2; exit 2;;
   esac
 done
 
@@ -126,10 +165,12 @@ SRC=$("$PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['directories
 echo "INFO commit=$(git -C "$SRC" describe --always --dirty --abbrev=10 2>/dev/null || echo '?')" \
   "tool=$TOOL date=$(date -u +%Y-%m-%dT%H:%MZ)"
 echo "INFO cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')" \
+  "flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512bw|avx512_bf16|avx512_vnni|avx512_fp16|amx_tile|amx_bf16|amx_int8)$' | paste -sd, -)" \
   "cores=$(nproc) threads=$THREADS rounds=$ROUNDS seconds=$SECONDS_PER" \
   "env_OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}"
 [ "$HAVE_TORCH" = 1 ] && echo "INFO torch=$("$PY" -c 'import torch; print(torch.__version__)' 2>/dev/null)"
-[ "$HAVE_ORT" = 1 ] && echo "INFO onnxruntime_node=$(node -e "console.log(require('onnxruntime-node').env.versions.common)" 2>/dev/null)"
+[ "$HAVE_ORT$HAVE_ORT_INT8" != 00 ] && echo "INFO onnxruntime_node=$(node -e "console.log(require('onnxruntime-node').env.versions.common)" 2>/dev/null)"
+[ "$HAVE_TORCH2" = 1 ] && echo "INFO torch2=$(sh "$HERE/peers/chroot_run.sh" "$CHROOT" python3 -c 'import torch; print(torch.__version__)' 2>/dev/null)"
 
 # -------------------------------------------------------------- measuring --
 # measure TOOL PRESET TOWER BATCH TOKENS CORETYPE ROUND -- CMD...
@@ -179,17 +220,31 @@ for round in $(seq "$ROUNDS"); do
         [ "$HAVE_ORT" = 1 ] && measure ort "$p" vision "$b" 77 "$ct" "$round" -- \
           node "$HERE/peers/bench_ort.js" --model "$ONNX/$p/vision.onnx" --res "$res" \
           --batch "$b" --threads "$THREADS" --reps "$PEER_REPS" --min-time "$SECONDS_PER"
+        [ "$HAVE_ORT_INT8" = 1 ] && measure ort-int8 "$p" vision "$b" 77 "$ct" "$round" -- \
+          node "$HERE/peers/bench_ort.js" --model "$ONNX/$p/vision-int8.onnx" --res "$res" \
+          --batch "$b" --threads "$THREADS" --reps "$PEER_REPS" --min-time "$SECONDS_PER"
         [ "$HAVE_TORCH" = 1 ] && measure torch "$p" vision "$b" 77 "$ct" "$round" -- \
           "$PY" "$HERE/peers/bench_torch.py" --preset "$p" --tower vision --batch "$b" \
           --threads "$THREADS" --reps "$PEER_REPS" --min-time "$SECONDS_PER"
+        [ "$HAVE_TORCH2" = 1 ] && measure torch2-bf16 "$p" vision "$b" 77 "$ct" "$round" -- \
+          sh "$HERE/peers/chroot_run.sh" "$CHROOT" python3 /bench/bench_torch.py --dtype bf16 \
+          --preset "$p" --tower vision --batch "$b" --threads "$THREADS" --reps "$PEER_REPS" \
+          --min-time "$SECONDS_PER"
       done
       ours "$p" text 1 77 "$ct" "$round" -- "$MODELS/$p" --tower text --batch 1 --tokens 77 --seconds "$SECONDS_PER"
       [ "$HAVE_ORT" = 1 ] && measure ort "$p" text 1 77 "$ct" "$round" -- \
         node "$HERE/peers/bench_ort.js" --model "$ONNX/$p/text.onnx" \
         --batch 1 --threads "$THREADS" --reps "$PEER_REPS" --min-time "$SECONDS_PER"
+      [ "$HAVE_ORT_INT8" = 1 ] && measure ort-int8 "$p" text 1 77 "$ct" "$round" -- \
+        node "$HERE/peers/bench_ort.js" --model "$ONNX/$p/text-int8.onnx" \
+        --batch 1 --threads "$THREADS" --reps "$PEER_REPS" --min-time "$SECONDS_PER"
       [ "$HAVE_TORCH" = 1 ] && measure torch "$p" text 1 77 "$ct" "$round" -- \
         "$PY" "$HERE/peers/bench_torch.py" --preset "$p" --tower text --batch 1 \
         --threads "$THREADS" --reps "$PEER_REPS" --min-time "$SECONDS_PER"
+      [ "$HAVE_TORCH2" = 1 ] && measure torch2-bf16 "$p" text 1 77 "$ct" "$round" -- \
+        sh "$HERE/peers/chroot_run.sh" "$CHROOT" python3 /bench/bench_torch.py --dtype bf16 \
+        --preset "$p" --tower text --batch 1 --threads "$THREADS" --reps "$PEER_REPS" \
+        --min-time "$SECONDS_PER"
       for tk in $TEXT_TOKENS; do
         for tb in $TEXT_BATCHES; do
           ours "$p" text "$tb" "$tk" "$ct" "$round" -- "$MODELS/$p" --tower text --batch "$tb" --tokens "$tk" --seconds "$SECONDS_PER"

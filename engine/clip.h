@@ -98,12 +98,18 @@ typedef enum {
  * patch embedding; attention, LayerNorm and the projections stay fp32).
  * Lower precisions convert the weights once at load and the activations per
  * call; they are faster and their embeddings differ slightly from the
- * reference (measured in test-quantized and docs/benchmarks.md). */
+ * reference (measured in test-quantized and docs/benchmarks.md). They ask
+ * for speed, never for less of it: where no kernel of theirs beats fp32 on
+ * the CPU (timed once per process at the first load), the model runs its
+ * products in fp32 instead, with no converted copy. ClipModelInfo.kernel
+ * names the kernel that runs. */
 typedef enum {
   CLE_PRECISION_FP32,           /* as the reference */
-  CLE_PRECISION_BF16,           /* bf16 operands, fp32 sums (AVX512_BF16) */
+  CLE_PRECISION_BF16,           /* bf16 operands, fp32 sums (AMX-BF16 or
+                                 * AVX512_BF16) */
   CLE_PRECISION_INT8,           /* int8 per-column weights, per-row dynamic
-                                 * activations, int32 sums (AVX512_VNNI) */
+                                 * activations, int32 sums (AMX-INT8 or
+                                 * AVX512_VNNI) */
 } ClipPrecision;
 
 /* "fp32", "bf16", "int8" -> *out; returns 0 for anything else. */
@@ -114,8 +120,13 @@ typedef struct {
    * never read from disk; a checkpoint with one tower only (e.g.
    * CLIPVisionModelWithProjection) must be loaded with that tower only. */
   unsigned towers;
-  /* Default CLE_PRECISION_FP32. A CPU without the instructions named above
-   * runs the same arithmetic in plain C (slower). */
+  /* Default CLE_PRECISION_FP32. On a CPU without the instructions named
+   * above, or where they are slower than fp32, the products run in fp32.
+   * The environment variable CLE_KERNEL forces a kernel (for tests and
+   * benchmarks): a comma-separated list of the names ClipModelInfo.kernel
+   * gives, or "fp32"; the first that fits the precision wins. A name this
+   * CPU cannot run, or no kernel's at all, fails the load
+   * (CLE_ERROR_UNSUPPORTED, CLE_ERROR_INVALID_ARGUMENT). */
   ClipPrecision precision;
   /* An adapter directory to apply at load (default NULL: none), as
    * AdapterHub's adapters save_adapter() or PEFT's save_pretrained() write
@@ -168,6 +179,12 @@ typedef struct {
   /* The adapter applied at load, e.g. "lora (adapters 'name')", or NULL;
    * valid while the model lives. */
   const char *adapter;
+  /* The kernel that runs the towers' matrix products, a static string:
+   * "amx-bf16", "avx512-bf16", "c-bf16", "amx-int8", "avx512-int8",
+   * "c-int8", or the fp32 one ("avx512-fp32", "avx2-fp32", "c-fp32",
+   * "openblas-fp32"), also at a reduced precision that runs in fp32 on
+   * this CPU (quantized_bytes is then 0). */
+  const char *kernel;
 } ClipModelInfo;
 
 CLE_API int cle_model_get_info (const ClipModel *model, ClipModelInfo *info);

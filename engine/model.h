@@ -91,6 +91,8 @@ struct ClipModel {
   int n_owned;
   char dtype[8];
   ClipPrecision precision;
+  ClipKernel kernel;            /* runs the products (CLE_KERNEL_FP32: no
+                                 * converted weights, whatever precision) */
   ClipPackedWeight *packed;     /* n_packed weights converted at load */
   int n_packed;
   struct ClipAdapter *adapter;  /* applied at load, or NULL */

@@ -107,8 +107,9 @@ model_fingerprint (const ClipModel *m, char **out, ClipError *err)
     g_checksum_update (sum, (const guchar *) a, strlen (a));
   }
   /* bf16/int8 embeddings differ from fp32 ones: their own cache file
-   * (fp32 fingerprints stay as they were) */
-  if (m->precision != CLE_PRECISION_FP32) {
+   * (fp32 fingerprints stay as they were, and serve a reduced precision
+   * whose products run in fp32 on this CPU) */
+  if (m->precision != CLE_PRECISION_FP32 && m->kernel != CLE_KERNEL_FP32) {
     const char *name = cle_precision_name (m->precision);
     g_checksum_update (sum, (const guchar *) name, strlen (name));
   }

@@ -28,6 +28,9 @@ ap.add_argument("--attn", choices=["mha", "manual"], default="mha")
 ap.add_argument("--reps", type=int, default=3)
 ap.add_argument("--warmup", type=int, default=1)
 ap.add_argument("--min-time", type=float, default=3.0)
+ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                help="bf16: weights and inputs in bfloat16 (PyTorch 2.x: oneDNN's bf16 "
+                     "matmuls, AMX or AVX512_BF16 where the CPU has them)")
 args = ap.parse_args()
 
 os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
@@ -56,6 +59,10 @@ if args.tower == "vision":
 else:
     x = random_text(args.batch)
     unit = "prompt"
+if args.dtype == "bf16":
+    model = model.to(torch.bfloat16)
+    if x.is_floating_point():
+        x = x.to(torch.bfloat16)
 
 times = []
 with torch.inference_mode():
@@ -68,7 +75,8 @@ with torch.inference_mode():
         model(x)
         times.append(time.perf_counter() - t0)
 med = statistics.median(times)
-print("RESULT torch %s preset=%s tower=%s attn=%s threads=%d blas_core=%s batch=%d "
+print("RESULT torch %s preset=%s tower=%s attn=%s dtype=%s threads=%d blas_core=%s batch=%d "
       "%s_per_s=%.3f ms_per_batch=%.2f ms_per_batch_min=%.2f iterations=%d"
-      % (torch.__version__, args.preset, args.tower, args.attn, torch.get_num_threads(), core,
-         args.batch, unit, args.batch / med, med * 1e3, min(times) * 1e3, len(times)))
+      % (torch.__version__, args.preset, args.tower, args.attn, args.dtype,
+         torch.get_num_threads(), core, args.batch, unit, args.batch / med, med * 1e3,
+         min(times) * 1e3, len(times)))

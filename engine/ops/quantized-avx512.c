@@ -151,15 +151,30 @@ DEFINE_QUANTIZED_BLOCK (bf16, "avx512f,avx512bw,avx512bf16", __m512,
 DEFINE_QUANTIZED_BLOCK (int8, "avx512f,avx512bw,avx512vnni", __m512i,
     _mm512_setzero_si512 (), DOT_INT8, FINISH_INT8)
 
-/* The lanes' destinations in a tile: k-group q of a row is MR groups of 4
- * bytes after group q - 1. */
-#define SCATTER_INDEX(MR_) _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, 2, 3, \
-        4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32 (MR_))
+/* The lanes' destinations: k-group q of a row is stride bytes (a multiple
+ * of 4) after group q - 1. */
+#define SCATTER_INDEX(stride) _mm512_mullo_epi32 (_mm512_setr_epi32 (0, 1, \
+        2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),                      \
+    _mm512_set1_epi32 ((stride) / 4))
+
+/* The first n of v's 16 groups to dst, stride bytes apart (index:
+ * SCATTER_INDEX (stride)): one store where they are contiguous (rows, for
+ * AMX), a scatter into the tiles of MR rows. */
+static inline __attribute__ ((always_inline, target ("avx512f"))) void
+store_groups (uint8_t *dst, __m512i v, int n, int stride, __m512i index)
+{
+  const __mmask16 mask = (__mmask16) ((1u << n) - 1);
+  if (stride == 4)
+    _mm512_mask_storeu_epi32 (dst, mask, v);
+  else
+    _mm512_mask_i32scatter_epi32 (dst, mask, index, v, 4);
+}
 
 __attribute__ ((target ("avx512f,avx512bw,avx512bf16"))) void
-cle_quantized_convert_bf16 (uint8_t *dst, const float *x, int n_in, int kq)
+cle_quantized_convert_bf16 (uint8_t *dst, const float *x, int n_in, int kq,
+    int stride)
 {
-  const __m512i index = SCATTER_INDEX (MR);
+  const __m512i index = SCATTER_INDEX (stride);
   for (int q0 = 0; q0 < kq; q0 += 16) {
     const int k0 = 2 * q0, n = imin (32, n_in - k0);
     const __mmask16 m_lo = n >= 16 ? 0xffff : (__mmask16) ((1u << n) - 1);
@@ -169,14 +184,14 @@ cle_quantized_convert_bf16 (uint8_t *dst, const float *x, int n_in, int kq)
     const __m512 hi = _mm512_maskz_loadu_ps (m_hi, x + k0 + 16);
     /* 32 bf16, k0 .. k0 + 31 in order (rounded to nearest even) */
     const __m512i v = (__m512i) _mm512_cvtne2ps_pbh (hi, lo);
-    const int ng = imin (16, kq - q0);
-    _mm512_mask_i32scatter_epi32 (dst + (size_t) q0 * MR * 4,
-        (__mmask16) ((1u << ng) - 1), index, v, 4);
+    store_groups (dst + (size_t) q0 * stride, v, imin (16, kq - q0), stride,
+        index);
   }
 }
 
 __attribute__ ((target ("avx512f,avx512bw"))) float
-cle_quantized_convert_int8 (uint8_t *dst, const float *x, int n_in, int kq)
+cle_quantized_convert_int8 (uint8_t *dst, const float *x, int n_in, int kq,
+    int stride)
 {
   __m512 amax = _mm512_setzero_ps ();
   for (int k = 0; k < n_in; k += 16) {
@@ -192,7 +207,7 @@ cle_quantized_convert_int8 (uint8_t *dst, const float *x, int n_in, int kq)
   const __m512 inv = _mm512_set1_ps (1.0f / scale);
   const __m512 half = _mm512_set1_ps (128.5f);
   const __m512i lo = _mm512_set1_epi32 (1), hi = _mm512_set1_epi32 (255);
-  const __m512i index = SCATTER_INDEX (MR);
+  const __m512i index = SCATTER_INDEX (stride);
   for (int q0 = 0; q0 < kq; q0 += 16) {
     __m128i bytes[4];           /* 16 k values each */
     for (int c = 0; c < 4; c++) {
@@ -213,9 +228,8 @@ cle_quantized_convert_int8 (uint8_t *dst, const float *x, int n_in, int kq)
     v = _mm512_inserti32x4 (v, bytes[1], 1);
     v = _mm512_inserti32x4 (v, bytes[2], 2);
     v = _mm512_inserti32x4 (v, bytes[3], 3);
-    const int ng = imin (16, kq - q0);
-    _mm512_mask_i32scatter_epi32 (dst + (size_t) q0 * MR * 4,
-        (__mmask16) ((1u << ng) - 1), index, v, 4);
+    store_groups (dst + (size_t) q0 * stride, v, imin (16, kq - q0), stride,
+        index);
   }
   return scale;
 }

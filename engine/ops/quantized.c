@@ -1,7 +1,7 @@
 /* quantized.c - bf16 and int8 Linear layers (layout in quantized.h): the
  * weight conversion at load, the activation conversion per call, the
- * thread split, and plain C blocks for CPUs without AVX512_BF16 /
- * AVX512_VNNI (also the tests' reference). */
+ * thread split, and plain C blocks (the tests' reference, and what
+ * CLE_KERNEL=c-bf16|c-int8 runs). The blocks of w->kernel do the rest. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,16 +205,21 @@ weight_alloc (size_t bytes)
   return p;
 }
 
+/* The AMX tiles: 16 rows of 64 bytes. */
+#define AMX_ROWS 16
+
 int
 cle_packed_weight_init (ClipPackedWeight *pw, const float *w, int n_out,
-    int n_in, ClipPrecision precision, int n_threads)
+    int n_in, ClipPrecision precision, ClipKernel kernel, int n_threads)
 {
   memset (pw, 0, sizeof *pw);
   pw->precision = precision;
+  pw->kernel = kernel;
   pw->n_out = n_out;
   pw->n_in = n_in;
   const int g = cle_precision_group (precision);
-  pw->k_pad = (n_in + g - 1) / g * g;
+  const int k_align = kernel == CLE_KERNEL_AMX ? AMX_ROWS * g : g;
+  pw->k_pad = (n_in + k_align - 1) / k_align * k_align;
   const int n_panel = (n_out + PANEL - 1) / PANEL;
   const size_t elem = precision == CLE_PRECISION_INT8 ? 1 : 2;
   pw->data = weight_alloc ((size_t) n_panel * panel_elements (pw) * elem);
@@ -242,46 +247,63 @@ cle_packed_weight_init (ClipPackedWeight *pw, const float *w, int n_out,
 
 #define MR CLE_QUANTIZED_MR
 
-/* Bytes of converted x for n rows: whole tiles of MR rows. */
+/* Converted x comes in whole tiles of this many rows. */
+static inline int
+tile_rows (const ClipPackedWeight *w)
+{
+  return w->kernel == CLE_KERNEL_AMX ? AMX_ROWS : MR;
+}
+
+/* Bytes of converted x for n rows. */
 static size_t
 converted_bytes (const ClipPackedWeight *w, int n)
 {
-  return (size_t) (n + MR - 1) / MR * MR * w->k_pad
+  const int rows = tile_rows (w);
+  return (size_t) (n + rows - 1) / rows * rows * w->k_pad
       * (w->precision == CLE_PRECISION_INT8 ? 1 : 2);
 }
 
-/* The 32-bit group of row r, k-group q in the tiled layout. */
+/* Bytes from one k-group of a converted row to the next. */
+static inline int
+group_stride (const ClipPackedWeight *w)
+{
+  return w->kernel == CLE_KERNEL_AMX ? 4 : MR * 4;
+}
+
+/* The 32-bit group of row r, k-group q (the layouts of quantized.h). */
 static inline size_t
 group_offset (const ClipPackedWeight *w, int r, int q)
 {
   const int kq = w->k_pad / cle_precision_group (w->precision);
+  if (w->kernel == CLE_KERNEL_AMX)
+    return ((size_t) r * kq + q) * 4;
   return (((size_t) (r / MR) * kq + q) * MR + r % MR) * 4;
 }
 
-/* Rows [r0, r1) of x into the tiled xq and, for int8, their scales into
- * sx. Rows from n_rows up to the end of their tile read as zeros. */
+/* Rows [r0, r1) of x into xq in w's layout and, for int8, their scales
+ * into sx; with the AVX-512 code if simd. Rows from n_rows up to the end of
+ * their tile read as zeros. */
 static void
 convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
     const ClipPackedWeight *w, int n_rows, int r0, int r1, int simd)
 {
   const int n_in = w->n_in, g = cle_precision_group (w->precision);
-  const int kq = w->k_pad / g;
+  const int kq = w->k_pad / g, stride = group_stride (w);
   for (int r = r0; r < r1; r++) {
     const float *xr = x + (size_t) r * ldx;
     const int n_valid = r < n_rows ? n_in : 0;
-    /* row r's groups are MR * 4 bytes apart */
     uint8_t *d = xq + group_offset (w, r, 0);
 #if defined(__x86_64__) || defined(__i386__)
     if (simd && r < n_rows) {
       if (w->precision == CLE_PRECISION_BF16)
-        cle_quantized_convert_bf16 (d, xr, n_in, kq);
+        cle_quantized_convert_bf16 (d, xr, n_in, kq, stride);
       else
-        sx[r] = cle_quantized_convert_int8 (d, xr, n_in, kq);
+        sx[r] = cle_quantized_convert_int8 (d, xr, n_in, kq, stride);
       continue;
     }
 #endif
     if (w->precision == CLE_PRECISION_BF16) {
-      for (int q = 0; q < kq; q++, d += MR * 4) {
+      for (int q = 0; q < kq; q++, d += stride) {
         const int k = 2 * q;
         const uint16_t pair[2] = {
           k < n_valid ? to_bf16 (xr[k]) : 0,
@@ -292,7 +314,7 @@ convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
       continue;
     }
     const float scale = row_scale (xr, n_valid), inv = 1.0f / scale;
-    for (int q = 0; q < kq; q++, d += MR * 4)
+    for (int q = 0; q < kq; q++, d += stride)
       for (int e = 0; e < 4; e++) {
         const int k = q * 4 + e;
         /* q + 128 = floor(x / scale + 128.5): round half up, in [1, 255];
@@ -348,20 +370,27 @@ block_c (float *y, const uint8_t *xq, const float *sx,
 static void
 block (float *y, const uint8_t *xq, const float *sx,
     const ClipPackedWeight *w, const float *b, int m, int p0, int p1,
-    int ldy, int simd)
+    int ldy)
 {
+  const int int8 = w->precision == CLE_PRECISION_INT8;
+  switch (w->kernel) {
 #if defined(__x86_64__) || defined(__i386__)
-  if (simd && w->precision == CLE_PRECISION_BF16) {
-    cle_quantized_block_bf16 (y, xq, w, b, m, p0, p1, ldy);
-    return;
-  }
-  if (simd && w->precision == CLE_PRECISION_INT8) {
-    cle_quantized_block_int8 (y, xq, sx, w, b, m, p0, p1, ldy);
-    return;
-  }
+    case CLE_KERNEL_AVX512:
+      if (int8)
+        cle_quantized_block_int8 (y, xq, sx, w, b, m, p0, p1, ldy);
+      else
+        cle_quantized_block_bf16 (y, xq, w, b, m, p0, p1, ldy);
+      return;
+    case CLE_KERNEL_AMX:
+      if (int8)
+        cle_amx_block_int8 (y, xq, sx, w, b, m, p0, p1, ldy);
+      else
+        cle_amx_block_bf16 (y, xq, w, b, m, p0, p1, ldy);
+      return;
 #endif
-  (void) simd;
-  block_c (y, xq, sx, w, b, m, p0, p1, ldy);
+    default:
+      block_c (y, xq, sx, w, b, m, p0, p1, ldy);
+  }
 }
 
 void
@@ -378,7 +407,8 @@ cle_linear_quantized_naive (float *y, const float *x,
   if (!xq)
     return;
   for (int i = 0; i < n; i++) {
-    convert_rows (xq, &sx, x + (size_t) i * ldx, ldx, w, 1, 0, MR, 0);
+    convert_rows (xq, &sx, x + (size_t) i * ldx, ldx, w, 1, 0, tile_rows (w),
+        0);
     block_c (y + (size_t) i * ldy, xq, &sx, w, b, 1, 0,
         (w->n_out + PANEL - 1) / PANEL, ldy);
   }
@@ -403,7 +433,8 @@ convert_part (void *arg, int t, int T)
   const QuantizedJob *job = arg;
   const int n = job->n;
   /* the last thread converts the padding of the last tile too */
-  const int n_padded = (n + MR - 1) / MR * MR;
+  const int rows = tile_rows (job->w[0]);
+  const int n_padded = (n + rows - 1) / rows * rows;
   convert_rows (job->xq, job->sx, job->x, job->ldx, job->w[0], n,
       (int) ((long) n * t / T),
       t + 1 == T ? n_padded : (int) ((long) n * (t + 1) / T), job->simd);
@@ -419,7 +450,7 @@ multiply_part (void *arg, int t, int T)
     const int p = q / n_panel, first = q % n_panel;
     const int last = first + (q1 - q) < n_panel ? first + (q1 - q) : n_panel;
     block (job->y[p], job->xq, job->sx, job->w[p], job->b[p], job->n, first,
-        last, job->ldy, job->simd);
+        last, job->ldy);
     q += last - first;
   }
 }
@@ -446,7 +477,10 @@ cle_linear_quantized (float *const *y, const float *x,
     return;
   }
   float *sx = (float *) (xq + xq_bytes);
-  const int simd = cle_quantized_simd_supported (w0->precision);
+  /* the AMX blocks convert x with the AVX-512 code too, where it runs
+   * (their emulation in the tests may run without) */
+  const int simd = w0->kernel != CLE_KERNEL_C
+      && cle_quantized_simd_supported (w0->precision);
   const int n_panel = (w0->n_out + PANEL - 1) / PANEL;
   const int n_work = n_panel * n_proj;
   const double flops = 2.0 * n * w0->n_in * w0->n_out * n_proj;

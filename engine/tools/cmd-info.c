@@ -46,6 +46,8 @@ run (const ToolCommand * cmd, int argc, char **argv)
   json_string (s, info->weights_dtype);
   g_string_append (s, ", \"precision\": ");
   json_string (s, tool_precision_name ());
+  g_string_append (s, ", \"kernel\": ");
+  json_string (s, info->kernel);
   g_string_append_printf (s, ", \"quantized_bytes\": %zu",
       info->quantized_bytes);
   if (info->adapter) {

@@ -501,6 +501,20 @@ env OPENBLAS_CORETYPE=Haswell "$TOOL" bench "$MODEL" --tower text \
 expect "bench text: JSON" every_line_matches \
   "\\{\"tower\": \"text\", .*\"batch\": 3, \"threads\": [0-9]+, \"tokens\": 77, \"prompts_per_s\": $NUM, \"ms_per_batch\": $NUM, .*\"iterations\": [1-9][0-9]*, \"openblas_coretype\": \"Haswell\"\\}"
 
+run --precision int8 info "$MODEL"
+expect "info: the kernel of int8 (its own, or fp32 where that is faster)" \
+  grep -Eq '"kernel": "[a-z0-9]+-(int8|fp32)"' "$OUT"
+env CLE_KERNEL=fp32 "$TOOL" --precision bf16 bench "$MODEL" --seconds 0 \
+  >"$OUT" 2>"$ERR"
+expect "bench, CLE_KERNEL=fp32: bf16 runs the fp32 kernel, nothing converted" \
+  sh -c 'grep -q "\"precision\": \"bf16\", \"kernel\": \"[a-z0-9]*-fp32\"" "$1" &&
+    grep -q "\"quantized_bytes\": 0," "$1"' sh "$OUT"
+env CLE_KERNEL=avx9-bf16 "$TOOL" --precision bf16 info "$MODEL" >"$OUT" 2>"$ERR"
+rc=$?
+expect "CLE_KERNEL naming no kernel: exit 1, named" \
+  sh -c '[ "$1" -eq 1 ] && grep -q "CLE_KERNEL: .avx9-bf16. is not a kernel" "$2"' \
+  sh "$rc" "$ERR"
+
 run bench "$MODEL" --tower text --tokens 78
 expect "bench: --tokens beyond the context: exit 2" [ "$rc" -eq 2 ]
 
