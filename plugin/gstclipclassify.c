@@ -460,9 +460,9 @@ gst_clip_classify_start (GstBaseTransform * trans)
   }
   gst_clip_scheduler_get_stats (self->inference, &stats);
   GST_INFO_OBJECT (self, "model '%s', %u labels x %u templates, dim %d; "
-      "%s inference (%u elements on it)",
+      "products by the %s kernel; %s inference (%u elements on it)",
       gst_clip_model_handle_get_dir (handle), set->n_labels, set->n_templates,
-      self->dim, shared ? "shared" : "own", stats.n_clients);
+      self->dim, info.kernel, shared ? "shared" : "own", stats.n_clients);
 
   self->image_embed = g_new (gfloat, (gsize) MAX_BATCH_SIZE *
       GST_CLIP_MAX_VIEWS * self->dim);
