@@ -70,17 +70,9 @@ if [ ! -f "$input" ] || [ ! -r "$input" ]; then
   exit 1
 fi
 
-# seconds (decimals allowed) -> nanoseconds
-ns () {
-  awk -v s="$1" -v name="$2" 'BEGIN {
-    if (s !~ /^[0-9]*\.?[0-9]+$/) {
-      printf "%s: not a number of seconds: %s\n", name, s > "/dev/stderr"; exit 2
-    }
-    printf "%.0f", s * 1e9 }'
-}
-window=$(ns "${CLIP_WINDOW:-1}" CLIP_WINDOW)
-min_duration=$(ns "${CLIP_MIN_DURATION:-1}" CLIP_MIN_DURATION)
-merge_gap=$(ns "${CLIP_MERGE_GAP:-1}" CLIP_MERGE_GAP)
+window=$(clip_ns "${CLIP_WINDOW:-1}" CLIP_WINDOW)
+min_duration=$(clip_ns "${CLIP_MIN_DURATION:-1}" CLIP_MIN_DURATION)
+merge_gap=$(clip_ns "${CLIP_MERGE_GAP:-1}" CLIP_MERGE_GAP)
 
 if [ -n "${CLIP_LABELS_FILE:-}" ]; then
   set -- "labels-file=$CLIP_LABELS_FILE"

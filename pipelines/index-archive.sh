@@ -113,22 +113,14 @@ if [ "$shard_n" -lt 1 ] || [ "$shard_i" -ge "$shard_n" ]; then
   exit 2
 fi
 
-# seconds (decimals allowed) -> nanoseconds
-ns () {
-  awk -v s="$1" -v name="$2" 'BEGIN {
-    if (s !~ /^[0-9]*\.?[0-9]+$/) {
-      printf "%s: not a number of seconds: %s\n", name, s > "/dev/stderr"; exit 2
-    }
-    printf "%.0f", s * 1e9 }'
-}
 if [ -n "$segments" ]; then
   if [ -z "${CLIP_LABELS:-}" ] && [ -z "${CLIP_LABELS_FILE:-}" ]; then
     echo "$0: CLIP_SEGMENTS=1 needs CLIP_LABELS or CLIP_LABELS_FILE" >&2
     exit 2
   fi
-  window=$(ns "${CLIP_WINDOW:-1}" CLIP_WINDOW)
-  min_duration=$(ns "${CLIP_MIN_DURATION:-1}" CLIP_MIN_DURATION)
-  merge_gap=$(ns "${CLIP_MERGE_GAP:-1}" CLIP_MERGE_GAP)
+  window=$(clip_ns "${CLIP_WINDOW:-1}" CLIP_WINDOW)
+  min_duration=$(clip_ns "${CLIP_MIN_DURATION:-1}" CLIP_MIN_DURATION)
+  merge_gap=$(clip_ns "${CLIP_MERGE_GAP:-1}" CLIP_MERGE_GAP)
   label_prop="labels=$labels"
   [ -z "${CLIP_LABELS_FILE:-}" ] || label_prop="labels-file=$CLIP_LABELS_FILE"
   mkdir -p "$index_dir/segments"

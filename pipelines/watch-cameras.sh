@@ -52,15 +52,8 @@ num_buffers=${CLIP_NUM_BUFFERS:--1}
 interval=${CLIP_INTERVAL:-3}
 topic=${CLIP_MQTT_TOPIC:-gst-clip}
 
-ns () {
-  awk -v s="$1" -v name="$2" 'BEGIN {
-    if (s !~ /^[0-9]*\.?[0-9]+$/) {
-      printf "%s: not a number of seconds: %s\n", name, s > "/dev/stderr"; exit 2
-    }
-    printf "%.0f", s * 1e9 }'
-}
-window=$(ns "${CLIP_WINDOW:-1}" CLIP_WINDOW)
-min_duration=$(ns "${CLIP_MIN_DURATION:-1}" CLIP_MIN_DURATION)
+window=$(clip_ns "${CLIP_WINDOW:-1}" CLIP_WINDOW)
+min_duration=$(clip_ns "${CLIP_MIN_DURATION:-1}" CLIP_MIN_DURATION)
 
 n_test=0
 case ${1:-} in

@@ -11,7 +11,7 @@
 #                        failed (default 60; counted once the model is loaded)
 #
 # Defines: clip_root (the source tree), clip_launch (the command),
-# clip_default_model, clip_run and clip_time_left.
+# clip_default_model, clip_run, clip_ns and clip_time_left.
 
 clip_root=$(cd "$(dirname "$0")/.." && pwd)
 clip_default_model=$clip_root/models/tiny-demo-clip
@@ -34,6 +34,17 @@ fi
 # clip_run ARGS... : the pipeline description, one gst-launch word per arg
 clip_run () {
   "$clip_launch" -q --stall-timeout="$clip_stall_timeout" "$@"
+}
+
+# clip_ns SECONDS NAME: SECONDS (decimals allowed) in nanoseconds, as the
+# elements' time properties take them; not a number: a message naming the
+# variable NAME on stderr, and exit status 2
+clip_ns () {
+  awk -v s="$1" -v name="$2" 'BEGIN {
+    if (s !~ /^[0-9]*\.?[0-9]+$/) {
+      printf "%s: not a number of seconds: %s\n", name, s > "/dev/stderr"; exit 2
+    }
+    printf "%.0f", s * 1e9 }'
 }
 
 # clip_time_left START FRAMES BYTES_DONE BYTES_TOTAL: the progress of a
