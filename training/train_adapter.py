@@ -300,20 +300,31 @@ def main():
         lpath = os.path.join(tmp, "labels.txt")
         with open(lpath, "w") as f:
             f.write("\n".join(labels) + "\n")
+        right = {}
         for key, extra in (("base", []), ("adapter", ["--adapter", args.out])):
             rows = evaluate.run_tool(args.clip_tool, extra + [
                 "classify", BASE, "--labels-file", lpath, "--top-k", "1",
                 "--template", "{}"] + paths, args.threads)
             index = {l: i for i, l in enumerate(labels)}
             acc = {}
+            right[key] = []
             for (group, _, a), r in zip(items, rows):
                 k = index[r["labels"][0]["label"]]
                 ok = (k == n_old + a["k"]) if group == "new" else \
                     (k < n_old and data.describes(old[k][1], a))
+                right[key].append(ok)
                 n, c = acc.get(group, (0, 0))
                 acc[group] = (n + 1, c + ok)
             results[key] = {g: {"n": n, "top1": round(c / n, 4)} for g, (n, c) in acc.items()}
             log("%s: %s" % (key, json.dumps(results[key])))
+        # image by image: what the adapter got wrong that the base got right, and back
+        results["adapter_vs_base"] = {}
+        for g in results["base"]:
+            i_g = [i for i, it in enumerate(items) if it[0] == g]
+            results["adapter_vs_base"][g] = {
+                "lost": sum(right["base"][i] and not right["adapter"][i] for i in i_g),
+                "gained": sum(right["adapter"][i] and not right["base"][i] for i in i_g)}
+        log("adapter vs base: %s" % json.dumps(results["adapter_vs_base"]))
     with open(os.path.join(args.out, "evaluation.json"), "w") as f:
         json.dump(results, f, indent=2)
         f.write("\n")
