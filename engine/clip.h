@@ -149,8 +149,9 @@ CLE_API void cle_model_params_init (ClipModelParams *params);
  * (or model.safetensors.index.json and its shards), vocab.json + merges.txt
  * (text tower), preprocessor_config.json (vision tower; defaults to the
  * OpenAI values when absent). Checkpoints published only as
- * pytorch_model.bin (torch.save's zip format) load too: the file is read,
- * never executed. Every tensor is checked against the config.
+ * pytorch_model.bin (torch.save's zip format), single or sharded
+ * (pytorch_model.bin.index.json), load too: the files are read, never
+ * executed. Every tensor is checked against the config.
  * On success *out owns the model (free with cle_model_free). On error *out is
  * NULL and err says which file, tensor or value is wrong. */
 CLE_API int cle_model_load (ClipModel **out, const char *dir,
@@ -344,7 +345,7 @@ CLE_API int cle_context_get_state (ClipContext *ctx, const char *name,
 /* A fingerprint of a model directory, as 64 hex digits (SHA-256) plus NUL
  * in out (n_out >= 65): over config.json, the tokenizer files
  * (vocab.json, merges.txt) and preprocessor_config.json whole, and for each
- * weight file (*.safetensors in name order, else pytorch_model.bin) its
+ * weight file (*.safetensors in name order, else pytorch_model*.bin) its
  * size, its first MiB (the
  * header and the first tensors) and 64 evenly spaced 4 KiB samples. Both
  * towers are covered; the precision a model is loaded at is not (an index

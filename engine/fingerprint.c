@@ -92,7 +92,7 @@ cle_model_dir_fingerprint (const char *dir, char *out, size_t n_out,
 {
   GError *gerr = NULL;
   GDir *d;
-  GPtrArray *weights;
+  GPtrArray *weights, *bins;
   GChecksum *sum;
   const char *name;
   int code = CLE_OK;
@@ -107,18 +107,20 @@ cle_model_dir_fingerprint (const char *dir, char *out, size_t n_out,
     return code;
   }
   weights = g_ptr_array_new_with_free_func (g_free);
-  /* the weights the loader reads: safetensors, else pytorch_model.bin */
+  /* the weights the loader reads: safetensors, else pytorch_model.bin or
+   * its shards (pytorch_model-00001-of-00002.bin, ...) */
+  bins = g_ptr_array_new_with_free_func (g_free);
   while ((name = g_dir_read_name (d)))
     if (g_str_has_suffix (name, ".safetensors"))
       g_ptr_array_add (weights, g_strdup (name));
-  if (weights->len == 0 && g_file_test (dir, G_FILE_TEST_IS_DIR)) {
-    char *bin = g_build_filename (dir, "pytorch_model.bin", NULL);
-
-    if (g_file_test (bin, G_FILE_TEST_IS_REGULAR))
-      g_ptr_array_add (weights, g_strdup ("pytorch_model.bin"));
-    g_free (bin);
-  }
+    else if (g_str_has_prefix (name, "pytorch_model")
+        && g_str_has_suffix (name, ".bin"))
+      g_ptr_array_add (bins, g_strdup (name));
   g_dir_close (d);
+  if (weights->len == 0)
+    g_ptr_array_extend_and_steal (weights, bins);
+  else
+    g_ptr_array_unref (bins);
   g_ptr_array_sort (weights, compare_names);
 
   sum = g_checksum_new (G_CHECKSUM_SHA256);
@@ -127,7 +129,7 @@ cle_model_dir_fingerprint (const char *dir, char *out, size_t n_out,
     code = hash_file (sum, dir, whole_files[i], 0, err);
   if (code == CLE_OK && weights->len == 0)
     code = cle_error_set (err, CLE_ERROR_IO,
-        "%s: no *.safetensors or pytorch_model.bin file", dir);
+        "%s: no *.safetensors or pytorch_model*.bin file", dir);
   for (guint i = 0; i < weights->len && code == CLE_OK; i++)
     code = hash_file (sum, dir, weights->pdata[i], 1, err);
   if (code == CLE_OK)

@@ -194,29 +194,36 @@ bind_logit_scale (ClipModel *m, ClipError *err)
   return CLE_OK;
 }
 
-/* model.safetensors, else its sharded index, else pytorch_model.bin (the
- * only file of older Hugging Face repositories and many fine-tunes). */
+/* The first of these in the directory, in transformers' order: safetensors
+ * before pickles (pytorch_model.bin is the only file of older Hugging Face
+ * repositories and many fine-tunes), one file before a sharded index. */
 static int
 open_weights (ClipModel *m, ClipError *err)
 {
-  char *single = g_build_filename (m->dir, "model.safetensors", NULL);
-  char *index = g_build_filename (m->dir, "model.safetensors.index.json",
-      NULL);
-  char *bin = g_build_filename (m->dir, "pytorch_model.bin", NULL);
-  int code;
-  if (g_file_test (single, G_FILE_TEST_EXISTS))
-    code = cle_safetensors_open (&m->weights, single, err);
-  else if (g_file_test (index, G_FILE_TEST_EXISTS))
-    code = cle_safetensors_open (&m->weights, index, err);
-  else if (g_file_test (bin, G_FILE_TEST_EXISTS))
-    code = cle_torch_zip_open (&m->weights, bin, err);
-  else
-    code = cle_error_set (err, CLE_ERROR_IO, "'%s': no model.safetensors, "
-        "model.safetensors.index.json or pytorch_model.bin", m->dir);
-  g_free (single);
-  g_free (index);
-  g_free (bin);
-  return code;
+  static const struct {
+    const char *name;
+    int (*open) (ClipSafetensors **, const char *, ClipError *);
+    ClipShardOpen shard;
+  } files[] = {
+    { "model.safetensors", cle_safetensors_open, NULL },
+    { "model.safetensors.index.json", NULL, NULL },
+    { "pytorch_model.bin", cle_torch_zip_open, NULL },
+    { "pytorch_model.bin.index.json", NULL, cle_torch_zip_open },
+  };
+  for (size_t i = 0; i < G_N_ELEMENTS (files); i++) {
+    char *path = g_build_filename (m->dir, files[i].name, NULL);
+    int found = g_file_test (path, G_FILE_TEST_EXISTS), code = CLE_OK;
+    if (found)
+      code = files[i].open ? files[i].open (&m->weights, path, err)
+          : cle_safetensors_open_index (&m->weights, path, files[i].shard,
+          err);
+    g_free (path);
+    if (found)
+      return code;
+  }
+  return cle_error_set (err, CLE_ERROR_IO, "'%s': no model.safetensors, "
+      "model.safetensors.index.json, pytorch_model.bin or "
+      "pytorch_model.bin.index.json", m->dir);
 }
 
 void

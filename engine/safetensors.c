@@ -12,6 +12,7 @@
 
 struct ClipSafetensors {
   GPtrArray *files;             /* GMappedFile*, one per shard */
+  GPtrArray *buffers;           /* g_malloc'ed data (inflated zip entries) */
   GHashTable *tensors;          /* name -> ClipTensor* (owned) */
   GStringChunk *strings;        /* tensor names and paths */
 };
@@ -62,7 +63,10 @@ cle_safetensors_free (ClipSafetensors *st)
 {
   if (!st)
     return;
-  g_ptr_array_free (st->files, TRUE);
+  if (st->files)
+    g_ptr_array_free (st->files, TRUE);
+  if (st->buffers)
+    g_ptr_array_free (st->buffers, TRUE);
   g_hash_table_destroy (st->tensors);
   g_string_chunk_free (st->strings);
   g_free (st);
@@ -163,11 +167,9 @@ parse_tensor (ClipSafetensors *st, const char *path, const char *name,
   return CLE_OK;
 }
 
-/* Maps one file and adds its tensors. only_names, if not NULL, is the set of
- * names the index assigns to this file; others are ignored. */
+/* Maps one file and adds its tensors. */
 static int
-open_file (ClipSafetensors *st, const char *path, GHashTable *only_names,
-    ClipError *err)
+open_file (ClipSafetensors *st, const char *path, ClipError *err)
 {
   GError *gerr = NULL;
   GMappedFile *file = g_mapped_file_new (path, FALSE, &gerr);
@@ -217,8 +219,6 @@ open_file (ClipSafetensors *st, const char *path, GHashTable *only_names,
     const char *name = l->data;
     if (strcmp (name, "__metadata__") == 0)
       continue;
-    if (only_names && !g_hash_table_contains (only_names, name))
-      continue;
     code = parse_tensor (st, path, name, json_object_get_member (obj, name),
         data, data_size, err);
     if (code == CLE_OK)
@@ -246,17 +246,73 @@ out:
   return code;
 }
 
-/* Reads model.safetensors.index.json: {"weight_map": {tensor: shard}}. */
+/* A shard name must be a file in the index's directory: no folder, no
+ * "..", nothing absolute. (A shard may be a symbolic link, as in the Hugging
+ * Face cache, where snapshots link to blobs.) */
 static int
-open_index (ClipSafetensors *st, const char *index_path, ClipError *err)
+is_plain_file_name (const char *name)
+{
+  return name[0] && strcmp (name, ".") != 0 && strcmp (name, "..") != 0
+      && !strchr (name, '/') && !strchr (name, '\\');
+}
+
+/* Moves every tensor of part (a shard opened on its own) into st, whose
+ * tensors came from the shards before it, and the mappings and buffers
+ * they live in. */
+static int
+merge_shard (ClipSafetensors *st, ClipSafetensors *part,
+    const char *index_path, ClipError *err)
+{
+  int n, code = CLE_OK;
+  const ClipTensor **all = cle_safetensors_list (part, &n);
+  for (int i = 0; i < n && code == CLE_OK; i++) {
+    const ClipTensor *before = cle_safetensors_find (st, all[i]->name);
+    if (before) {
+      code = cle_error_set (err, CLE_ERROR_FORMAT,
+          "'%s': tensor '%s' is in two shards, '%s' and '%s'", index_path,
+          all[i]->name, before->path, all[i]->path);
+      break;
+    }
+    ClipTensor *t = cle_safetensors_add (st, all[i]->name, all[i]->path);
+    const char *name = t->name, *path = t->path;
+    *t = *all[i];
+    t->name = name;
+    t->path = path;
+  }
+  g_free (all);
+  g_ptr_array_extend_and_steal (st->files, part->files);
+  part->files = NULL;
+  g_ptr_array_extend_and_steal (st->buffers, part->buffers);
+  part->buffers = NULL;
+  return code;
+}
+
+static int
+open_single (ClipSafetensors **out, const char *path, ClipError *err)
+{
+  ClipSafetensors *st = cle_safetensors_new ();
+  int code = open_file (st, path, err);
+  if (code != CLE_OK) {
+    cle_safetensors_free (st);
+    st = NULL;
+  }
+  *out = st;
+  return code;
+}
+
+/* Reads a Hugging Face index, {"weight_map": {tensor: shard}}, and opens
+ * its shards in name order; the message of the first error names the file
+ * and the tensor. */
+static int
+open_index (ClipSafetensors *st, const char *index_path,
+    ClipShardOpen open_shard, ClipError *err)
 {
   GError *gerr = NULL;
   JsonParser *parser = json_parser_new ();
   int code = CLE_OK;
   if (!json_parser_load_from_mapped_file (parser, index_path, &gerr)) {
     code = cle_error_set (err,
-        g_error_matches (gerr, G_FILE_ERROR, G_FILE_ERROR_NOENT)
-        || gerr->domain == G_FILE_ERROR ? CLE_ERROR_IO : CLE_ERROR_FORMAT,
+        gerr->domain == G_FILE_ERROR ? CLE_ERROR_IO : CLE_ERROR_FORMAT,
         "'%s': %s", index_path, gerr->message);
     g_error_free (gerr);
     g_object_unref (parser);
@@ -276,7 +332,7 @@ open_index (ClipSafetensors *st, const char *index_path, ClipError *err)
         "'%s': no 'weight_map' object", index_path);
   }
 
-  /* shard file name -> set of tensor names */
+  /* shard file name -> set of the tensor names the index puts there */
   GHashTable *shards = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
       (GDestroyNotify) g_hash_table_unref);
   GList *names = json_object_get_members (map);
@@ -289,10 +345,10 @@ open_index (ClipSafetensors *st, const char *index_path, ClipError *err)
       break;
     }
     const char *shard = json_node_get_string (v);
-    if (strchr (shard, '/') || strcmp (shard, "..") == 0) {
+    if (!is_plain_file_name (shard)) {
       code = cle_error_set (err, CLE_ERROR_FORMAT,
-          "'%s': shard '%s' is not a file name in the model directory",
-          index_path, shard);
+          "'%s': tensor '%s': shard '%s' is not a file name in the model "
+          "directory", index_path, (const char *) l->data, shard);
       break;
     }
     GHashTable *set = g_hash_table_lookup (shards, shard);
@@ -303,28 +359,46 @@ open_index (ClipSafetensors *st, const char *index_path, ClipError *err)
     g_hash_table_add (set, l->data);
   }
   g_list_free (names);
+  if (code == CLE_OK && g_hash_table_size (shards) == 0)
+    code = cle_error_set (err, CLE_ERROR_FORMAT,
+        "'%s': the weight_map is empty", index_path);
 
+  /* Every tensor of every shard is read (as transformers does), once; every
+   * tensor the index lists must be in the shard it names. */
   char *dir = g_path_get_dirname (index_path);
-  GHashTableIter it;
-  gpointer shard, set;
-  g_hash_table_iter_init (&it, shards);
-  while (code == CLE_OK && g_hash_table_iter_next (&it, &shard, &set)) {
-    char *path = g_build_filename (dir, shard, NULL);
-    code = open_file (st, path, set, err);
+  GList *order = g_list_sort (g_hash_table_get_keys (shards),
+      (GCompareFunc) strcmp);
+  for (GList *l = order; l && code == CLE_OK; l = l->next) {
+    char *path = g_build_filename (dir, l->data, NULL);
+    ClipSafetensors *part = NULL;
+    code = open_shard (&part, path, err);
+    if (code != CLE_OK && err) {
+      /* the shard's own message, and which index wanted which tensor */
+      GList *wanted = g_list_sort (g_hash_table_get_keys (g_hash_table_lookup
+              (shards, l->data)), (GCompareFunc) strcmp);
+      char *msg = g_strdup (err->message);
+      cle_error_set (err, code, "'%s': shard of tensor '%s': %s", index_path,
+          (const char *) wanted->data, msg);
+      g_free (msg);
+      g_list_free (wanted);
+    }
+    if (code == CLE_OK)
+      code = merge_shard (st, part, index_path, err);
+    cle_safetensors_free (part);
+    GHashTableIter it;
+    gpointer name;
+    g_hash_table_iter_init (&it, g_hash_table_lookup (shards, l->data));
+    while (code == CLE_OK && g_hash_table_iter_next (&it, &name, NULL)) {
+      const ClipTensor *t = cle_safetensors_find (st, name);
+      if (!t || strcmp (t->path, path) != 0)
+        code = cle_error_set (err, CLE_ERROR_FORMAT,
+            "'%s': tensor '%s' listed in the index is not in shard '%s'%s%s",
+            index_path, (const char *) name, (const char *) l->data,
+            t ? " but in " : "", t ? t->path : "");
+    }
     g_free (path);
   }
-  /* Every tensor the index lists must be in its shard. */
-  g_hash_table_iter_init (&it, shards);
-  while (code == CLE_OK && g_hash_table_iter_next (&it, &shard, &set)) {
-    GHashTableIter it2;
-    gpointer name;
-    g_hash_table_iter_init (&it2, set);
-    while (code == CLE_OK && g_hash_table_iter_next (&it2, &name, NULL))
-      if (!g_hash_table_contains (st->tensors, name))
-        code = cle_error_set (err, CLE_ERROR_FORMAT,
-            "'%s': tensor '%s' listed in the index is not in shard '%s'",
-            index_path, (const char *) name, (const char *) shard);
-  }
+  g_list_free (order);
   g_free (dir);
   g_hash_table_destroy (shards);
   g_object_unref (parser);
@@ -337,6 +411,7 @@ cle_safetensors_new (void)
   ClipSafetensors *st = g_new0 (ClipSafetensors, 1);
   st->files = g_ptr_array_new_with_free_func ((GDestroyNotify)
       g_mapped_file_unref);
+  st->buffers = g_ptr_array_new_with_free_func (g_free);
   st->tensors = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   st->strings = g_string_chunk_new (4096);
   return st;
@@ -346,6 +421,12 @@ void
 cle_safetensors_keep_mapping (ClipSafetensors *st, void *mapped_file)
 {
   g_ptr_array_add (st->files, mapped_file);
+}
+
+void
+cle_safetensors_keep_buffer (ClipSafetensors *st, void *buffer)
+{
+  g_ptr_array_add (st->buffers, buffer);
 }
 
 ClipTensor *
@@ -384,11 +465,27 @@ cle_safetensors_list (const ClipSafetensors *st, int *n)
 }
 
 int
-cle_safetensors_open (ClipSafetensors **out, const char *path, ClipError *err)
+cle_safetensors_open_index (ClipSafetensors **out, const char *index_path,
+    ClipShardOpen open_shard, ClipError *err)
 {
   ClipSafetensors *st = cle_safetensors_new ();
-  int code = g_str_has_suffix (path, ".index.json")
-      ? open_index (st, path, err) : open_file (st, path, NULL, err);
+  int code = open_index (st, index_path, open_shard ? open_shard
+      : open_single, err);
+  if (code != CLE_OK) {
+    cle_safetensors_free (st);
+    st = NULL;
+  }
+  *out = st;
+  return code;
+}
+
+int
+cle_safetensors_open (ClipSafetensors **out, const char *path, ClipError *err)
+{
+  if (g_str_has_suffix (path, ".index.json"))
+    return cle_safetensors_open_index (out, path, NULL, err);
+  ClipSafetensors *st = cle_safetensors_new ();
+  int code = open_file (st, path, err);
   if (code != CLE_OK) {
     cle_safetensors_free (st);
     st = NULL;

@@ -30,12 +30,28 @@ typedef struct {
 typedef struct ClipSafetensors ClipSafetensors;
 
 /* Opens one .safetensors file, or, when path ends in ".index.json", a sharded
- * checkpoint (every shard named in its weight_map, relative to the index).
+ * checkpoint (cle_safetensors_open_index with safetensors shards).
  * The whole header is validated: dtypes, shapes, offsets inside the data and
  * not overlapping. Errors name the file and the tensor. */
 int cle_safetensors_open (ClipSafetensors **out, const char *path,
     ClipError *err);
 void cle_safetensors_free (ClipSafetensors *st);
+
+/* Opens one shard as a set of its own (cle_safetensors_open,
+ * cle_torch_zip_open). */
+typedef int (*ClipShardOpen) (ClipSafetensors **out, const char *path,
+    ClipError *err);
+
+/* A sharded checkpoint as Hugging Face writes it: an index
+ * (model.safetensors.index.json, pytorch_model.bin.index.json) whose
+ * "weight_map" maps each tensor name to a shard file in the index's
+ * directory, every shard opened with open_shard (NULL: safetensors). All
+ * the tensors of all the shards make one set. CLE_ERROR_FORMAT for a shard
+ * name with a folder in it or "..", a tensor listed in the index but not in
+ * the shard it names, a tensor in two shards; a shard's own errors as its
+ * opener gives them (CLE_ERROR_IO naming a missing one). */
+int cle_safetensors_open_index (ClipSafetensors **out, const char *index_path,
+    ClipShardOpen open_shard, ClipError *err);
 
 /* NULL when absent. The tensor lives as long as st. */
 const ClipTensor *cle_safetensors_find (const ClipSafetensors *st,
@@ -51,6 +67,8 @@ const ClipTensor **cle_safetensors_list (const ClipSafetensors *st, int *n);
  * same tensor. path is the file the tensor lives in (copied). */
 ClipSafetensors *cle_safetensors_new (void);
 void cle_safetensors_keep_mapping (ClipSafetensors *st, void *mapped_file);
+/* ... or a g_malloc'ed buffer it frees (tensors decompressed from a zip). */
+void cle_safetensors_keep_buffer (ClipSafetensors *st, void *buffer);
 ClipTensor *cle_safetensors_add (ClipSafetensors *st, const char *name,
     const char *path);
 

@@ -2,10 +2,12 @@
  * stored entries (<root>/data.pkl, <root>/data/<key>, ...) whose pickle is
  * interpreted by a small stack machine that knows only the opcodes and the
  * globals of that subset. Nothing is ever executed or imported; every other
- * opcode or global is refused. Tensors point into the mapped file. */
+ * opcode or global is refused. Tensors point into the mapped file, or, for
+ * entries another zip tool deflated, into buffers inflated at open. */
 #include <string.h>
 
 #include <glib.h>
+#include <zlib.h>
 
 #include "error.h"
 #include "torch-zip.h"
@@ -24,7 +26,107 @@ typedef struct {
   const char *path;
   GArray *entries;              /* ZipEntry */
   GStringChunk *names;
+  GPtrArray *buffers;           /* inflated entries (g_free) */
 } Zip;
+
+/* Deflate expands at most 1032 to 1 (258-byte matches of 2 bits each); an
+ * entry that claims more is refused before anything is allocated. */
+#define MAX_INFLATE_RATIO 1032
+
+static const char *
+zip_method_name (uint64_t method)
+{
+  switch (method) {
+    case 1: return "shrink";
+    case 6: return "implode";
+    case 9: return "deflate64";
+    case 12: return "bzip2";
+    case 14: return "lzma";
+    case 93: return "zstd";
+    case 95: return "xz";
+    case 98: return "ppmd";
+    default: return "unknown";
+  }
+}
+
+/* Inflates a raw deflate stream of csize bytes into a new buffer of exactly
+ * usize bytes (the central directory's size) and checks its CRC-32. */
+static int
+zip_inflate (Zip *z, const char *name, const uint8_t *in, uint64_t csize,
+    uint64_t usize, uint32_t crc, const uint8_t **out, ClipError *err)
+{
+  if (csize > G_MAXUINT64 / MAX_INFLATE_RATIO
+      || usize > csize * MAX_INFLATE_RATIO + 64 || usize > G_MAXSIZE - 1)
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "'%s': zip entry '%s' claims %" G_GUINT64_FORMAT " bytes from %"
+        G_GUINT64_FORMAT " deflated ones, more than deflate can expand "
+        "(a zip bomb or a lying size)", z->path, name, usize, csize);
+  /* one byte more than the entry says: what lands there is a lie */
+  uint8_t *buf = g_try_malloc (usize + 1);
+  if (!buf)
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "'%s': zip entry '%s': cannot allocate %" G_GUINT64_FORMAT
+        " bytes to inflate it", z->path, name, usize);
+  g_ptr_array_add (z->buffers, buf);
+
+  z_stream zs = { 0 };
+  if (inflateInit2 (&zs, -MAX_WBITS) != Z_OK)
+    return cle_error_set (err, CLE_ERROR_OUT_OF_MEMORY,
+        "'%s': zip entry '%s': inflateInit2 failed", z->path, name);
+  /* zlib counts in uInt: fed and drained in chunks of at most 1 GiB */
+  uint64_t in_left = csize, out_left = usize + 1;
+  int ret;
+  zs.next_in = (Bytef *) in;
+  zs.next_out = buf;
+  for (;;) {
+    if (zs.avail_in == 0 && in_left) {
+      zs.avail_in = MIN (in_left, 1u << 30);
+      in_left -= zs.avail_in;
+    }
+    if (zs.avail_out == 0 && out_left) {
+      zs.avail_out = MIN (out_left, 1u << 30);
+      out_left -= zs.avail_out;
+    }
+    ret = inflate (&zs, Z_NO_FLUSH);
+    if (ret != Z_OK || (zs.avail_in == 0 && !in_left)
+        || (zs.avail_out == 0 && !out_left))
+      break;
+  }
+  uint64_t produced = zs.total_out;
+  int code = CLE_OK;
+  if (ret == Z_DATA_ERROR || ret == Z_NEED_DICT || ret == Z_MEM_ERROR
+      || ret == Z_STREAM_ERROR)
+    code = cle_error_set (err, CLE_ERROR_FORMAT,
+        "'%s': zip entry '%s': corrupt deflate stream after %"
+        G_GUINT64_FORMAT " bytes (%s)", z->path, name, produced,
+        ret == Z_NEED_DICT ? "needs a dictionary" : zs.msg ? zs.msg : "?");
+  else if (produced > usize)
+    code = cle_error_set (err, CLE_ERROR_FORMAT,
+        "'%s': zip entry '%s' inflates to more than the %" G_GUINT64_FORMAT
+        " bytes its central directory entry says", z->path, name, usize);
+  else if (ret != Z_STREAM_END)
+    code = cle_error_set (err, CLE_ERROR_FORMAT,
+        "'%s': zip entry '%s': deflate stream ends early, after %"
+        G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT " bytes (truncated?)",
+        z->path, name, produced, usize);
+  else if (produced != usize)
+    code = cle_error_set (err, CLE_ERROR_FORMAT,
+        "'%s': zip entry '%s' inflates to %" G_GUINT64_FORMAT " bytes, its "
+        "central directory entry says %" G_GUINT64_FORMAT, z->path, name,
+        produced, usize);
+  inflateEnd (&zs);
+  if (code != CLE_OK)
+    return code;
+  uLong got = crc32 (0, Z_NULL, 0);
+  for (uint64_t at = 0; at < usize; at += 1u << 30)
+    got = crc32 (got, buf + at, MIN (usize - at, 1u << 30));
+  if (got != crc)
+    return cle_error_set (err, CLE_ERROR_FORMAT,
+        "'%s': zip entry '%s': CRC-32 %08lx, its central directory entry "
+        "says %08x", z->path, name, (unsigned long) got, crc);
+  *out = buf;
+  return CLE_OK;
+}
 
 static uint64_t
 rd (const uint8_t *p, int n)
@@ -107,6 +209,7 @@ zip_read (Zip *z, ClipError *err)
         z->path, cd_size, cd_off, size);
   const uint8_t *p = b + cd_off, *end = p + cd_size;
   for (uint64_t i = 0; i < n_entries; i++) {
+    const uint8_t *p_entry = p;
     if (end - p < 46 || rd (p, 4) != 0x02014b50)
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "'%s': zip central directory entry %" G_GUINT64_FORMAT
@@ -133,21 +236,38 @@ zip_read (Zip *z, ClipError *err)
     if (flags & 1)
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "'%s': zip entry '%s' is encrypted", z->path, name);
-    if (method != 0 || csize != usize)
+    if (method != 0 && method != 8)
       return cle_error_set (err, CLE_ERROR_FORMAT,
-          "'%s': zip entry '%s' is compressed (method %" G_GUINT64_FORMAT
-          "); torch.save stores entries uncompressed", z->path, name, method);
+          "'%s': zip entry '%s' is compressed with method %" G_GUINT64_FORMAT
+          " (%s); only stored entries (torch.save) and deflated ones are "
+          "read", z->path, name, method, zip_method_name (method));
+    if (method == 0 && csize != usize)
+      return cle_error_set (err, CLE_ERROR_FORMAT,
+          "'%s': zip entry '%s' is stored, but its sizes differ (%"
+          G_GUINT64_FORMAT " and %" G_GUINT64_FORMAT " bytes)", z->path,
+          name, csize, usize);
     if (size < 30 || lho > size - 30 || rd (b + lho, 4) != 0x04034b50)
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "'%s': zip entry '%s': no local header at offset %" G_GUINT64_FORMAT,
           z->path, name, lho);
+    if (rd (b + lho + 8, 2) != method)
+      return cle_error_set (err, CLE_ERROR_FORMAT,
+          "'%s': zip entry '%s': method %" G_GUINT64_FORMAT " in its local "
+          "header, %" G_GUINT64_FORMAT " in the central directory", z->path,
+          name, rd (b + lho + 8, 2), method);
     uint64_t data = lho + 30 + rd (b + lho + 26, 2) + rd (b + lho + 28, 2);
-    if (data > size || usize > size - data)
+    if (data > size || csize > size - data)
       return cle_error_set (err, CLE_ERROR_FORMAT,
           "'%s': zip entry '%s': %" G_GUINT64_FORMAT " bytes at offset %"
           G_GUINT64_FORMAT " go beyond the file (%" G_GUINT64_FORMAT
-          " bytes; truncated?)", z->path, name, usize, data, size);
+          " bytes; truncated?)", z->path, name, csize, data, size);
     ZipEntry e = { name, b + data, usize };
+    if (method == 8) {
+      int code = zip_inflate (z, name, b + data, csize, usize,
+          (uint32_t) rd (p_entry + 16, 4), &e.data, err);
+      if (code != CLE_OK)
+        return code;
+    }
     g_array_append_val (z->entries, e);
   }
   return CLE_OK;
@@ -746,11 +866,16 @@ cle_torch_zip_parse (ClipSafetensors **out, const uint8_t *data, size_t size,
 {
   ClipSafetensors *st = cle_safetensors_new ();
   Zip z = { data, size, name, g_array_new (FALSE, FALSE, sizeof (ZipEntry)),
-    g_string_chunk_new (1024)
+    g_string_chunk_new (1024), g_ptr_array_new_with_free_func (g_free)
   };
   int code = zip_read (&z, err);
   if (code == CLE_OK)
     code = load_archive (st, &z, err);
+  /* the tensors of deflated entries live in these */
+  while (code == CLE_OK && z.buffers->len)
+    cle_safetensors_keep_buffer (st, g_ptr_array_steal_index_fast (z.buffers,
+            z.buffers->len - 1));
+  g_ptr_array_free (z.buffers, TRUE);
   g_array_free (z.entries, TRUE);
   g_string_chunk_free (z.names);
   if (code != CLE_OK) {

@@ -13,7 +13,11 @@
  * tensor rebuild functions and its storage types; anything else is
  * CLE_ERROR_FORMAT naming the opcode and the global. A legacy (non-zip)
  * torch file is CLE_ERROR_FORMAT saying so; tensors must be contiguous
- * little-endian F32/F16/BF16/F64 or integers. */
+ * little-endian F32/F16/BF16/F64 or integers. Zip entries are stored (as
+ * torch.save writes them: used in place) or deflated (by another zip tool:
+ * inflated at open, sizes and CRC-32 checked against the central directory,
+ * CLE_ERROR_FORMAT naming the entry when they lie); other methods are
+ * CLE_ERROR_FORMAT naming the method. */
 int cle_torch_zip_open (ClipSafetensors **out, const char *path,
     ClipError *err);
 

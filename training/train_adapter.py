@@ -3,13 +3,14 @@
 patterns it never saw ("gamut checkers", "a chroma zone plate") with an
 adapter, the base frozen, and saves it as AdapterHub's adapters does
 (adapter_config.json + pytorch_adapter.bin, CLIPModel, global layer ids).
-Old concepts are replayed so the model does not forget them. Then measures
+Old concepts are replayed, and the old embeddings held near the base
+model's (--keep), so the model does not forget them. Then measures
 top-1 accuracy with the C engine (clip-tool classify --adapter) on new and
 old evaluation images, with and without the adapter.
 
-  nice -n 10 /usr/bin/python3 training/train_adapter.py --method lora \\
+  nice -n 10 /usr/bin/python3 training/train_adapter.py --method lora --keep 20 \\
       --out models/tiny-demo-clip-adapters/lora --clip-tool build/engine/clip-tool
-  ... --method seq_bn --out models/tiny-demo-clip-adapters/seq_bn ...
+  ... --method seq_bn --keep 20 --out models/tiny-demo-clip-adapters/seq_bn ...
 """
 import argparse
 import json
@@ -188,6 +189,10 @@ def main():
     ap.add_argument("--distill", type=float, default=0.5,
                     help="weight of the base model's own predictions in the targets of the "
                     "replayed old images (keeps what it did not see in training)")
+    ap.add_argument("--keep", type=float, default=20.0,
+                    help="weight of a penalty on moving the old embeddings: the squared "
+                    "distance of each replayed old image's and each old label's normalized "
+                    "embedding from the base model's")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
@@ -246,17 +251,26 @@ def main():
         txt = txt / txt.norm(dim=-1, keepdim=True)
         logits = scale * img @ txt.t()
         target = y[idx]
+        old_rows = ~is_new[idx]
+        with torch.no_grad():
+            bi = base.encode_image(px[idx])
+            bi = bi / bi.norm(dim=-1, keepdim=True)
         if args.distill > 0:
             # old images: partly what the base model itself predicts over the old labels
             with torch.no_grad():
-                bi = base.encode_image(px[idx])
-                bp = (scale * (bi / bi.norm(dim=-1, keepdim=True)) @ base_txt.t()).softmax(-1)
+                bp = (scale * bi @ base_txt.t()).softmax(-1)
                 soft = torch.cat([bp, torch.zeros(len(idx), len(labels) - n_old)], 1)
-                old_rows = ~is_new[idx]
                 target = target.clone()
                 target[old_rows] = (1 - args.distill) * target[old_rows] \
                     + args.distill * soft[old_rows]
         loss = -(target * logits.log_softmax(-1)).sum(-1).mean()
+        if args.keep > 0:
+            # what the model knew beyond the training images lives in where the old
+            # embeddings are: keep them there, and let the new labels find room
+            drift = ((txt[:n_old] - base_txt) ** 2).sum(-1).mean()
+            if old_rows.any():
+                drift = drift + ((img[old_rows] - bi[old_rows]) ** 2).sum(-1).mean()
+            loss = loss + args.keep * drift
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -286,20 +300,31 @@ def main():
         lpath = os.path.join(tmp, "labels.txt")
         with open(lpath, "w") as f:
             f.write("\n".join(labels) + "\n")
+        right = {}
         for key, extra in (("base", []), ("adapter", ["--adapter", args.out])):
             rows = evaluate.run_tool(args.clip_tool, extra + [
                 "classify", BASE, "--labels-file", lpath, "--top-k", "1",
                 "--template", "{}"] + paths, args.threads)
             index = {l: i for i, l in enumerate(labels)}
             acc = {}
+            right[key] = []
             for (group, _, a), r in zip(items, rows):
                 k = index[r["labels"][0]["label"]]
                 ok = (k == n_old + a["k"]) if group == "new" else \
                     (k < n_old and data.describes(old[k][1], a))
+                right[key].append(ok)
                 n, c = acc.get(group, (0, 0))
                 acc[group] = (n + 1, c + ok)
             results[key] = {g: {"n": n, "top1": round(c / n, 4)} for g, (n, c) in acc.items()}
             log("%s: %s" % (key, json.dumps(results[key])))
+        # image by image: what the adapter got wrong that the base got right, and back
+        results["adapter_vs_base"] = {}
+        for g in results["base"]:
+            i_g = [i for i, it in enumerate(items) if it[0] == g]
+            results["adapter_vs_base"][g] = {
+                "lost": sum(right["base"][i] and not right["adapter"][i] for i in i_g),
+                "gained": sum(right["adapter"][i] and not right["base"][i] for i in i_g)}
+        log("adapter vs base: %s" % json.dumps(results["adapter_vs_base"]))
     with open(os.path.join(args.out, "evaluation.json"), "w") as f:
         json.dump(results, f, indent=2)
         f.write("\n")

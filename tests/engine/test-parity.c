@@ -1,6 +1,7 @@
 /* test-parity.c - the engine against reference outputs computed in PyTorch:
  * tests/data/tiny-clip (the shared fixture) and tests/data/gen/ (our own
- * generator: F32 + gelu, BF16 sharded, single-tower checkpoints). Prints max
+ * generator: F32 + gelu, BF16 sharded, single-tower checkpoints, the vision
+ * tower's as safetensors and torch.save shards). Prints max
  * abs diff and cosine for every tensor. */
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +31,9 @@ static const Case cases[] = {
   { "gen/bf16-sharded", CLE_TOWER_BOTH },
   { "gen/vision-only", CLE_TOWER_VISION },
   { "gen/vision-only-bin", CLE_TOWER_VISION },  /* pytorch_model.bin only */
+  /* the same weights in 3 shards with an index (make_repacked.py) */
+  { "gen/vision-only-sharded", CLE_TOWER_VISION },
+  { "gen/vision-only-bin-sharded", CLE_TOWER_VISION },
   { "gen/text-only", CLE_TOWER_TEXT },
 };
 

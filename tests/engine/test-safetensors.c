@@ -1,6 +1,9 @@
 /* test-safetensors.c - the format reader on good and corrupt files: each
  * corruption must give its exact error and never crash. Corrupt files are
- * made from the tiny fixture by editing its header. */
+ * made from the tiny fixture by editing its header. Sharded checkpoints
+ * (safetensors and torch.save shards, tests/data/gen/make_repacked.py) read
+ * the same tensors, byte for byte, as the single file they were split from;
+ * broken indexes are refused naming the file and the tensor. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +13,7 @@
 #include <json-glib/json-glib.h>
 
 #include "safetensors.h"
+#include "torch-zip.h"
 #include "test-util.h"
 
 static uint8_t *original;
@@ -103,6 +107,176 @@ int_array (int n, const int64_t *v)
   JsonNode *node = json_node_new (JSON_NODE_ARRAY);
   json_node_take_array (node, a);
   return node;
+}
+
+/* The same tensors: names, dtypes, shapes and bytes. */
+static void
+expect_same_tensors (const char *what, const ClipSafetensors *a,
+    const ClipSafetensors *b)
+{
+  int n_a, n_b, same = 0;
+  const ClipTensor **ta = cle_safetensors_list (a, &n_a);
+  const ClipTensor **tb = cle_safetensors_list (b, &n_b);
+  for (int i = 0; n_a == n_b && i < n_a; i++) {
+    int eq = strcmp (ta[i]->name, tb[i]->name) == 0
+        && ta[i]->dtype == tb[i]->dtype && ta[i]->n_dim == tb[i]->n_dim
+        && ta[i]->n_bytes == tb[i]->n_bytes
+        && memcmp (ta[i]->shape, tb[i]->shape, sizeof ta[i]->shape) == 0
+        && memcmp (ta[i]->data, tb[i]->data, ta[i]->n_bytes) == 0;
+    if (!eq)
+      printf ("# %s: tensor '%s' differs\n", what, ta[i]->name);
+    same += eq;
+  }
+  test_expect (n_a > 0 && n_a == n_b && same == n_a,
+      "%s: %d of %d tensors the same as the single file's %d", what, same,
+      n_b, n_a);
+  g_free (ta);
+  g_free (tb);
+}
+
+/* Copies a fixture's file into tmp_dir under name. */
+static void
+copy_into_tmp (const char *rel, const char *name)
+{
+  char *src = test_data_path (rel);
+  size_t n;
+  void *bytes = test_read_file (src, &n);
+  g_free (write_bytes (name, bytes, n));
+  free (bytes);
+  g_free (src);
+}
+
+static void
+expect_index_error (const char *what, const char *index_name,
+    const char *json, ClipShardOpen open_shard, int code,
+    const char *const *words)
+{
+  char *path = write_bytes (index_name, json, strlen (json));
+  ClipSafetensors *st = NULL;
+  ClipError err = { 0 };
+  int r = cle_safetensors_open_index (&st, path, open_shard, &err);
+  int ok = r == code && st == NULL;
+  for (int i = 0; ok && words[i]; i++)
+    ok = strstr (err.message, words[i]) != NULL;
+  test_expect (ok, "%s: status %d (want %d), \"%s\"", what, r, code,
+      err.message);
+  cle_safetensors_free (st);
+  g_free (path);
+}
+
+#define WORDS(...) ((const char *const[]) { __VA_ARGS__, NULL })
+
+/* Both sharded forms against their single files, then broken indexes over
+ * copies of their shards in tmp_dir. */
+static void
+test_sharded (void)
+{
+  static const struct {
+    const char *single, *index, *shard_fmt;
+    ClipShardOpen open_shard, open_single;
+  } forms[] = {
+    { "gen/vision-only/model.safetensors",
+      "gen/vision-only-sharded/model.safetensors.index.json",
+      "model-%05d-of-00003.safetensors", NULL, cle_safetensors_open },
+    { "gen/vision-only-bin/pytorch_model.bin",
+      "gen/vision-only-bin-sharded/pytorch_model.bin.index.json",
+      "pytorch_model-%05d-of-00003.bin", cle_torch_zip_open,
+      cle_torch_zip_open },
+  };
+  for (size_t f = 0; f < G_N_ELEMENTS (forms); f++) {
+    ClipSafetensors *one = NULL, *sharded = NULL;
+    ClipError err = { 0 };
+    char *single = test_data_path (forms[f].single);
+    char *index = test_data_path (forms[f].index);
+    int r1 = forms[f].open_single (&one, single, &err);
+    test_expect (r1 == CLE_OK, "%s opens (%s)", forms[f].single,
+        r1 ? err.message : "ok");
+    int r2 = cle_safetensors_open_index (&sharded, index, forms[f].open_shard,
+        &err);
+    test_expect (r2 == CLE_OK, "%s opens (%s)", forms[f].index,
+        r2 ? err.message : "ok");
+    if (one && sharded)
+      expect_same_tensors (forms[f].index, one, sharded);
+
+    /* every tensor's path is its shard */
+    const ClipTensor *first = sharded ? cle_safetensors_find (sharded,
+        "vision_model.embeddings.class_embedding") : NULL;
+    char *shard1 = g_strdup_printf (forms[f].shard_fmt, 1);
+    test_expect (first && g_str_has_suffix (first->path, shard1),
+        "class_embedding is from %s (%s)", shard1, first ? first->path : "-");
+
+    char *name[3], *dir = g_path_get_dirname (forms[f].index);
+    for (int k = 0; k < 3; k++) {
+      name[k] = g_strdup_printf (forms[f].shard_fmt, k + 1);
+      char *rel = g_build_filename (dir, name[k], NULL);
+      copy_into_tmp (rel, name[k]);
+      g_free (rel);
+    }
+    const char *index_name = forms[f].open_shard ? "x.bin.index.json"
+        : "x.safetensors.index.json";
+    const char *victim_name = "vision_model.embeddings.class_embedding";
+    char *json;
+
+    /* a tensor the index puts in shard 2, which is in shard 1 */
+    json = g_strdup_printf ("{\"weight_map\": {\"%s\": \"%s\"}}",
+        victim_name, name[1]);
+    expect_index_error ("a tensor in another shard than listed", index_name,
+        json, forms[f].open_shard, CLE_ERROR_FORMAT, WORDS (index_name,
+            victim_name, "is not in shard", name[1]));
+    g_free (json);
+    /* a tensor that no shard has */
+    json = g_strdup_printf ("{\"weight_map\": {\"no.such.tensor\": "
+        "\"%s\"}}", name[0]);
+    expect_index_error ("a listed tensor absent from its shard", index_name,
+        json, forms[f].open_shard, CLE_ERROR_FORMAT, WORDS ("no.such.tensor",
+            "is not in shard", name[0]));
+    g_free (json);
+    /* one shard twice under two names */
+    char *twin = g_strdup_printf ("twin-%s", name[0]);
+    {
+      char *rel = g_build_filename (dir, name[0], NULL);
+      copy_into_tmp (rel, twin);
+      g_free (rel);
+    }
+    json = g_strdup_printf ("{\"weight_map\": {\"%s\": \"%s\", "
+        "\"x\": \"%s\"}}", victim_name, name[0], twin);
+    expect_index_error ("a tensor in two shards", index_name, json,
+        forms[f].open_shard, CLE_ERROR_FORMAT, WORDS (victim_name,
+            "is in two shards", name[0], twin));
+    g_free (json);
+    g_free (twin);
+    /* shards that are not files of the directory */
+    static const char *const escapes[] = { "../../etc/passwd", "/etc/passwd",
+      "..", ".", "", "sub/dir.bin"
+    };
+    for (size_t e = 0; e < G_N_ELEMENTS (escapes); e++) {
+      json = g_strdup_printf ("{\"weight_map\": {\"%s\": \"%s\"}}",
+          victim_name, escapes[e]);
+      expect_index_error (escapes[e], index_name, json, forms[f].open_shard,
+          CLE_ERROR_FORMAT, WORDS (victim_name, "not a file name in the "
+              "model directory"));
+      g_free (json);
+    }
+    /* a missing shard: an I/O error naming it */
+    json = g_strdup_printf ("{\"weight_map\": {\"%s\": \"%s\", "
+        "\"a\": \"gone-00002.bin\"}}", victim_name, name[0]);
+    expect_index_error ("a missing shard", index_name, json,
+        forms[f].open_shard, CLE_ERROR_IO, WORDS (index_name,
+            "shard of tensor 'a'", "gone-00002.bin"));
+    g_free (json);
+    expect_index_error ("an empty weight_map", index_name,
+        "{\"weight_map\": {}}", forms[f].open_shard, CLE_ERROR_FORMAT,
+        WORDS ("empty"));
+
+    for (int k = 0; k < 3; k++)
+      g_free (name[k]);
+    g_free (dir);
+    g_free (shard1);
+    cle_safetensors_free (one);
+    cle_safetensors_free (sharded);
+    g_free (single);
+    g_free (index);
+  }
 }
 
 int
@@ -222,6 +396,8 @@ main (void)
   expect_error ("index without weight_map", p, CLE_ERROR_FORMAT,
       "no 'weight_map'");
   g_free (p);
+
+  test_sharded ();
 
   g_free (path);
   g_free (original);
