@@ -24,6 +24,7 @@ typedef struct _GstClipScheduler GstClipScheduler;
 /* One caller's preprocessed images, on the caller's stack while it waits. */
 typedef struct
 {
+  const GstClipSchedulerClient *client;
   const gfloat *pixels;         /* (n, 3, S, S) */
   guint n;
   gfloat *embeds;               /* (n, dim) */
@@ -132,6 +133,22 @@ encode_batch (GstClipScheduler * s, ClipContext * ctx, EncodeRequest ** batch,
   g_free (pixels);
 }
 
+/* How many different clients the @n requests come from. */
+static guint
+count_streams (EncodeRequest ** requests, guint n)
+{
+  guint i, j, n_streams = 0;
+
+  for (i = 0; i < n; i++) {
+    gboolean seen = FALSE;
+
+    for (j = 0; j < i && !seen; j++)
+      seen = requests[j]->client == requests[i]->client;
+    n_streams += !seen;
+  }
+  return n_streams;
+}
+
 static gpointer
 scheduler_thread (gpointer data)
 {
@@ -140,6 +157,7 @@ scheduler_thread (gpointer data)
   ClipError ctx_err = { 0, };
   guint ctx_threads = G_MAXUINT, ctx_batch = 0;
   gint64 last_batch_us = 0;     /* how long the last batch took */
+  guint last_batch_streams = 0; /* and how many clients it served */
   GPtrArray *batch = g_ptr_array_new ();
 
   g_mutex_lock (&s->lock);
@@ -154,15 +172,16 @@ scheduler_thread (gpointer data)
       break;
 
     /* the oldest request always; then the next ones while they fit, those
-     * of callers still preprocessing (a millisecond or two), and with other
-     * streams on the scheduler those that come within an eighth of the
-     * last batch's time: without them, streams finished together come back
-     * together and pair off into batches too small to fill the threads */
+     * of callers still preprocessing (a millisecond or two), and when the
+     * last batch served several streams, those that come within an eighth
+     * of its time: without them, streams finished together come back
+     * together and pair off into batches too small to fill the threads (a
+     * stream alone, or beside idle ones, never waits for that) */
     r = g_queue_pop_head (&s->pending);
     g_ptr_array_add (batch, r);
     total = r->n;
     now = g_get_monotonic_time ();
-    gather_until = now + (s->clients && s->clients->next ?
+    gather_until = now + (last_batch_streams >= 2 ?
         MIN (last_batch_us / 8, GATHER_TIMEOUT_US) : 0);
     deadline = now + GATHER_TIMEOUT_US;
     while (TRUE) {
@@ -214,6 +233,8 @@ scheduler_thread (gpointer data)
       }
     }
     last_batch_us = g_get_monotonic_time () - started;
+    last_batch_streams = count_streams ((EncodeRequest **) batch->pdata,
+        batch->len);
 
     g_mutex_lock (&s->lock);
     s->n_batches++;
@@ -361,7 +382,7 @@ gst_clip_scheduler_encode (GstClipSchedulerClient * client,
   gfloat *pixels, *packed;
   guint *index, j;
   gint n_images;
-  EncodeRequest r = { NULL, 0, NULL, err, FALSE, FALSE, 0, 0 };
+  EncodeRequest r = { client, NULL, 0, NULL, err, FALSE, FALSE, 0, 0 };
 
   if (n == 0)
     return TRUE;
