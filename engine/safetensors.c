@@ -484,14 +484,7 @@ cle_safetensors_open (ClipSafetensors **out, const char *path, ClipError *err)
 {
   if (g_str_has_suffix (path, ".index.json"))
     return cle_safetensors_open_index (out, path, NULL, err);
-  ClipSafetensors *st = cle_safetensors_new ();
-  int code = open_file (st, path, err);
-  if (code != CLE_OK) {
-    cle_safetensors_free (st);
-    st = NULL;
-  }
-  *out = st;
-  return code;
+  return open_single (out, path, err);
 }
 
 static float
