@@ -28,13 +28,23 @@ compare_times (gconstpointer a, gconstpointer b)
   return x < y ? -1 : x > y;
 }
 
+/* the smallest of the @n @sorted values with @percent % of them at or
+ * below it */
+static GstClockTime
+nearest_rank (const GstClockTime * sorted, guint n, guint percent)
+{
+  guint rank = (percent * n + 99) / 100;
+
+  return sorted[MAX (rank, 1) - 1];
+}
+
 void
 gst_clip_latency_summary (const GstClipLatency * l, GstClockTime * mean,
     GstClockTime * p50, GstClockTime * p99)
 {
   GstClockTime sorted[GST_CLIP_LATENCY_WINDOW];
   guint64 sum = 0;
-  guint i, rank;
+  guint i;
 
   if (l->n == 0) {
     *mean = *p50 = *p99 = GST_CLOCK_TIME_NONE;
@@ -44,10 +54,7 @@ gst_clip_latency_summary (const GstClipLatency * l, GstClockTime * mean,
   for (i = 0; i < l->n; i++)
     sum += sorted[i];
   qsort (sorted, l->n, sizeof (GstClockTime), compare_times);
-  /* nearest rank: the smallest value with p% of the values at or below */
   *mean = sum / l->n;
-  rank = (50 * l->n + 99) / 100;
-  *p50 = sorted[MAX (rank, 1) - 1];
-  rank = (99 * l->n + 99) / 100;
-  *p99 = sorted[MAX (rank, 1) - 1];
+  *p50 = nearest_rank (sorted, l->n, 50);
+  *p99 = nearest_rank (sorted, l->n, 99);
 }
