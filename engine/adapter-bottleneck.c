@@ -431,31 +431,32 @@ cle_bottleneck_residual (const ClipBottleneck *b, float *x, float *h,
   Pass p = { b, PASS_INPUT, rows, x, scratch, scratch + n, scratch + 3 * n,
     h, NULL
   };
+  /* the adapter's input and the residual its output is added to: the raw
+   * residual r and h (ParallelAdapter), or xin = olb ? h + r : h and
+   * res = rbl ? h : xin (Adapter) */
+  const float *in = x;
   if (b->parallel) {
-    /* y = LNa(A(r)) + h + (ola ? r : 0), r the raw residual */
-    adapter_block (&p, x, tmp, 0, nt);
-    maybe_ln (p.a, b->lna_w, b->lna_b, rows, d, nt);
-    for (size_t i = 0; i < n; i++)
-      x[i] = p.a[i] + h[i] + (b->ola ? x[i] : 0);
-    return;
+    p.res = h;
+  } else {
+    if (b->olb)
+      run_pass (&p, PASS_INPUT, nt);
+    else
+      p.u = h;
+    in = p.u;
+    p.res = b->rbl ? h : p.u;
   }
-  /* xin = olb ? h + r : h; res = rbl ? h : xin */
-  if (b->olb)
-    run_pass (&p, PASS_INPUT, nt);
-  else
-    p.u = h;
-  p.res = b->rbl ? h : p.u;
   if (!b->lna_w) {
     /* o = a + res either way: y = s up(...) + res + (ola ? r : 0) in one
      * pass */
-    adapter_block (&p, p.u, tmp, 1, nt);
+    adapter_block (&p, in, tmp, 1, nt);
     run_pass (&p, PASS_OUTPUT, nt);
     return;
   }
-  adapter_block (&p, p.u, tmp, 0, nt);
-  /* o = arbl ? LNa(a + res) : LNa(a) + res */
+  adapter_block (&p, in, tmp, 0, nt);
+  /* o = arbl ? LNa(a + res) : LNa(a) + res (always the latter in
+   * ParallelAdapter) */
   float *a = p.a;
-  if (b->arbl) {
+  if (b->arbl && !b->parallel) {
     for (size_t i = 0; i < n; i++)
       a[i] += p.res[i];
     maybe_ln (a, b->lna_w, b->lna_b, rows, d, nt);
