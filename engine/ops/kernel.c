@@ -2,8 +2,10 @@
  * (kernel.h): CLE_KERNEL, the CPU's features (AMX with the Linux
  * permission), and a one-time calibration that times the real kernels
  * against fp32. Knows nothing of the kernels' insides. */
+#include <glib.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -130,6 +132,7 @@ seconds_now (void)
 typedef struct
 {
   float *x, *w, *b, *y;
+  float *ref;                   /* the fp32 product of the most rows */
   ClipPackedWeight packed[2];
   ClipKernel kernel[2];
   int n_kernel;
@@ -151,6 +154,47 @@ time_product (Calibration *cal, int c, int m)
   return seconds_now () - t0;
 }
 
+double
+cle_kernel_product_error (const float *y, const float *ref, size_t n)
+{
+  double max_d = 0.0, max_ref = 0.0;
+  for (size_t i = 0; i < n; i++) {
+    const double d = fabs ((double) y[i] - ref[i]);
+    if (isnan (d))
+      return INFINITY;
+    max_d = fmax (max_d, d);
+    max_ref = fmax (max_ref, fabs (ref[i]));
+  }
+  return max_ref > 0.0 ? max_d / max_ref : max_d;
+}
+
+double
+cle_kernel_tolerance (ClipPrecision precision)
+{
+  /* twice what test-quantized allows against fp32 (bf16 keeps 8 bits of
+   * mantissa, int8 7 bits of a row's range); a kernel that misreads its
+   * operands is off by the size of the values */
+  return precision == CLE_PRECISION_INT8 ? 0.06 : 0.02;
+}
+
+/* "model name" of /proc/cpuinfo, for the warning above; a static buffer
+ * (the calibration runs once per precision, under pthread_once). */
+static const char *
+cpu_model (void)
+{
+  static char name[128] = "unknown CPU";
+  FILE *f = fopen ("/proc/cpuinfo", "r");
+  char line[256];
+  while (f && fgets (line, sizeof line, f))
+    if (strncmp (line, "model name", 10) == 0 && strchr (line, ':')) {
+      g_strlcpy (name, g_strstrip (strchr (line, ':') + 1), sizeof name);
+      break;
+    }
+  if (f)
+    fclose (f);
+  return name;
+}
+
 static ClipKernel
 calibrate (ClipPrecision precision)
 {
@@ -168,9 +212,10 @@ calibrate (ClipPrecision precision)
   cal.w = malloc ((size_t) CAL_N_OUT * CAL_N_IN * sizeof (float));
   cal.b = malloc ((size_t) CAL_N_OUT * sizeof (float));
   cal.y = malloc ((size_t) m_max * CAL_N_OUT * sizeof (float));
+  cal.ref = malloc ((size_t) m_max * CAL_N_OUT * sizeof (float));
   ClipKernel choice = CLE_KERNEL_FP32;
   int n_packed = 0;
-  if (!cal.x || !cal.w || !cal.b || !cal.y)
+  if (!cal.x || !cal.w || !cal.b || !cal.y || !cal.ref)
     goto out;
   /* weights and activations of a trained layer's magnitudes (any finite
    * values time the same) */
@@ -186,6 +231,31 @@ calibrate (ClipPrecision precision)
     if (cle_packed_weight_init (&cal.packed[n_packed], cal.w, CAL_N_OUT,
             CAL_N_IN, precision, cal.kernel[n_packed], 1) != CLE_OK)
       goto out;
+
+  /* a kernel that does not compute this product is not timed, let alone
+   * chosen */
+  cle_linear (cal.ref, cal.x, cal.w, cal.b, m_max, CAL_N_IN, CAL_N_OUT, 0, 0,
+      1);
+  int n_ok = 0;
+  for (int c = 0; c < cal.n_kernel; c++) {
+    time_product (&cal, c, m_max);
+    const double error = cle_kernel_product_error (cal.y, cal.ref,
+        (size_t) m_max * CAL_N_OUT);
+    if (error <= cle_kernel_tolerance (precision)) {
+      cal.kernel[n_ok] = cal.kernel[c];
+      cal.packed[n_ok++] = cal.packed[c];
+    } else {
+      g_warning ("the %s kernel is off by %.3g of the largest value on a "
+          "test product (at most %.3g expected), so fp32 or another kernel "
+          "runs %s; please report this CPU (%s)", cle_kernel_name
+          (cal.kernel[c], precision), error, cle_kernel_tolerance
+          (precision), cle_precision_name (precision), cpu_model ());
+      cle_packed_weight_clear (&cal.packed[c]);
+    }
+  }
+  cal.n_kernel = n_packed = n_ok;
+  if (n_ok == 0)
+    goto out;
 
   /* the minimum of interleaved runs: another process taking the core
    * slows some runs of every kernel, rarely all of one */
@@ -218,6 +288,7 @@ out:
   free (cal.w);
   free (cal.b);
   free (cal.y);
+  free (cal.ref);
   return choice;
 }
 

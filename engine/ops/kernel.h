@@ -6,6 +6,8 @@
 #ifndef CLE_KERNEL_H
 #define CLE_KERNEL_H
 
+#include <stddef.h>
+
 #include "clip.h"
 
 typedef enum
@@ -36,6 +38,16 @@ int cle_kernel_supported (ClipKernel kernel, ClipPrecision precision);
  * (CLE_ERROR_UNSUPPORTED). */
 int cle_kernel_choose (ClipKernel *out, ClipPrecision precision,
     ClipError *err);
+
+/* The calibration's check of each kernel it times, on a ViT-B/32 layer
+ * of the most rows: the largest |y - ref| over the largest |ref| (NaN
+ * counts as wrong), and what a precision may lose against fp32. A kernel
+ * above it is not used and a warning names it and the CPU: the AMX
+ * kernels are tested on their emulation where they are built, so a CPU
+ * that runs them otherwise costs speed, not labels. */
+double cle_kernel_product_error (const float *y, const float *ref,
+    size_t n);
+double cle_kernel_tolerance (ClipPrecision precision);
 
 /* The CPU has AMX-TILE, AMX-BF16 and AMX-INT8, XCR0 enables the tile state
  * and Linux granted this process the tile data (arch_prctl

@@ -15,6 +15,7 @@
 
 #include "clip.h"
 #include "image-io.h"
+#include "ops/kernel.h"
 #include "ops/ops.h"
 #include "ops/quantized.h"
 #include "test-util.h"
@@ -304,6 +305,26 @@ check_bad_precision (void)
   g_free (dir);
 }
 
+/* The calibration's check (ops/kernel.c): a kernel's product against the
+ * fp32 one, relative to its largest value; NaN is wrong. */
+static void
+check_product_error (void)
+{
+  float ref[4] = { 2.0f, -4.0f, 1.0f, 0.5f }, y[4];
+  memcpy (y, ref, sizeof y);
+  test_expect (cle_kernel_product_error (y, ref, 4) == 0.0,
+      "the same product is off by 0");
+  y[2] += 0.2f;                 /* 5% of the largest |value| */
+  const double e = cle_kernel_product_error (y, ref, 4);
+  test_expect (fabs (e - 0.05) < 1e-6
+      && e <= cle_kernel_tolerance (CLE_PRECISION_INT8)
+      && e > cle_kernel_tolerance (CLE_PRECISION_BF16),
+      "off by 5%%: %g, within int8's tolerance, not bf16's", e);
+  y[1] = NAN;
+  test_expect (!(cle_kernel_product_error (y, ref, 4)
+          <= cle_kernel_tolerance (CLE_PRECISION_INT8)), "NaN is wrong");
+}
+
 /* Loads tiny-clip in precision with CLE_KERNEL set to kernels; returns
  * the status and the kernel that runs (into *name). */
 static int
@@ -328,6 +349,15 @@ load_with (const char *kernels, ClipPrecision precision, const char **name,
   g_unsetenv ("CLE_KERNEL");
   g_free (dir);
   return code;
+}
+
+static void
+count_warnings (const char *domain, GLogLevelFlags level,
+    const char *message, void *data)
+{
+  if (level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_CRITICAL))
+    ++*(int *) data;
+  g_log_default_handler (domain, level, message, NULL);
 }
 
 /* CLE_KERNEL forces a kernel, or fp32, per precision; unknown names and
@@ -360,6 +390,9 @@ check_kernel_choice (void)
           && strstr (err.message, want),
           "CLE_KERNEL=%s on a CPU without it: %s", want, err.message);
     }
+  /* the calibration below warns of a kernel that failed its check */
+  int n_warnings = 0;
+  GLogFunc previous = g_log_set_default_handler (count_warnings, &n_warnings);
   for (int p = CLE_PRECISION_BF16; p <= CLE_PRECISION_INT8; p++) {
     code = load_with ("", p, &name, &err);
     test_expect (code == CLE_OK && (!g_str_has_prefix (name, "c-")
@@ -367,6 +400,9 @@ check_kernel_choice (void)
         "%s runs on %s", cle_precision_name (p), name);
     printf ("# %s: the engine chooses %s\n", cle_precision_name (p), name);
   }
+  g_log_set_default_handler (previous, NULL);
+  test_expect (n_warnings == 0, "every kernel this CPU has passed the "
+      "calibration's check (%d warnings)", n_warnings);
 }
 
 #endif
@@ -467,6 +503,7 @@ main (void)
   check_model ("gen/f32-gelu", NULL);
   if (cle_kernel_supported (CLE_KERNEL_AMX, CLE_PRECISION_BF16))
     check_model ("tiny-clip", "amx-bf16,amx-int8");
+  check_product_error ();
   check_kernel_choice ();
   check_bad_precision ();
   return test_finish ();
