@@ -20,16 +20,48 @@ cle_encoder_linear (ClipContext *ctx, float *y, const float *x,
     cle_linear (y, x, w, b, n, n_in, n_out, 0, 0, ctx->n_threads);
 }
 
-/* n_proj projections of the same x (q, k, v), dense. */
+/* h = LayerNorm(x) * g + b, then the n_proj projections of h (x, h:
+ * (n, n_in)): for quantized weights in one pass over the rows, each row
+ * normalized just before it is converted. */
 static void
-linear_multi (ClipContext *ctx, float *const *y, const float *x,
+norm_then_linear_multi (ClipContext *ctx, float *const *y, float *h,
+    const float *x, const float *g, const float *beta, float eps,
     const float *const *w, const ClipPackedWeight *const *packed,
     const float *const *b, int n_proj, int n, int n_in, int n_out)
 {
-  if (packed[0])
-    cle_linear_quantized (y, x, packed, b, n_proj, n, 0, 0, ctx->n_threads);
+  if (packed[0]) {
+    const ClipRowPrepare prep = {
+      .op = CLE_PREPARE_LAYER_NORM, .x = h, .src = x, .g = g, .b = beta,
+      .eps = eps,
+    };
+    cle_linear_quantized_prepared (y, &prep, packed, b, n_proj, n,
+        ctx->n_threads);
+    return;
+  }
+  cle_layer_norm (h, x, g, beta, n, n_in, eps, ctx->n_threads);
+  if (n_proj == 1)
+    cle_linear (y[0], h, w[0], b[0], n, n_in, n_out, 0, 0, ctx->n_threads);
   else
-    cle_linear_multi (y, x, w, b, n_proj, n, n_in, n_out, ctx->n_threads);
+    cle_linear_multi (y, h, w, b, n_proj, n, n_in, n_out, ctx->n_threads);
+}
+
+/* x = act(x), then y = x @ w^T + b (x: (n, n_in)); for quantized weights
+ * in one pass, as above. */
+static void
+activate_then_linear (ClipContext *ctx, float *y, float *x,
+    ClipActivation act, const float *w, const ClipPackedWeight *packed,
+    const float *b, int n, int n_in, int n_out)
+{
+  if (packed) {
+    const ClipRowPrepare prep = {
+      .op = CLE_PREPARE_ACTIVATION, .x = x, .act = act,
+    };
+    cle_linear_quantized_prepared (&y, &prep, &packed, &b, 1, n,
+        ctx->n_threads);
+    return;
+  }
+  cle_activation (x, (size_t) n * n_in, act, ctx->n_threads);
+  cle_linear (y, x, w, b, n, n_in, n_out, 0, 0, ctx->n_threads);
 }
 
 typedef struct
@@ -66,20 +98,35 @@ residual (ClipContext *ctx, const ClipBottleneck *bn, float *x, float *h,
     add_inplace (x, h, (size_t) rows * D, ctx->n_threads);
 }
 
+/* h = fc2(act(fc1(ln2(x)))), through ctx->mlp (x, h: (rows, D)) */
+static void
+mlp (ClipContext *ctx, const ClipLayerWeights *w, const ClipTowerConfig *c,
+    const float *x, int rows)
+{
+  const int D = c->width, M = c->mlp;
+  const float *fc1_w[1] = { w->fc1_w }, *fc1_b[1] = { w->fc1_b };
+  const ClipPackedWeight *fc1_p[1] = { w->fc1_p };
+  float *const out[1] = { ctx->mlp };
+  norm_then_linear_multi (ctx, out, ctx->h, x, w->ln2_w, w->ln2_b, c->eps,
+      fc1_w, fc1_p, fc1_b, 1, rows, D, M);
+  activate_then_linear (ctx, ctx->h, ctx->mlp, c->act, w->fc2_w, w->fc2_p,
+      w->fc2_b, rows, M, D);
+}
+
 void
 cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
     const ClipTowerConfig *c, int rows, const ClipSequences *seqs,
     int causal)
 {
-  const int D = c->width, M = c->mlp, nt = ctx->n_threads;
+  const int D = c->width, nt = ctx->n_threads;
 
   /* x: (rows, D) -> h = ln1(x) -> q, k, v: (rows, D) */
-  cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
   float *const qkv[3] = { ctx->q, ctx->k, ctx->v };
   const float *const qkv_w[3] = { w->q_w, w->k_w, w->v_w };
   const ClipPackedWeight *const qkv_p[3] = { w->q_p, w->k_p, w->v_p };
   const float *const qkv_b[3] = { w->q_b, w->k_b, w->v_b };
-  linear_multi (ctx, qkv, ctx->h, qkv_w, qkv_p, qkv_b, 3, rows, D, D);
+  norm_then_linear_multi (ctx, qkv, ctx->h, ctx->x, w->ln1_w, w->ln1_b,
+      c->eps, qkv_w, qkv_p, qkv_b, 3, rows, D, D);
   if (w->prefix.n)
     cle_attention_prefix (ctx->att, ctx->q, ctx->k, ctx->v, seqs, &w->prefix,
         c->n_head, D / c->n_head, causal, 0, ctx->attn_scratch, nt);
@@ -91,12 +138,7 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   residual (ctx, w->bn_mh, ctx->x, ctx->h, rows, D);
 
   /* h = ln2(x) -> mlp: (rows, M) -> h: (rows, D) */
-  cle_layer_norm (ctx->h, ctx->x, w->ln2_w, w->ln2_b, rows, D, c->eps, nt);
-  cle_encoder_linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b,
-      rows, D, M);
-  cle_activation (ctx->mlp, (size_t) rows * M, c->act, nt);
-  cle_encoder_linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b,
-      rows, M, D);
+  mlp (ctx, w, c, ctx->x, rows);
   residual (ctx, w->bn_out, ctx->x, ctx->h, rows, D);
 }
 
@@ -134,18 +176,18 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
     const ClipTowerConfig *c, int rows, const ClipSequences *seqs,
     const int *pooled)
 {
-  const int D = c->width, M = c->mlp, nt = ctx->n_threads;
+  const int D = c->width, nt = ctx->n_threads;
   const int n_seq = seqs->n_seq;
 
   /* Keys and values of every token; the query of the pooled ones only.
    * From q on, (n_seq, D) buffers: q, att (the gathered rows, then the
    * attention output), h. */
-  cle_layer_norm (ctx->h, ctx->x, w->ln1_w, w->ln1_b, rows, D, c->eps, nt);
   float *const kv[2] = { ctx->k, ctx->v };
   const float *const kv_w[2] = { w->k_w, w->v_w };
   const ClipPackedWeight *const kv_p[2] = { w->k_p, w->v_p };
   const float *const kv_b[2] = { w->k_b, w->v_b };
-  linear_multi (ctx, kv, ctx->h, kv_w, kv_p, kv_b, 2, rows, D, D);
+  norm_then_linear_multi (ctx, kv, ctx->h, ctx->x, w->ln1_w, w->ln1_b, c->eps,
+      kv_w, kv_p, kv_b, 2, rows, D, D);
   gather_rows (ctx->att, ctx->h, pooled, n_seq, D);
   cle_encoder_linear (ctx, ctx->q, ctx->att, w->q_w, w->q_p, w->q_b, n_seq,
       D, D);
@@ -160,11 +202,6 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
   add_rows (ctx, w->bn_mh, ctx->x, ctx->h, ctx->att, pooled, n_seq, D);
 
   gather_rows (ctx->att, ctx->x, pooled, n_seq, D);
-  cle_layer_norm (ctx->h, ctx->att, w->ln2_w, w->ln2_b, n_seq, D, c->eps, nt);
-  cle_encoder_linear (ctx, ctx->mlp, ctx->h, w->fc1_w, w->fc1_p, w->fc1_b,
-      n_seq, D, M);
-  cle_activation (ctx->mlp, (size_t) n_seq * M, c->act, nt);
-  cle_encoder_linear (ctx, ctx->h, ctx->mlp, w->fc2_w, w->fc2_p, w->fc2_b,
-      n_seq, M, D);
+  mlp (ctx, w, c, ctx->att, n_seq);
   add_rows (ctx, w->bn_out, ctx->x, ctx->h, ctx->att, pooled, n_seq, D);
 }

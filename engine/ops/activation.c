@@ -12,21 +12,26 @@ typedef struct
   ClipActivation act;
 } ActivationJob;
 
-/* Thread t's share; quick_gelu vectorized (cle_exp): the MLP of every
- * OpenAI checkpoint. */
-CLE_CLONES static void
-activation_part (void *arg, int t, int T)
+/* quick_gelu vectorized (cle_exp): the MLP of every OpenAI checkpoint. */
+CLE_CLONES void
+cle_activation_range (float *x, size_t i0, size_t i1, ClipActivation act)
 {
-  const ActivationJob *job = arg;
-  float *x = job->x;
-  const size_t i0 = job->n * t / T, i1 = job->n * (t + 1) / T;
-  if (job->act == CLE_ACT_QUICK_GELU) {
+  if (act == CLE_ACT_QUICK_GELU) {
     for (size_t i = i0; i < i1; i++)
       x[i] = x[i] / (1.0f + cle_exp (-1.702f * x[i]));
   } else {
     for (size_t i = i0; i < i1; i++)
       x[i] = 0.5f * x[i] * (1.0f + erff (x[i] * (float) M_SQRT1_2));
   }
+}
+
+/* Thread t's share. */
+static void
+activation_part (void *arg, int t, int T)
+{
+  const ActivationJob *job = arg;
+  cle_activation_range (job->x, job->n * t / T, job->n * (t + 1) / T,
+      job->act);
 }
 
 void

@@ -38,20 +38,27 @@ typedef struct
   float eps;
 } NormJob;
 
-CLE_CLONES static void
+CLE_CLONES void
+cle_layer_norm_rows (float *y, const float *x, const float *g,
+    const float *b, int r0, int r1, int d, float eps)
+{
+  for (int i = r0; i < r1; i++) {
+    const float *xi = x + (size_t) i * d;
+    float *yi = y + (size_t) i * d;
+    const double mean = lane_sum (xi, d, 0.0, 1) / d;
+    const double var = lane_sum (xi, d, mean, 2) / d;
+    const double inv = 1.0 / sqrt (var + eps);
+    for (int j = 0; j < d; j++)
+      yi[j] = (float) ((xi[j] - mean) * inv) * g[j] + b[j];
+  }
+}
+
+static void
 layer_norm_part (void *arg, int t, int T)
 {
   const NormJob *job = arg;
-  const int d = job->d;
-  for (int i = job->n * t / T; i < job->n * (t + 1) / T; i++) {
-    const float *xi = job->x + (size_t) i * d;
-    float *yi = job->y + (size_t) i * d;
-    const double mean = lane_sum (xi, d, 0.0, 1) / d;
-    const double var = lane_sum (xi, d, mean, 2) / d;
-    const double inv = 1.0 / sqrt (var + job->eps);
-    for (int j = 0; j < d; j++)
-      yi[j] = (float) ((xi[j] - mean) * inv) * job->g[j] + job->b[j];
-  }
+  cle_layer_norm_rows (job->y, job->x, job->g, job->b, job->n * t / T,
+      job->n * (t + 1) / T, job->d, job->eps);
 }
 
 void

@@ -58,9 +58,39 @@ const char *cle_gemm_path_name (ClipGemmPath path);
  * y, x: (n, d)  g, b: (d). Statistics in double. */
 void cle_layer_norm (float *y, const float *x, const float *g, const float *b,
     int n, int d, float eps, int n_threads);
+/* Rows [r0, r1) of it, on this thread. */
+void cle_layer_norm_rows (float *y, const float *x, const float *g,
+    const float *b, int r0, int r1, int d, float eps);
 
 /* x = act(x) elementwise. x: (n) */
 void cle_activation (float *x, size_t n, ClipActivation act, int n_threads);
+/* Elements [i0, i1) of it, on this thread. */
+void cle_activation_range (float *x, size_t i0, size_t i1,
+    ClipActivation act);
+
+/* What a product does to each row of its input first, in the thread that
+ * converts that row, while the row is in cache: one pass over x instead
+ * of a pass of its own (with its wait for every thread) before the
+ * product. The results are those of the separate passes, bit for bit. */
+typedef enum
+{
+  CLE_PREPARE_LAYER_NORM,       /* x = LayerNorm(src) * g + b, row by row */
+  CLE_PREPARE_ACTIVATION,       /* x = act(x) in place */
+} ClipPrepareOp;
+
+typedef struct
+{
+  ClipPrepareOp op;
+  float *x;                     /* the product's input: (n, n_in), dense */
+  const float *src, *g, *b;     /* LAYER_NORM: src (n, n_in), g, b (n_in) */
+  float eps;
+  ClipActivation act;           /* ACTIVATION */
+} ClipRowPrepare;
+
+/* cle_linear_quantized (quantized.h) on prep->x after prep (dense rows). */
+void cle_linear_quantized_prepared (float *const *y,
+    const ClipRowPrepare *prep, const ClipPackedWeight *const *w,
+    const float *const *b, int n_proj, int n, int n_threads);
 
 /* The sequences of a batch as attention sees them. Sequence s is positions
  * [start[s], start[s] + len[s]), and position p is row row_of[p] of q, k,

@@ -280,17 +280,32 @@ group_offset (const ClipPackedWeight *w, int r, int q)
   return (((size_t) (r / MR) * kq + q) * MR + r % MR) * 4;
 }
 
+/* Row r of prep->x, before it is converted. */
+static void
+prepare_row (const ClipRowPrepare *prep, int r, int n_in)
+{
+  if (prep->op == CLE_PREPARE_LAYER_NORM)
+    cle_layer_norm_rows (prep->x, prep->src, prep->g, prep->b, r, r + 1, n_in,
+        prep->eps);
+  else
+    cle_activation_range (prep->x + (size_t) r * n_in, 0, n_in, prep->act);
+}
+
 /* Rows [r0, r1) of x into xq in w's layout and, for int8, their scales
- * into sx; with the AVX-512 code if simd. Rows from n_rows up to the end of
+ * into sx; with the AVX-512 code if simd; each row prepared first (prep:
+ * x is prep->x) unless prep is NULL. Rows from n_rows up to the end of
  * their tile read as zeros. */
 static void
 convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
-    const ClipPackedWeight *w, int n_rows, int r0, int r1, int simd)
+    const ClipPackedWeight *w, int n_rows, int r0, int r1, int simd,
+    const ClipRowPrepare *prep)
 {
   const int n_in = w->n_in, g = cle_precision_group (w->precision);
   const int kq = w->k_pad / g, stride = group_stride (w);
   for (int r = r0; r < r1; r++) {
     const float *xr = x + (size_t) r * ldx;
+    if (prep && r < n_rows)
+      prepare_row (prep, r, n_in);
     const int n_valid = r < n_rows ? n_in : 0;
     uint8_t *d = xq + group_offset (w, r, 0);
 #if defined(__x86_64__) || defined(__i386__)
@@ -408,7 +423,7 @@ cle_linear_quantized_naive (float *y, const float *x,
     return;
   for (int i = 0; i < n; i++) {
     convert_rows (xq, &sx, x + (size_t) i * ldx, ldx, w, 1, 0, tile_rows (w),
-        0);
+        0, NULL);
     block_c (y + (size_t) i * ldy, xq, &sx, w, b, 1, 0,
         (w->n_out + PANEL - 1) / PANEL, ldy);
   }
@@ -425,6 +440,7 @@ typedef struct
   uint8_t *xq;
   float *sx;
   int simd, n_panel, n_work;
+  const ClipRowPrepare *prep;
 } QuantizedJob;
 
 static void
@@ -437,7 +453,8 @@ convert_part (void *arg, int t, int T)
   const int n_padded = (n + rows - 1) / rows * rows;
   convert_rows (job->xq, job->sx, job->x, job->ldx, job->w[0], n,
       (int) ((long) n * t / T),
-      t + 1 == T ? n_padded : (int) ((long) n * (t + 1) / T), job->simd);
+      t + 1 == T ? n_padded : (int) ((long) n * (t + 1) / T), job->simd,
+      job->prep);
 }
 
 static void
@@ -455,23 +472,48 @@ multiply_part (void *arg, int t, int T)
   }
 }
 
+static void linear_quantized (float *const *y, const float *x,
+    const ClipPackedWeight *const *w, const float *const *b, int n_proj,
+    int n, int ldx, int ldy, const ClipRowPrepare *prep, int n_threads);
+
 void
 cle_linear_quantized (float *const *y, const float *x,
     const ClipPackedWeight *const *w, const float *const *b, int n_proj,
     int n, int ldx, int ldy, int n_threads)
+{
+  linear_quantized (y, x, w, b, n_proj, n, ldx, ldy, NULL, n_threads);
+}
+
+void
+cle_linear_quantized_prepared (float *const *y, const ClipRowPrepare *prep,
+    const ClipPackedWeight *const *w, const float *const *b, int n_proj,
+    int n, int n_threads)
+{
+  linear_quantized (y, prep->x, w, b, n_proj, n, 0, 0, prep, n_threads);
+}
+
+static void
+linear_quantized (float *const *y, const float *x,
+    const ClipPackedWeight *const *w, const float *const *b, int n_proj,
+    int n, int ldx, int ldy, const ClipRowPrepare *prep, int n_threads)
 {
   const ClipPackedWeight *w0 = w[0];
   if (ldx == 0)
     ldx = w0->n_in;
   if (ldy == 0)
     ldy = w0->n_out;
-  if (n <= 0 || w0->n_out <= 0)
+  if (n <= 0 || w0->n_out <= 0) {
+    for (int r = 0; prep && r < n; r++)
+      prepare_row (prep, r, w0->n_in);
     return;
+  }
   const size_t xq_bytes = converted_bytes (w0, n);
   uint8_t *xq = cle_thread_buffer (CLE_BUFFER_QUANTIZED,
       xq_bytes + (size_t) n * sizeof (float));
   if (!xq) {
     /* memory is short: one row at a time, on this thread */
+    for (int r = 0; prep && r < n; r++)
+      prepare_row (prep, r, w0->n_in);
     for (int p = 0; p < n_proj; p++)
       cle_linear_quantized_naive (y[p], x, w[p], b[p], n, ldx, ldy);
     return;
@@ -486,7 +528,7 @@ cle_linear_quantized (float *const *y, const float *x,
   const double flops = 2.0 * n * w0->n_in * w0->n_out * n_proj;
   const int nt = cle_threads_resolve (n_threads);
   QuantizedJob job = { y, x, w, b, n, ldx, ldy, xq, sx, simd, n_panel,
-    n_work
+    n_work, prep
   };
 
   /* The threads convert their shares of the rows, then (once all are

@@ -102,6 +102,59 @@ check_shape (ClipKernel kernel, ClipPrecision precision, int n, int n_in,
   g_free (x);
 }
 
+/* The products that prepare their rows (a LayerNorm of src into x, an
+ * activation of x in place) give what the separate passes give, bit for
+ * bit: the prepared input and the products, on 1 and 2 threads. */
+static void
+check_prepared (ClipKernel kernel, ClipPrecision precision, int n, int n_in,
+    int n_out, int n_threads, GRand *r)
+{
+  const size_t nx = (size_t) n * n_in, ny = (size_t) n * n_out;
+  float *src = g_new (float, nx), *g = g_new (float, n_in);
+  float *beta = g_new (float, n_in), *w = g_new (float, (size_t) n_out * n_in);
+  float *bias = g_new (float, n_out);
+  float *x_want = g_new (float, nx), *x_got = g_new (float, nx);
+  float *y_want = g_new (float, ny), *y_got = g_new (float, ny);
+  for (size_t i = 0; i < nx; i++)
+    src[i] = frand (r) * 3.0f + 0.5f;
+  for (int j = 0; j < n_in; j++)
+    g[j] = 1.0f + frand (r) * 0.2f, beta[j] = frand (r) * 0.1f;
+  for (size_t i = 0; i < (size_t) n_out * n_in; i++)
+    w[i] = frand (r) * 0.1f;
+  for (int j = 0; j < n_out; j++)
+    bias[j] = frand (r);
+  ClipPackedWeight pw;
+  test_expect (cle_packed_weight_init (&pw, w, n_out, n_in, precision,
+          kernel, 2) == CLE_OK, "pack %d x %d", n_out, n_in);
+  const ClipPackedWeight *pws = &pw;
+  const float *bs = bias;
+  for (int op = CLE_PREPARE_LAYER_NORM; op <= CLE_PREPARE_ACTIVATION; op++) {
+    if (op == CLE_PREPARE_LAYER_NORM)
+      cle_layer_norm (x_want, src, g, beta, n, n_in, 1e-5f, n_threads);
+    else {
+      memcpy (x_want, src, nx * sizeof (float));
+      cle_activation (x_want, nx, CLE_ACT_QUICK_GELU, n_threads);
+      memcpy (x_got, src, nx * sizeof (float));
+    }
+    cle_linear_quantized (&y_want, x_want, &pws, &bs, 1, n, 0, 0, n_threads);
+    const ClipRowPrepare prep = {
+      .op = op, .x = x_got, .src = src, .g = g, .b = beta, .eps = 1e-5f,
+      .act = CLE_ACT_QUICK_GELU,
+    };
+    cle_linear_quantized_prepared (&y_got, &prep, &pws, &bs, 1, n,
+        n_threads);
+    test_expect (memcmp (x_got, x_want, nx * sizeof (float)) == 0
+        && memcmp (y_got, y_want, ny * sizeof (float)) == 0,
+        "%s, %s prepared in the product: %d x %d -> %d on %d threads, the "
+        "same bits as two passes", cle_kernel_name (kernel, precision),
+        op == CLE_PREPARE_LAYER_NORM ? "LayerNorm" : "quick_gelu", n, n_in,
+        n_out, n_threads);
+  }
+  cle_packed_weight_clear (&pw);
+  g_free (src), g_free (g), g_free (beta), g_free (w), g_free (bias);
+  g_free (x_want), g_free (x_got), g_free (y_want), g_free (y_got);
+}
+
 /* The shapes of every kernel: rows across the edges of the AVX-512 tiles
  * (12) and of the AMX ones (16, and 32 a step), k across whole groups and
  * whole AMX tiles (32 bf16, 64 int8), columns across panels (16, an odd
@@ -121,6 +174,11 @@ check_kernel (ClipKernel kernel)
   /* the widths of ViT-B/32 */
   check_shape (kernel, CLE_PRECISION_BF16, 50, 768, 3072, r);
   check_shape (kernel, CLE_PRECISION_INT8, 50, 3072, 768, r);
+  for (int p = CLE_PRECISION_BF16; p <= CLE_PRECISION_INT8; p++)
+    for (int t = 1; t <= 2; t++) {
+      check_prepared (kernel, p, 13, 77, 40, t, r);
+      check_prepared (kernel, p, 50, 768, 96, t, r);
+    }
   /* a zero row: int8 scale 1, outputs the bias */
   float x[8] = { 0 }, w[8 * 3], y[3], b[3] = { 1, 2, 3 };
   for (int i = 0; i < 24; i++)
