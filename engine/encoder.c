@@ -20,24 +20,29 @@ cle_encoder_linear (ClipContext *ctx, float *y, const float *x,
     cle_linear (y, x, w, b, n, n_in, n_out, 0, 0, ctx->n_threads);
 }
 
-/* h = LayerNorm(x) * g + b, then the n_proj projections of h (x, h:
- * (n, n_in)): for quantized weights in one pass over the rows, each row
- * normalized just before it is converted. */
+static void add_inplace (float *x, const float *y, size_t n, int n_threads);
+
+/* x += h if add_h (the residual add of the block before), h =
+ * LayerNorm(x) * g + b, then the n_proj projections of h (x, h: (n,
+ * n_in)): for quantized weights in one pass over the rows, each row added
+ * and normalized just before it is converted. */
 static void
 norm_then_linear_multi (ClipContext *ctx, float *const *y, float *h,
-    const float *x, const float *g, const float *beta, float eps,
+    float *x, int add_h, const float *g, const float *beta, float eps,
     const float *const *w, const ClipPackedWeight *const *packed,
     const float *const *b, int n_proj, int n, int n_in, int n_out)
 {
   if (packed[0]) {
     const ClipRowPrepare prep = {
-      .op = CLE_PREPARE_LAYER_NORM, .x = h, .src = x, .g = g, .b = beta,
-      .eps = eps,
+      .op = add_h ? CLE_PREPARE_ADD_LAYER_NORM : CLE_PREPARE_LAYER_NORM,
+      .x = h, .src = x, .g = g, .b = beta, .eps = eps,
     };
     cle_linear_quantized_prepared (y, &prep, packed, b, n_proj, n,
         ctx->n_threads);
     return;
   }
+  if (add_h)
+    add_inplace (x, h, (size_t) n * n_in, ctx->n_threads);
   cle_layer_norm (h, x, g, beta, n, n_in, eps, ctx->n_threads);
   if (n_proj == 1)
     cle_linear (y[0], h, w[0], b[0], n, n_in, n_out, 0, 0, ctx->n_threads);
@@ -98,17 +103,18 @@ residual (ClipContext *ctx, const ClipBottleneck *bn, float *x, float *h,
     add_inplace (x, h, (size_t) rows * D, ctx->n_threads);
 }
 
-/* h = fc2(act(fc1(ln2(x)))), through ctx->mlp (x, h: (rows, D)) */
+/* x += h if add_h, then h = fc2(act(fc1(ln2(x)))), through ctx->mlp (x,
+ * h: (rows, D)) */
 static void
 mlp (ClipContext *ctx, const ClipLayerWeights *w, const ClipTowerConfig *c,
-    const float *x, int rows)
+    float *x, int add_h, int rows)
 {
   const int D = c->width, M = c->mlp;
   const float *fc1_w[1] = { w->fc1_w }, *fc1_b[1] = { w->fc1_b };
   const ClipPackedWeight *fc1_p[1] = { w->fc1_p };
   float *const out[1] = { ctx->mlp };
-  norm_then_linear_multi (ctx, out, ctx->h, x, w->ln2_w, w->ln2_b, c->eps,
-      fc1_w, fc1_p, fc1_b, 1, rows, D, M);
+  norm_then_linear_multi (ctx, out, ctx->h, x, add_h, w->ln2_w, w->ln2_b,
+      c->eps, fc1_w, fc1_p, fc1_b, 1, rows, D, M);
   activate_then_linear (ctx, ctx->h, ctx->mlp, c->act, w->fc2_w, w->fc2_p,
       w->fc2_b, rows, M, D);
 }
@@ -125,7 +131,7 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
   const float *const qkv_w[3] = { w->q_w, w->k_w, w->v_w };
   const ClipPackedWeight *const qkv_p[3] = { w->q_p, w->k_p, w->v_p };
   const float *const qkv_b[3] = { w->q_b, w->k_b, w->v_b };
-  norm_then_linear_multi (ctx, qkv, ctx->h, ctx->x, w->ln1_w, w->ln1_b,
+  norm_then_linear_multi (ctx, qkv, ctx->h, ctx->x, 0, w->ln1_w, w->ln1_b,
       c->eps, qkv_w, qkv_p, qkv_b, 3, rows, D, D);
   if (w->prefix.n)
     cle_attention_prefix (ctx->att, ctx->q, ctx->k, ctx->v, seqs, &w->prefix,
@@ -135,10 +141,11 @@ cle_encoder_layer (ClipContext *ctx, const ClipLayerWeights *w,
         D / c->n_head, causal, ctx->attn_scratch, nt);
   cle_encoder_linear (ctx, ctx->h, ctx->att, w->o_w, w->o_p, w->o_b, rows, D,
       D);
-  residual (ctx, w->bn_mh, ctx->x, ctx->h, rows, D);
-
-  /* h = ln2(x) -> mlp: (rows, M) -> h: (rows, D) */
-  mlp (ctx, w, c, ctx->x, rows);
+  /* x += h (a bottleneck adapter's residual on its own), h = ln2(x) ->
+   * mlp: (rows, M) -> h: (rows, D) */
+  if (w->bn_mh)
+    residual (ctx, w->bn_mh, ctx->x, ctx->h, rows, D);
+  mlp (ctx, w, c, ctx->x, !w->bn_mh, rows);
   residual (ctx, w->bn_out, ctx->x, ctx->h, rows, D);
 }
 
@@ -186,8 +193,8 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
   const float *const kv_w[2] = { w->k_w, w->v_w };
   const ClipPackedWeight *const kv_p[2] = { w->k_p, w->v_p };
   const float *const kv_b[2] = { w->k_b, w->v_b };
-  norm_then_linear_multi (ctx, kv, ctx->h, ctx->x, w->ln1_w, w->ln1_b, c->eps,
-      kv_w, kv_p, kv_b, 2, rows, D, D);
+  norm_then_linear_multi (ctx, kv, ctx->h, ctx->x, 0, w->ln1_w, w->ln1_b,
+      c->eps, kv_w, kv_p, kv_b, 2, rows, D, D);
   gather_rows (ctx->att, ctx->h, pooled, n_seq, D);
   cle_encoder_linear (ctx, ctx->q, ctx->att, w->q_w, w->q_p, w->q_b, n_seq,
       D, D);
@@ -202,6 +209,6 @@ cle_encoder_layer_pooled (ClipContext *ctx, const ClipLayerWeights *w,
   add_rows (ctx, w->bn_mh, ctx->x, ctx->h, ctx->att, pooled, n_seq, D);
 
   gather_rows (ctx->att, ctx->x, pooled, n_seq, D);
-  mlp (ctx, w, c, ctx->att, n_seq);
+  mlp (ctx, w, c, ctx->att, 0, n_seq);
   add_rows (ctx, w->bn_out, ctx->x, ctx->h, ctx->att, pooled, n_seq, D);
 }

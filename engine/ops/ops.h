@@ -75,6 +75,7 @@ void cle_activation_range (float *x, size_t i0, size_t i1,
 typedef enum
 {
   CLE_PREPARE_LAYER_NORM,       /* x = LayerNorm(src) * g + b, row by row */
+  CLE_PREPARE_ADD_LAYER_NORM,   /* src += x (a residual add), then as above */
   CLE_PREPARE_ACTIVATION,       /* x = act(x) in place */
 } ClipPrepareOp;
 
@@ -82,7 +83,8 @@ typedef struct
 {
   ClipPrepareOp op;
   float *x;                     /* the product's input: (n, n_in), dense */
-  const float *src, *g, *b;     /* LAYER_NORM: src (n, n_in), g, b (n_in) */
+  float *src;                   /* LAYER_NORM: (n, n_in), written by ADD_ */
+  const float *g, *b;           /* LAYER_NORM: (n_in) */
   float eps;
   ClipActivation act;           /* ACTIVATION */
 } ClipRowPrepare;

@@ -284,7 +284,13 @@ group_offset (const ClipPackedWeight *w, int r, int q)
 static void
 prepare_row (const ClipRowPrepare *prep, int r, int n_in)
 {
-  if (prep->op == CLE_PREPARE_LAYER_NORM)
+  if (prep->op == CLE_PREPARE_ADD_LAYER_NORM) {
+    float *s = prep->src + (size_t) r * n_in;
+    const float *h = prep->x + (size_t) r * n_in;
+    for (int j = 0; j < n_in; j++)
+      s[j] += h[j];
+  }
+  if (prep->op != CLE_PREPARE_ACTIVATION)
     cle_layer_norm_rows (prep->x, prep->src, prep->g, prep->b, r, r + 1, n_in,
         prep->eps);
   else

@@ -128,28 +128,45 @@ check_prepared (ClipKernel kernel, ClipPrecision precision, int n, int n_in,
           kernel, 2) == CLE_OK, "pack %d x %d", n_out, n_in);
   const ClipPackedWeight *pws = &pw;
   const float *bs = bias;
+  /* the residual stream before and after an ADD_LAYER_NORM */
+  float *res_want = g_new (float, nx), *res_got = g_new (float, nx);
+  static const char *const names[] = {
+    [CLE_PREPARE_LAYER_NORM] = "LayerNorm",
+    [CLE_PREPARE_ADD_LAYER_NORM] = "residual add + LayerNorm",
+    [CLE_PREPARE_ACTIVATION] = "quick_gelu",
+  };
   for (int op = CLE_PREPARE_LAYER_NORM; op <= CLE_PREPARE_ACTIVATION; op++) {
-    if (op == CLE_PREPARE_LAYER_NORM)
-      cle_layer_norm (x_want, src, g, beta, n, n_in, 1e-5f, n_threads);
-    else {
+    memcpy (res_want, src, nx * sizeof (float));
+    memcpy (res_got, src, nx * sizeof (float));
+    if (op == CLE_PREPARE_ACTIVATION) {
       memcpy (x_want, src, nx * sizeof (float));
       cle_activation (x_want, nx, CLE_ACT_QUICK_GELU, n_threads);
       memcpy (x_got, src, nx * sizeof (float));
+    } else {
+      if (op == CLE_PREPARE_ADD_LAYER_NORM) {
+        /* x holds what is added to the stream, then its LayerNorm */
+        for (size_t i = 0; i < nx; i++)
+          x_got[i] = frand (r);
+        for (size_t i = 0; i < nx; i++)
+          res_want[i] += x_got[i];
+      }
+      cle_layer_norm (x_want, res_want, g, beta, n, n_in, 1e-5f, n_threads);
     }
     cle_linear_quantized (&y_want, x_want, &pws, &bs, 1, n, 0, 0, n_threads);
     const ClipRowPrepare prep = {
-      .op = op, .x = x_got, .src = src, .g = g, .b = beta, .eps = 1e-5f,
+      .op = op, .x = x_got, .src = res_got, .g = g, .b = beta, .eps = 1e-5f,
       .act = CLE_ACT_QUICK_GELU,
     };
     cle_linear_quantized_prepared (&y_got, &prep, &pws, &bs, 1, n,
         n_threads);
     test_expect (memcmp (x_got, x_want, nx * sizeof (float)) == 0
-        && memcmp (y_got, y_want, ny * sizeof (float)) == 0,
+        && memcmp (y_got, y_want, ny * sizeof (float)) == 0
+        && memcmp (res_got, res_want, nx * sizeof (float)) == 0,
         "%s, %s prepared in the product: %d x %d -> %d on %d threads, the "
-        "same bits as two passes", cle_kernel_name (kernel, precision),
-        op == CLE_PREPARE_LAYER_NORM ? "LayerNorm" : "quick_gelu", n, n_in,
-        n_out, n_threads);
+        "same bits as separate passes", cle_kernel_name (kernel, precision),
+        names[op], n, n_in, n_out, n_threads);
   }
+  g_free (res_want), g_free (res_got);
   cle_packed_weight_clear (&pw);
   g_free (src), g_free (g), g_free (beta), g_free (w), g_free (bias);
   g_free (x_want), g_free (x_got), g_free (y_want), g_free (y_got);
