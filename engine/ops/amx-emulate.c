@@ -35,25 +35,34 @@ cle_amx_emu_faults (void)
   return __atomic_load_n (&faults, __ATOMIC_RELAXED);
 }
 
+/* ldtilecfg: #GP, the configuration unchanged, for an unknown palette,
+ * reserved bytes (2-15) or the names past palette 1's 8 tiles not zero,
+ * or a tile over 16 rows or 64 bytes, or with rows but no bytes (or
+ * bytes but no rows). */
 void
 cle_amx_emu_load_config (const ClipTileConfig *cfg)
 {
-  memset (state.data, 0, sizeof state.data);
-  state.configured = 0;
-  if (cfg->palette_id == 0)
-    return;                     /* palette 0: the init state */
-  if (cfg->palette_id != 1) {
+  int valid = cfg->palette_id <= 1;
+  for (size_t i = 0; i < sizeof cfg->reserved; i++)
+    valid = valid && cfg->reserved[i] == 0;
+  for (int t = 0; t < 16; t++) {
+    const int rows = cfg->rows[t], colsb = cfg->colsb[t];
+    if (t >= N_TILES)
+      valid = valid && rows == 0 && colsb == 0;
+    else
+      valid = valid && rows <= MAX_ROWS && colsb <= MAX_COLSB
+          && (rows == 0) == (colsb == 0);
+  }
+  if (!valid) {
     fault ();
     return;
   }
+  memset (state.data, 0, sizeof state.data);
+  state.configured = cfg->palette_id == 1;  /* palette 0: the init state */
   for (int t = 0; t < N_TILES; t++) {
     state.rows[t] = cfg->rows[t];
     state.colsb[t] = cfg->colsb[t];
-    if (state.rows[t] > MAX_ROWS || state.colsb[t] > MAX_COLSB
-        || (state.rows[t] == 0) != (state.colsb[t] == 0))
-      fault ();
   }
-  state.configured = 1;
 }
 
 void
@@ -101,12 +110,17 @@ cle_amx_emu_store (int t, void *base, size_t stride)
     memcpy ((uint8_t *) base + r * stride, state.data[t][r], state.colsb[t]);
 }
 
-/* c (M x N) += a (M x K groups) . b (K x N groups): the shapes must fit. */
+/* c (M x N) += a (M x K groups) . b (K x N groups): three different
+ * tiles (#UD otherwise) whose shapes fit. */
 static int
 shapes_fit (int c, int a, int b)
 {
   if (!usable (c) || !usable (a) || !usable (b))
     return 0;
+  if (c == a || c == b || a == b) {
+    fault ();
+    return 0;
+  }
   if (state.rows[c] == state.rows[a] && state.colsb[c] == state.colsb[b]
       && state.colsb[a] / 4 == state.rows[b] && state.colsb[a] % 4 == 0
       && state.colsb[c] % 4 == 0)

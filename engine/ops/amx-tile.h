@@ -19,6 +19,11 @@ typedef struct
   uint8_t rows[16];
 } ClipTileConfig;
 
+_Static_assert (sizeof (ClipTileConfig) == 64
+    && offsetof (ClipTileConfig, colsb) == 16
+    && offsetof (ClipTileConfig, rows) == 48,
+    "ldtilecfg's 64-byte layout (SDM: palette 1)");
+
 #ifdef CLE_AMX_EMULATE
 
 void cle_amx_emu_load_config (const ClipTileConfig *cfg);
@@ -28,8 +33,9 @@ void cle_amx_emu_load (int t, const void *base, size_t stride);
 void cle_amx_emu_store (int t, void *base, size_t stride);
 void cle_amx_emu_dpbf16ps (int c, int a, int b);
 void cle_amx_emu_dpbusd (int c, int a, int b);
-/* Uses that a CPU would fault on (#UD: no configuration, shapes that do
- * not fit), counted over all threads since the process started. */
+/* Uses that a CPU would fault on (#GP: a configuration ldtilecfg refuses;
+ * #UD: no configuration, shapes that do not fit, a tile given twice),
+ * counted over all threads since the process started. */
 int cle_amx_emu_faults (void);
 
 #define TILE_LOAD_CONFIG(cfg) cle_amx_emu_load_config (cfg)

@@ -2,6 +2,7 @@
  * (kernel.h): CLE_KERNEL, the CPU's features (AMX with the Linux
  * permission), and a one-time calibration that times the real kernels
  * against fp32. Knows nothing of the kernels' insides. */
+#include <errno.h>
 #include <glib.h>
 #include <math.h>
 #include <pthread.h>
@@ -51,6 +52,7 @@ cle_kernel_name (ClipKernel kernel, ClipPrecision precision)
 #define XFEATURE_XTILEDATA 18
 
 static int amx_state;
+static int amx_refused_errno;   /* arch_prctl's errno where Linux said no */
 
 static void
 amx_detect (void)
@@ -73,6 +75,20 @@ amx_detect (void)
    * without it the first tile instruction raises SIGILL */
   amx_state = syscall (SYS_arch_prctl, ARCH_REQ_XCOMP_PERM,
       XFEATURE_XTILEDATA) == 0;
+  if (!amx_state) {
+    /* e.g. EINVAL (a kernel before 5.16), EPERM, or ENOMEM: an installed
+     * sigaltstack too small for the tile state */
+    amx_refused_errno = errno;
+    g_debug ("AMX: Linux refused the tile data (arch_prctl: %s)",
+        g_strerror (amx_refused_errno));
+  }
+}
+
+const char *
+cle_amx_refused (void)
+{
+  cle_amx_usable ();
+  return amx_refused_errno ? g_strerror (amx_refused_errno) : NULL;
 }
 
 int
@@ -87,6 +103,12 @@ int
 cle_amx_usable (void)
 {
   return 0;
+}
+
+const char *
+cle_amx_refused (void)
+{
+  return NULL;
 }
 #endif
 
@@ -366,10 +388,15 @@ cle_kernel_choose (ClipKernel *out, ClipPrecision precision, ClipError *err)
               CLE_PRECISION_FP32));
     if (len > 0 && !forced && precision != CLE_PRECISION_FP32
         && (p == precision || p == CLE_PRECISION_FP32)) {
-      if (!cle_kernel_supported (k, precision))
+      if (!cle_kernel_supported (k, precision)) {
+        const char *refused = k == CLE_KERNEL_AMX ? cle_amx_refused ()
+            : NULL;
         return cle_error_set (err, CLE_ERROR_UNSUPPORTED,
-            "CLE_KERNEL: this CPU cannot run %s", cle_kernel_name (k,
-                precision));
+            "CLE_KERNEL: this CPU cannot run %s%s%s%s", cle_kernel_name (k,
+                precision), refused ? " (the CPU has AMX, but Linux refused "
+            "this process its tile state: " : "", refused ? refused : "",
+            refused ? ")" : "");
+      }
       *out = k;
       forced = 1;
     }

@@ -31,7 +31,8 @@ int cle_kernel_supported (ClipKernel kernel, ClipPrecision precision);
  * the environment variable CLE_KERNEL if it names one for this precision
  * (a comma-separated list of names as cle_kernel_name gives them, "fp32"
  * for the fp32 kernel at any precision; the first that fits wins), else
- * the fastest of the SIMD kernels the CPU has, if it beats fp32 by 5% on
+ * the fastest of the SIMD kernels the CPU has that computes a test
+ * product right (cle_kernel_product_error), if it beats fp32 by 5% on
  * ViT-B/32's layer shapes at batch 1 and 4 (timed once per process: the
  * minimum of interleaved runs), else fp32. Errors: an unknown name in
  * CLE_KERNEL (CLE_ERROR_INVALID_ARGUMENT), a kernel this CPU lacks
@@ -53,5 +54,9 @@ double cle_kernel_tolerance (ClipPrecision precision);
  * and Linux granted this process the tile data (arch_prctl
  * ARCH_REQ_XCOMP_PERM, asked once). */
 int cle_amx_usable (void);
+
+/* Where the CPU and XCR0 have AMX but Linux refused the permission, why
+ * (strerror of arch_prctl's errno); else NULL. */
+const char *cle_amx_refused (void);
 
 #endif

@@ -108,13 +108,14 @@ finish (int int8, float *y, const TileSums *sums, const float *sx,
 
 /* Rows [0, rows) (at most 16 ma) of y by panels p .. p + nb - 1 (ma, nb:
  * 1 or 2, constants after inlining): xa is the rows' converted x (lda
- * bytes a row), wp panel p. */
+ * bytes a row, kq groups of 4). While the tiles are configured nothing
+ * is called but memcpy (the tile registers are not preserved across
+ * calls). */
 static inline __attribute__ ((always_inline)) void
 tiles (int int8, int ma, int nb, float *y, const uint8_t *xa, size_t lda,
-    const float *sx, const ClipPackedWeight *w, const float *b, int rows,
-    int p, int ldy)
+    int kq, const float *sx, const ClipPackedWeight *w, const float *b,
+    int rows, int p, int ldy)
 {
-  const int kq = w->k_pad / cle_precision_group (w->precision);
   const size_t panel_bytes = (size_t) TILE_BYTES * kq;
   const uint8_t *wp = (const uint8_t *) w->data + (size_t) p * panel_bytes;
   TILE_ZERO (C00);
@@ -166,8 +167,8 @@ amx_block (int int8, float *y, const uint8_t *xq, const float *sx,
     const ClipPackedWeight *w, const float *b, int m, int p0, int p1,
     int ldy)
 {
-  const size_t lda = (size_t) w->k_pad / cle_precision_group (w->precision)
-      * 4;
+  const int kq = w->k_pad / cle_precision_group (w->precision);
+  const size_t lda = (size_t) kq * 4;
   configure ();
   for (int p = p0; p < p1; p += 2) {
     const int two_panels = p + 1 < p1;
@@ -177,13 +178,13 @@ amx_block (int int8, float *y, const uint8_t *xq, const float *sx,
       const float *si = sx ? sx + i : NULL;
       const int rows = imin (2 * TILE_ROWS, m - i);
       if (rows > TILE_ROWS && two_panels)
-        tiles (int8, 2, 2, yi, xi, lda, si, w, b, rows, p, ldy);
+        tiles (int8, 2, 2, yi, xi, lda, kq, si, w, b, rows, p, ldy);
       else if (rows > TILE_ROWS)
-        tiles (int8, 2, 1, yi, xi, lda, si, w, b, rows, p, ldy);
+        tiles (int8, 2, 1, yi, xi, lda, kq, si, w, b, rows, p, ldy);
       else if (two_panels)
-        tiles (int8, 1, 2, yi, xi, lda, si, w, b, rows, p, ldy);
+        tiles (int8, 1, 2, yi, xi, lda, kq, si, w, b, rows, p, ldy);
       else
-        tiles (int8, 1, 1, yi, xi, lda, si, w, b, rows, p, ldy);
+        tiles (int8, 1, 1, yi, xi, lda, kq, si, w, b, rows, p, ldy);
     }
   }
   TILE_RELEASE ();

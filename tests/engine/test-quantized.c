@@ -544,6 +544,21 @@ check_emulation (void)
   cle_amx_emu_dpbusd (0, 1, 2);
   test_expect (cle_amx_emu_faults () == before + 1, "emulated shapes that "
       "do not fit fault");
+  /* a tile given twice (#UD); configurations ldtilecfg refuses (#GP),
+   * each leaving the one before in place */
+  cfg.rows[2] = 2;
+  cle_amx_emu_load_config (&cfg);
+  cle_amx_emu_dpbusd (0, 1, 1);
+  ClipTileConfig bad[3] = { cfg, cfg, cfg };
+  bad[0].reserved[5] = 1;
+  bad[1].rows[9] = 1, bad[1].colsb[9] = 4;      /* palette 1 has 8 tiles */
+  bad[2].rows[3] = 17, bad[2].colsb[3] = 4;
+  for (int i = 0; i < 3; i++)
+    cle_amx_emu_load_config (&bad[i]);
+  cle_amx_emu_dpbusd (0, 1, 2);         /* still configured as cfg */
+  test_expect (cle_amx_emu_faults () == before + 5, "emulated: a tile given "
+      "twice and 3 refused configurations fault, the configuration stays "
+      "(%d faults, want %d)", cle_amx_emu_faults () - before, 5);
   cle_amx_emu_release ();
 }
 
