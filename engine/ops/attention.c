@@ -1,9 +1,10 @@
 /* attention.c - scaled dot-product attention per (sequence, head): each
- * task gathers its head's queries, keys and values into contiguous blocks
- * (positions may map to shared rows, see ClipSequences), computes scores
- * S = Q K^T, a softmax per row and O = P V as two small GEMMs, and
- * scatters O to the rows it owns. The projections around it are GEMMs
- * elsewhere. */
+ * task gathers its head's queries, keys (transposed) and values into
+ * contiguous blocks (positions may map to shared rows, see ClipSequences),
+ * computes scores S = Q K^T, a softmax per row and O = P V as two small
+ * products of the broadcast form (GemmNN: no horizontal sums, which cost
+ * as much as the products at d_head 64), and scatters O to the rows it
+ * owns. The projections around it are GEMMs elsewhere. */
 #include <math.h>
 #include <string.h>
 
@@ -11,7 +12,7 @@
 #include "ops.h"
 #include "vector-math.h"
 
-/* Per thread: scores (max_len x max_len), then Q, K, V^T and O (max_len x
+/* Per thread: scores (max_len x max_len), then Q, K^T, V and O (max_len x
  * d_head each). */
 size_t
 cle_attention_scratch_size (int max_len, int max_d_head, int n_threads)
@@ -20,18 +21,35 @@ cle_attention_scratch_size (int max_len, int max_d_head, int n_threads)
       * (size_t) (max_len + 4 * max_d_head);
 }
 
-/* The single-threaded y = x w^T block of the best GEMM path this CPU has
- * (the attention products are small: one head of one sequence). */
-static GemmNT
-gemm_nt_block (void)
+/* y = x @ bm (GemmNN) in plain loops the compiler vectorizes over the
+ * columns (AVX2, or no SIMD), each output one running sum over k. */
+CLE_CLONES void
+cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k, int n,
+    int ldx, int ldb, int ldy)
+{
+  for (int i = 0; i < m; i++) {
+    float *yi = y + (size_t) i * ldy;
+    for (int j = 0; j < n; j++)
+      yi[j] = 0.0f;
+    for (int t = 0; t < k; t++) {
+      const float a = x[(size_t) i * ldx + t];
+      const float *bt = bm + (size_t) t * ldb;
+      for (int j = 0; j < n; j++)
+        yi[j] += a * bt[j];
+    }
+  }
+}
+
+/* The single-threaded y = x @ bm block of the best path this CPU has (the
+ * attention products are small: one head of one sequence). */
+static GemmNN
+gemm_nn_block (void)
 {
 #ifdef CLE_GEMM_HAVE_X86
   if (cle_gemm_path_supported (CLE_GEMM_AVX512))
-    return cle_gemm_nt_avx512;
-  if (cle_gemm_path_supported (CLE_GEMM_AVX2))
-    return cle_gemm_nt_avx2;
+    return cle_gemm_nn_avx512;
 #endif
-  return cle_gemm_nt_c;
+  return cle_gemm_nn_c;
 }
 
 static inline int
@@ -51,16 +69,17 @@ gather_head (float *dst, const float *src, const ClipSequences *seqs,
         d_head * sizeof (float));
 }
 
-/* dst: (d_head, n), the transpose of what gather_head gives. */
+/* dst: (d_head, n) with rows ld apart, the transpose of what gather_head
+ * gives. */
 static inline __attribute__ ((always_inline)) void
-gather_head_t (float *dst, const float *src, const ClipSequences *seqs,
-    int p0, int n, int d, int d_head, int h)
+gather_head_t (float *dst, int ld, const float *src,
+    const ClipSequences *seqs, int p0, int n, int d, int d_head, int h)
 {
   for (int j = 0; j < n; j++) {
     const float *sj = src + (size_t) row_at (seqs, p0 + j) * d
         + (size_t) h * d_head;
     for (int t = 0; t < d_head; t++)
-      dst[(size_t) t * n + j] = sj[t];
+      dst[(size_t) t * ld + j] = sj[t];
   }
 }
 
@@ -91,7 +110,7 @@ typedef struct
   const ClipPrefix *prefix;
   int n_head, d_head, causal, pooled, max_len;
   float *scratch;
-  GemmNT nt;
+  GemmNN nn;
   int next_task;                /* (sequence, head) pairs handed out */
 } AttentionJob;
 
@@ -108,9 +127,9 @@ attention_part (void *arg, int t, int T)
   const float scale = 1.0f / sqrtf ((float) d_head);
   float *s = job->scratch + (size_t) t * max_len * (max_len + 4 * d_head);
   float *qh = s + (size_t) max_len * max_len;
-  float *kh = qh + (size_t) max_len * d_head;
-  float *vt = kh + (size_t) max_len * d_head;
-  float *oh = vt + (size_t) max_len * d_head;
+  float *kt = qh + (size_t) max_len * d_head;
+  float *vh = kt + (size_t) max_len * d_head;
+  float *oh = vh + (size_t) max_len * d_head;
   (void) T;
   for (;;) {
     const int task = __atomic_fetch_add (&job->next_task, 1,
@@ -137,25 +156,16 @@ attention_part (void *arg, int t, int T)
     if (P) {
       const float *pk = job->prefix->k + (size_t) h * P * d_head;
       const float *pv = job->prefix->v + (size_t) h * P * d_head;
-      memcpy (kh, pk, (size_t) P * d_head * sizeof (float));
       for (int j = 0; j < P; j++)
         for (int t = 0; t < d_head; t++)
-          vt[(size_t) t * nk + j] = pv[(size_t) j * d_head + t];
-      for (int j = 0; j < len; j++) {
-        const float *sk = job->k + (size_t) row_at (seqs, p0 + j) * d
-            + (size_t) h * d_head;
-        const float *sv = job->v + (size_t) row_at (seqs, p0 + j) * d
-            + (size_t) h * d_head;
-        memcpy (kh + (size_t) (P + j) * d_head, sk, d_head * sizeof (float));
-        for (int t = 0; t < d_head; t++)
-          vt[(size_t) t * nk + P + j] = sv[t];
-      }
-    } else {
-      gather_head (kh, job->k, seqs, p0, len, d, d_head, h);
-      gather_head_t (vt, job->v, seqs, p0, len, d, d_head, h);
+          kt[(size_t) t * nk + j] = pk[(size_t) j * d_head + t];
+      memcpy (vh, pv, (size_t) P * d_head * sizeof (float));
     }
+    gather_head_t (kt + P, nk, job->k, seqs, p0, len, d, d_head, h);
+    gather_head (vh + (size_t) P * d_head, job->v, seqs, p0, len, d, d_head,
+        h);
 
-    job->nt (s, qh, kh, NULL, nq, d_head, nk, d_head, d_head, nk);
+    job->nn (s, qh, kt, nq, d_head, nk, d_head, nk, nk);
     for (int i = 0; i < nq; i++) {
       float *p = s + (size_t) i * nk;
       const int n = P + (job->causal ? first + i + 1 : len);
@@ -163,7 +173,7 @@ attention_part (void *arg, int t, int T)
       for (int j = n; j < nk; j++)
         p[j] = 0.0f;
     }
-    job->nt (oh, s, vt, NULL, nq, nk, d_head, nk, nk, d_head);
+    job->nn (oh, s, vh, nq, nk, d_head, nk, d_head, d_head);
 
     for (int i = 0; i < nq; i++) {
       const size_t row = job->pooled ? (size_t) seq
@@ -187,7 +197,7 @@ attention_run (float *out, const float *q, const float *k, const float *v,
   else
     prefix = NULL;
   AttentionJob job = { out, q, k, v, seqs, prefix, n_head, d_head, causal,
-    pooled, max_len, scratch, gemm_nt_block (), 0
+    pooled, max_len, scratch, gemm_nn_block (), 0
   };
   /* the scratch has room for cle_threads_resolve (n_threads) threads */
   cle_parallel (n_threads, attention_part, &job);

@@ -196,6 +196,79 @@ cle_gemm_nt_avx512 (float *y, const float *x, const float *w,
           k0 == 0);
 }
 
+/* ------------------------------------------------- broadcast (NN) form -- */
+
+#define MR_NN 6                 /* rows a tile: 24 sums + 4 of bm + 1 of x */
+
+/* Rows [0, mr) of y by 64 columns (4 vectors, lanes past n masked off):
+ * per step of k, 4 vectors of bm's row and mr broadcast x[r][t]. */
+INLINE512 void
+tile_nn (int mr, float *y, const float *x, const float *bm, int k, int ldx,
+    int ldb, int ldy, const __mmask16 mask[4])
+{
+  __m512 s[MR_NN][4];
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++)
+    s[r][0] = s[r][1] = s[r][2] = s[r][3] = _mm512_setzero_ps ();
+  for (int t = 0; t < k; t++) {
+    const float *bt = bm + (size_t) t * ldb;
+    __m512 v0 = _mm512_maskz_loadu_ps (mask[0], bt);
+    __m512 v1 = _mm512_maskz_loadu_ps (mask[1], bt + 16);
+    __m512 v2 = _mm512_maskz_loadu_ps (mask[2], bt + 32);
+    __m512 v3 = _mm512_maskz_loadu_ps (mask[3], bt + 48);
+    PIN (v0);
+    PIN (v1);
+    PIN (v2);
+    PIN (v3);
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++) {
+      const __m512 a = _mm512_set1_ps (x[(size_t) r * ldx + t]);
+      s[r][0] = _mm512_fmadd_ps (a, v0, s[r][0]);
+      s[r][1] = _mm512_fmadd_ps (a, v1, s[r][1]);
+      s[r][2] = _mm512_fmadd_ps (a, v2, s[r][2]);
+      s[r][3] = _mm512_fmadd_ps (a, v3, s[r][3]);
+    }
+  }
+  /* written out: a loop over c would keep s in memory (GCC stores every
+   * sum on each step of k) */
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++) {
+    float *yr = y + (size_t) r * ldy;
+    _mm512_mask_storeu_ps (yr, mask[0], s[r][0]);
+    _mm512_mask_storeu_ps (yr + 16, mask[1], s[r][1]);
+    _mm512_mask_storeu_ps (yr + 32, mask[2], s[r][2]);
+    _mm512_mask_storeu_ps (yr + 48, mask[3], s[r][3]);
+  }
+}
+
+ATTR512 void
+cle_gemm_nn_avx512 (float *y, const float *x, const float *bm, int m, int k,
+    int n, int ldx, int ldb, int ldy)
+{
+  for (int j0 = 0; j0 < n; j0 += 64) {
+    __mmask16 mask[4];
+    for (int c = 0; c < 4; c++) {
+      const int lanes = n - j0 - 16 * c;
+      mask[c] = lanes >= 16 ? (__mmask16) 0xffff : lanes <= 0 ? 0
+          : (__mmask16) ((1u << lanes) - 1);
+    }
+    for (int i = 0; i < m; i += MR_NN) {
+      float *yi = y + (size_t) i * ldy + j0;
+      const float *xi = x + (size_t) i * ldx;
+      switch (imin (MR_NN, m - i)) {
+#define TILE_NN(R) tile_nn (R, yi, xi, bm + j0, k, ldx, ldb, ldy, mask)
+        case 6: TILE_NN (6); break;
+        case 5: TILE_NN (5); break;
+        case 4: TILE_NN (4); break;
+        case 3: TILE_NN (3); break;
+        case 2: TILE_NN (2); break;
+        default: TILE_NN (1); break;
+#undef TILE_NN
+      }
+    }
+  }
+}
+
 /* ------------------------------------------------------- packed form -- */
 
 /* Panels of x: ap[p][k][r] = x[16 p + r][k], so a panel column is one

@@ -13,8 +13,20 @@ void cle_gemm_nt_c (float *y, const float *x, const float *w, const float *b,
 typedef void (*GemmNT) (float *y, const float *x, const float *w,
     const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
 
+/* The other form, for attention's small products (scores from keys in
+ * columns, outputs from values in rows): y = x @ bm, no bias.
+ * y: (m, n) stride ldy  x: (m, k) stride ldx  bm: (k, n) stride ldb.
+ * Each output is one running sum over k in order. */
+typedef void (*GemmNN) (float *y, const float *x, const float *bm, int m,
+    int k, int n, int ldx, int ldb, int ldy);
+/* Plain C with per-ISA clones (in attention.c, its user). */
+void cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k,
+    int n, int ldx, int ldb, int ldy);
+
 #if defined(__x86_64__) || defined(__i386__)
 #define CLE_GEMM_HAVE_X86 1
+void cle_gemm_nn_avx512 (float *y, const float *x, const float *bm, int m,
+    int k, int n, int ldx, int ldb, int ldy);
 /* Compiled with target attributes: call only when the CPU has the ISA. */
 void cle_gemm_nt_avx2 (float *y, const float *x, const float *w,
     const float *b, int m, int k, int n, int ldx, int ldw, int ldy);

@@ -7,6 +7,7 @@
 
 #include <glib.h>
 
+#include "ops/gemm-kernels.h"
 #include "ops/ops.h"
 #include "test-util.h"
 
@@ -126,21 +127,79 @@ test_linear_multi (int n, int n_in, int n_out, int n_threads)
   free (ref);
 }
 
+/* The attention products' kernels (GemmNN: y = x @ bm) against double
+ * sums, on shapes across their tiles (6 rows, 64 columns in 4 vectors,
+ * the last masked); the columns right of n in y's stride stay as they
+ * were. */
 static void
-test_attention (int n_seq, int n_head, int d_head, int causal)
+test_gemm_nn (void)
+{
+  static const int ms[] = { 1, 5, 6, 7, 13, 50 };
+  static const int ks[] = { 1, 16, 64, 77 };
+  static const int ns[] = { 1, 15, 16, 50, 64, 65, 130 };
+  GemmNN kernels[2] = { cle_gemm_nn_c, NULL };
+  const char *names[2] = { "c", "avx512" };
+#ifdef CLE_GEMM_HAVE_X86
+  if (cle_gemm_path_supported (CLE_GEMM_AVX512))
+    kernels[1] = cle_gemm_nn_avx512;
+#endif
+  unsigned seed = 5;
+  for (int kn = 0; kn < 2; kn++) {
+    if (!kernels[kn])
+      continue;
+    double worst = 0.0;
+    int ok = 1;
+    for (size_t a = 0; a < sizeof ms / sizeof ms[0]; a++)
+      for (size_t b = 0; b < sizeof ks / sizeof ks[0]; b++)
+        for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+          const int m = ms[a], k = ks[b], n = ns[c];
+          const int ldx = k + 3, ldb = n + 2, ldy = n + 5;
+          float *x = random_floats ((size_t) m * ldx, &seed);
+          float *bm = random_floats ((size_t) k * ldb, &seed);
+          float *y = malloc ((size_t) m * ldy * sizeof (float));
+          for (size_t i = 0; i < (size_t) m * ldy; i++)
+            y[i] = 7.0f;
+          kernels[kn] (y, x, bm, m, k, n, ldx, ldb, ldy);
+          for (int i = 0; i < m; i++)
+            for (int j = 0; j < ldy; j++) {
+              double want = 0.0, scale = 0.0;
+              for (int t = 0; t < k; t++) {
+                want += (double) x[i * ldx + t] * bm[t * ldb + j % ldb];
+                scale += fabs ((double) x[i * ldx + t] * bm[t * ldb
+                        + j % ldb]);
+              }
+              const float got = y[i * ldy + j];
+              if (j >= n)
+                ok = ok && got == 7.0f;
+              else
+                worst = fmax (worst, fabs (got - want) / (scale + 1e-30));
+            }
+          free (x);
+          free (bm);
+          free (y);
+        }
+    test_expect (ok && worst < 1e-6, "attention products (%s): max error "
+        "%.3g of the sum of |terms|, columns past n untouched: %s",
+        names[kn], worst, ok ? "yes" : "no");
+  }
+}
+
+static void
+test_attention (int n_seq, int n_head, int d_head, int causal, int max_len)
 {
   unsigned seed = 99 + n_seq * 3 + causal;
   int starts[16], lens[16], rows = 0;
   for (int s = 0; s < n_seq; s++) {
     starts[s] = rows;
-    lens[s] = 1 + (s * 13 + 5) % 50;
+    lens[s] = 1 + (s * 13 + 5) % max_len;
     rows += lens[s];
   }
   size_t n = (size_t) rows * n_head * d_head;
   float *q = random_floats (n, &seed), *k = random_floats (n, &seed);
   float *v = random_floats (n, &seed);
   float *out = calloc (n, sizeof (float)), *ref = calloc (n, sizeof (float));
-  float *scratch = malloc (cle_attention_scratch_size (64, 64, 2) * sizeof (float));
+  float *scratch = malloc (cle_attention_scratch_size (max_len, d_head, 2)
+      * sizeof (float));
   const ClipSequences seqs = { n_seq, starts, lens, NULL, NULL };
   cle_attention (out, q, k, v, &seqs, n_head, d_head, causal, scratch, 2);
   cle_attention_naive (ref, q, k, v, starts, lens, n_seq, n_head, d_head,
@@ -359,9 +418,14 @@ main (void)
   test_linear_multi (3, 64, 40, 3);
   test_linear_multi (77, 96, 17, 1);
   test_linear_multi (300, 96, 40, 2);
-  test_attention (1, 4, 16, 0);
-  test_attention (5, 3, 16, 0);
-  test_attention (7, 8, 8, 1);
+  test_gemm_nn ();
+  test_attention (1, 4, 16, 0, 50);
+  test_attention (5, 3, 16, 0, 50);
+  test_attention (7, 8, 8, 1, 50);
+  /* ViT-B's heads over more keys than one tile's 64 columns; d_head 80
+   * (ViT-H) takes two */
+  test_attention (3, 2, 64, 0, 150);
+  test_attention (3, 2, 80, 1, 100);
   test_attention_shared (1, 2, 8);
   test_attention_shared (40, 4, 16);
   test_layer_norm (1, 64);
