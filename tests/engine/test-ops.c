@@ -96,6 +96,13 @@ test_linear_shapes (void)
   test_linear (197, 64, 17, 0, 70, 19, 1, 2);
   test_linear (1, 768, 512, 0, 0, 0, 0, 0);
   test_linear (64, 80, 72, 1, 0, 0, 1, 2);
+  /* 8 or more rows below the last 16-row panel (the edge of ViT-B/32's
+   * 200 rows a thread at batch 8): one block, blocks split by rows,
+   * several k-chunks (added to y), strides */
+  test_linear (29, 64, 17, 0, 70, 19, 0, 2);
+  test_linear (200, 768, 64, 1, 0, 0, 1, 1);
+  test_linear (120, 3072, 72, 1, 3100, 80, 1, 1);
+  test_linear (312, 800, 40, 0, 0, 0, 0, 2);
 }
 
 /* cle_linear_multi: each projection equals cle_linear_naive on its own. */
