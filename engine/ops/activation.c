@@ -12,9 +12,10 @@ typedef struct
   ClipActivation act;
 } ActivationJob;
 
-/* quick_gelu vectorized (cle_exp): the MLP of every OpenAI checkpoint. */
-CLE_CLONES void
-cle_activation_range (float *x, size_t i0, size_t i1, ClipActivation act)
+/* quick_gelu vectorized (cle_exp): the MLP of every OpenAI checkpoint.
+ * Static clones behind a plain function (norm.c says why). */
+CLE_CLONES static void
+activation_range (float *x, size_t i0, size_t i1, ClipActivation act)
 {
   if (act == CLE_ACT_QUICK_GELU) {
     for (size_t i = i0; i < i1; i++)
@@ -25,13 +26,18 @@ cle_activation_range (float *x, size_t i0, size_t i1, ClipActivation act)
   }
 }
 
+void
+cle_activation_range (float *x, size_t i0, size_t i1, ClipActivation act)
+{
+  activation_range (x, i0, i1, act);
+}
+
 /* Thread t's share. */
 static void
 activation_part (void *arg, int t, int T)
 {
   const ActivationJob *job = arg;
-  cle_activation_range (job->x, job->n * t / T, job->n * (t + 1) / T,
-      job->act);
+  activation_range (job->x, job->n * t / T, job->n * (t + 1) / T, job->act);
 }
 
 void

@@ -22,9 +22,10 @@ cle_attention_scratch_size (int max_len, int max_d_head, int n_threads)
 }
 
 /* y = x @ bm (GemmNN) in plain loops the compiler vectorizes over the
- * columns (AVX2, or no SIMD), each output one running sum over k. */
-CLE_CLONES void
-cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k, int n,
+ * columns (AVX2, or no SIMD), each output one running sum over k; static
+ * clones behind cle_gemm_nn_c (norm.c says why). */
+CLE_CLONES static void
+gemm_nn_clones (float *y, const float *x, const float *bm, int m, int k, int n,
     int ldx, int ldb, int ldy)
 {
   for (int i = 0; i < m; i++) {
@@ -38,6 +39,13 @@ cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k, int n,
         yi[j] += a * bt[j];
     }
   }
+}
+
+void
+cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k, int n,
+    int ldx, int ldb, int ldy)
+{
+  gemm_nn_clones (y, x, bm, m, k, n, ldx, ldb, ldy);
 }
 
 /* The single-threaded y = x @ bm block of the best path this CPU has (the

@@ -38,9 +38,12 @@ typedef struct
   float eps;
 } NormJob;
 
-CLE_CLONES void
-cle_layer_norm_rows (float *y, const float *x, const float *g,
-    const float *b, int r0, int r1, int d, float eps)
+/* Clones of a static function, called through the plain one below: clang
+ * 14 emits the dispatcher of target_clones only for calls in their own
+ * file, so other files could not link against the clones. */
+CLE_CLONES static void
+layer_norm_rows (float *y, const float *x, const float *g, const float *b,
+    int r0, int r1, int d, float eps)
 {
   for (int i = r0; i < r1; i++) {
     const float *xi = x + (size_t) i * d;
@@ -53,11 +56,18 @@ cle_layer_norm_rows (float *y, const float *x, const float *g,
   }
 }
 
+void
+cle_layer_norm_rows (float *y, const float *x, const float *g,
+    const float *b, int r0, int r1, int d, float eps)
+{
+  layer_norm_rows (y, x, g, b, r0, r1, d, eps);
+}
+
 static void
 layer_norm_part (void *arg, int t, int T)
 {
   const NormJob *job = arg;
-  cle_layer_norm_rows (job->y, job->x, job->g, job->b, job->n * t / T,
+  layer_norm_rows (job->y, job->x, job->g, job->b, job->n * t / T,
       job->n * (t + 1) / T, job->d, job->eps);
 }
 
