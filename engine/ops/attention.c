@@ -78,35 +78,63 @@ gather_head (float *dst, const float *src, const ClipSequences *seqs,
 }
 
 /* dst: (d_head, n) with rows ld apart, the transpose of what gather_head
- * gives. */
+ * gives; rows: scratch for n pointers. */
 static inline __attribute__ ((always_inline)) void
 gather_head_t (float *dst, int ld, const float *src,
-    const ClipSequences *seqs, int p0, int n, int d, int d_head, int h)
+    const ClipSequences *seqs, int p0, int n, int d, int d_head, int h,
+    const float **rows, int simd)
 {
-  for (int j = 0; j < n; j++) {
-    const float *sj = src + (size_t) row_at (seqs, p0 + j) * d
-        + (size_t) h * d_head;
-    for (int t = 0; t < d_head; t++)
-      dst[(size_t) t * ld + j] = sj[t];
+  for (int j = 0; j < n; j++)
+    rows[j] = src + (size_t) row_at (seqs, p0 + j) * d + (size_t) h * d_head;
+#ifdef CLE_GEMM_HAVE_X86
+  if (simd) {
+    cle_gather_transposed_avx512 (dst, ld, rows, n, d_head);
+    return;
   }
+#endif
+  (void) simd;
+  for (int j = 0; j < n; j++)
+    for (int t = 0; t < d_head; t++)
+      dst[(size_t) t * ld + j] = rows[j][t];
 }
 
-/* p[0..n) = softmax (p * scale), in place. */
+#define LANES 16
+
+/* p[0..n) = softmax (p * scale), in place. The maximum and the sum run
+ * in LANES interleaved partial results (element j into lane j % LANES,
+ * an order fixed by the code), so that they vectorize: a running float
+ * sum or maximum does not. */
 static inline __attribute__ ((always_inline)) void
 softmax (float *p, int n, float scale)
 {
-  float max = -INFINITY;
-  for (int j = 0; j < n; j++) {
+  float lane[LANES];
+  for (int j = 0; j < n; j++)
     p[j] *= scale;
-    max = p[j] > max ? p[j] : max;
-  }
-  for (int j = 0; j < n; j++)   /* vectorized: no sum in this loop */
+  for (int l = 0; l < LANES; l++)
+    lane[l] = -INFINITY;
+  int j = 0;
+  for (; j + LANES <= n; j += LANES)
+    for (int l = 0; l < LANES; l++)
+      lane[l] = p[j + l] > lane[l] ? p[j + l] : lane[l];
+  for (int l = 0; j + l < n; l++)
+    lane[l] = p[j + l] > lane[l] ? p[j + l] : lane[l];
+  float max = -INFINITY;
+  for (int l = 0; l < LANES; l++)
+    max = lane[l] > max ? lane[l] : max;
+  for (j = 0; j < n; j++)
     p[j] = cle_exp (p[j] - max);
+  for (int l = 0; l < LANES; l++)
+    lane[l] = 0.0f;
+  for (j = 0; j + LANES <= n; j += LANES)
+    for (int l = 0; l < LANES; l++)
+      lane[l] += p[j + l];
+  for (int l = 0; j + l < n; l++)
+    lane[l] += p[j + l];
   float sum = 0.0f;
-  for (int j = 0; j < n; j++)
-    sum += p[j];
+  for (int l = 0; l < LANES; l++)
+    sum += lane[l];
   const float inv = 1.0f / sum;
-  for (int j = 0; j < n; j++)
+  for (j = 0; j < n; j++)
     p[j] *= inv;
 }
 
@@ -119,6 +147,7 @@ typedef struct
   int n_head, d_head, causal, pooled, max_len;
   float *scratch;
   GemmNN nn;
+  int simd;                     /* the AVX-512 transposition */
   int next_task;                /* (sequence, head) pairs handed out */
 } AttentionJob;
 
@@ -138,6 +167,7 @@ attention_part (void *arg, int t, int T)
   float *kt = qh + (size_t) max_len * d_head;
   float *vh = kt + (size_t) max_len * d_head;
   float *oh = vh + (size_t) max_len * d_head;
+  const float *rows[max_len];   /* the keys' rows of one task */
   (void) T;
   for (;;) {
     const int task = __atomic_fetch_add (&job->next_task, 1,
@@ -169,7 +199,8 @@ attention_part (void *arg, int t, int T)
           kt[(size_t) t * nk + j] = pk[(size_t) j * d_head + t];
       memcpy (vh, pv, (size_t) P * d_head * sizeof (float));
     }
-    gather_head_t (kt + P, nk, job->k, seqs, p0, len, d, d_head, h);
+    gather_head_t (kt + P, nk, job->k, seqs, p0, len, d, d_head, h, rows,
+        job->simd);
     gather_head (vh + (size_t) P * d_head, job->v, seqs, p0, len, d, d_head,
         h);
 
@@ -205,7 +236,8 @@ attention_run (float *out, const float *q, const float *k, const float *v,
   else
     prefix = NULL;
   AttentionJob job = { out, q, k, v, seqs, prefix, n_head, d_head, causal,
-    pooled, max_len, scratch, gemm_nn_block (), 0
+    pooled, max_len, scratch, gemm_nn_block (),
+    gemm_nn_block () != cle_gemm_nn_c, 0
   };
   /* the scratch has room for cle_threads_resolve (n_threads) threads */
   cle_parallel (n_threads, attention_part, &job);

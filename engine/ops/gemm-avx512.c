@@ -269,6 +269,32 @@ cle_gemm_nn_avx512 (float *y, const float *x, const float *bm, int m, int k,
   }
 }
 
+/* -------------------------------------------- gathered transposition -- */
+
+/* Forward: transpose16 is defined with the packed form below. */
+INLINE512 void transpose16 (__m512 r[16]);
+
+ATTR512 void
+cle_gather_transposed_avx512 (float *dst, int ld, const float *const *rows,
+    int n, int d)
+{
+  for (int j0 = 0; j0 < n; j0 += 16) {
+    const int nj = imin (16, n - j0);
+    const __mmask16 mj = (__mmask16) ((1u << nj) - 1);
+    for (int t0 = 0; t0 < d; t0 += 16) {
+      const int nt = imin (16, d - t0);
+      const __mmask16 mt = (__mmask16) ((1u << nt) - 1);
+      __m512 r[16];
+      for (int i = 0; i < 16; i++)
+        r[i] = i < nj ? _mm512_maskz_loadu_ps (mt, rows[j0 + i] + t0)
+            : _mm512_setzero_ps ();
+      transpose16 (r);
+      for (int i = 0; i < nt; i++)
+        _mm512_mask_storeu_ps (dst + (size_t) (t0 + i) * ld + j0, mj, r[i]);
+    }
+  }
+}
+
 /* ------------------------------------------------------- packed form -- */
 
 /* Panels of x: ap[p][k][r] = x[16 p + r][k], so a panel column is one

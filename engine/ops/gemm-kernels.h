@@ -27,6 +27,10 @@ void cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k,
 #define CLE_GEMM_HAVE_X86 1
 void cle_gemm_nn_avx512 (float *y, const float *x, const float *bm, int m,
     int k, int n, int ldx, int ldb, int ldy);
+/* dst[t * ld + j] = rows[j][t] for j < n, t < d: rows gathered and
+ * transposed (attention's keys), 16 x 16 blocks in registers. */
+void cle_gather_transposed_avx512 (float *dst, int ld,
+    const float *const *rows, int n, int d);
 /* Compiled with target attributes: call only when the CPU has the ISA. */
 void cle_gemm_nt_avx2 (float *y, const float *x, const float *w,
     const float *b, int m, int k, int n, int ldx, int ldw, int ldy);
