@@ -22,8 +22,8 @@ cle_attention_scratch_size (int max_len, int max_d_head, int n_threads)
 }
 
 /* y = x @ bm (GemmNN) in plain loops the compiler vectorizes over the
- * columns (AVX2, or no SIMD), each output one running sum over k; static
- * clones behind cle_gemm_nn_c (norm.c says why). */
+ * columns (no AVX2 or AVX-512, or CLE_GEMM=c), each output one running
+ * sum over k; static clones behind cle_gemm_nn_c (norm.c says why). */
 CLE_CLONES static void
 gemm_nn_clones (float *y, const float *x, const float *bm, int m, int k, int n,
     int ldx, int ldb, int ldy)
@@ -48,16 +48,33 @@ cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k, int n,
   gemm_nn_clones (y, x, bm, m, k, n, ldx, ldb, ldy);
 }
 
-/* The single-threaded y = x @ bm block of the best path this CPU has (the
- * attention products are small: one head of one sequence). */
+/* The single-threaded y = x @ bm block of the best path this CPU has and
+ * CLE_GEMM allows (the attention products are small: one head of one
+ * sequence). */
 static GemmNN
 gemm_nn_block (void)
 {
 #ifdef CLE_GEMM_HAVE_X86
-  if (cle_gemm_path_supported (CLE_GEMM_AVX512))
+  const ClipGemmPath path = cle_gemm_path_default ();
+  if (path != CLE_GEMM_C && path != CLE_GEMM_AVX2
+      && cle_gemm_path_supported (CLE_GEMM_AVX512))
     return cle_gemm_nn_avx512;
+  if (path != CLE_GEMM_C && cle_gemm_path_supported (CLE_GEMM_AVX2))
+    return cle_gemm_nn_avx2;
 #endif
   return cle_gemm_nn_c;
+}
+
+/* Whether gemm_nn_block is the AVX-512 one (the keys' transposition is
+ * then too). */
+static int
+block_is_avx512 (void)
+{
+#ifdef CLE_GEMM_HAVE_X86
+  return gemm_nn_block () == cle_gemm_nn_avx512;
+#else
+  return 0;
+#endif
 }
 
 static inline int
@@ -167,7 +184,7 @@ attention_part (void *arg, int t, int T)
   float *kt = qh + (size_t) max_len * d_head;
   float *vh = kt + (size_t) max_len * d_head;
   float *oh = vh + (size_t) max_len * d_head;
-  const float *rows[max_len];   /* the keys' rows of one task */
+  const float *rows[max_len > 0 ? max_len : 1];        /* one task's keys */
   (void) T;
   for (;;) {
     const int task = __atomic_fetch_add (&job->next_task, 1,
@@ -236,8 +253,7 @@ attention_run (float *out, const float *q, const float *k, const float *v,
   else
     prefix = NULL;
   AttentionJob job = { out, q, k, v, seqs, prefix, n_head, d_head, causal,
-    pooled, max_len, scratch, gemm_nn_block (),
-    gemm_nn_block () != cle_gemm_nn_c, 0
+    pooled, max_len, scratch, gemm_nn_block (), block_is_avx512 (), 0
   };
   /* the scratch has room for cle_threads_resolve (n_threads) threads */
   cle_parallel (n_threads, attention_part, &job);

@@ -337,4 +337,65 @@ cle_gemm_packed_avx2 (float *y, const float *ap, size_t ld_panel,
         n - n4, ldx, ldw, ldy, first);
 }
 
+/* ------------------------------------------------- broadcast (NN) form -- */
+
+#define MR_NN256 6              /* 12 sums + 2 of bm + 1 of x: 15 of 16 */
+
+/* Rows [0, mr) of y by 16 columns (2 vectors, lanes past n masked off),
+ * as gemm-avx512.c's tile_nn. */
+INLINE256 void
+tile_nn256 (int mr, float *y, const float *x, const float *bm, int k,
+    int ldx, int ldb, int ldy, __m256i mask0, __m256i mask1)
+{
+  __m256 s[MR_NN256][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++)
+    s[r][0] = s[r][1] = _mm256_setzero_ps ();
+  for (int t = 0; t < k; t++) {
+    const float *bt = bm + (size_t) t * ldb;
+    __m256 v0 = _mm256_maskload_ps (bt, mask0);
+    __m256 v1 = _mm256_maskload_ps (bt + 8, mask1);
+    PIN (v0);
+    PIN (v1);
+#pragma GCC unroll 8
+    for (int r = 0; r < mr; r++) {
+      const __m256 a = _mm256_broadcast_ss (x + (size_t) r * ldx + t);
+      s[r][0] = _mm256_fmadd_ps (a, v0, s[r][0]);
+      s[r][1] = _mm256_fmadd_ps (a, v1, s[r][1]);
+    }
+  }
+  /* written out, as in tile_nn */
+#pragma GCC unroll 8
+  for (int r = 0; r < mr; r++) {
+    float *yr = y + (size_t) r * ldy;
+    _mm256_maskstore_ps (yr, mask0, s[r][0]);
+    _mm256_maskstore_ps (yr + 8, mask1, s[r][1]);
+  }
+}
+
+ATTR256 void
+cle_gemm_nn_avx2 (float *y, const float *x, const float *bm, int m, int k,
+    int n, int ldx, int ldb, int ldy)
+{
+  for (int j0 = 0; j0 < n; j0 += 16) {
+    const __m256i mask0 = tail_mask_256 (imin (8, n - j0));
+    const __m256i mask1 = tail_mask_256 (n - j0 - 8);
+    for (int i = 0; i < m; i += MR_NN256) {
+      float *yi = y + (size_t) i * ldy + j0;
+      const float *xi = x + (size_t) i * ldx;
+      switch (imin (MR_NN256, m - i)) {
+#define TILE_NN(R) tile_nn256 (R, yi, xi, bm + j0, k, ldx, ldb, ldy, mask0, \
+    mask1)
+        case 6: TILE_NN (6); break;
+        case 5: TILE_NN (5); break;
+        case 4: TILE_NN (4); break;
+        case 3: TILE_NN (3); break;
+        case 2: TILE_NN (2); break;
+        default: TILE_NN (1); break;
+#undef TILE_NN
+      }
+    }
+  }
+}
+
 #endif /* CLE_GEMM_HAVE_X86 */

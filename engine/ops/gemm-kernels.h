@@ -27,6 +27,8 @@ void cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k,
 #define CLE_GEMM_HAVE_X86 1
 void cle_gemm_nn_avx512 (float *y, const float *x, const float *bm, int m,
     int k, int n, int ldx, int ldb, int ldy);
+void cle_gemm_nn_avx2 (float *y, const float *x, const float *bm, int m,
+    int k, int n, int ldx, int ldb, int ldy);
 /* dst[t * ld + j] = rows[j][t] for j < n, t < d: rows gathered and
  * transposed (attention's keys), 16 x 16 blocks in registers. */
 void cle_gather_transposed_avx512 (float *dst, int ld,

@@ -87,6 +87,9 @@ amx_detect (void)
 const char *
 cle_amx_refused (void)
 {
+  /* an engine built without the AMX blocks never asks */
+  if (cle_amx_build () != CLE_AMX_INSTRUCTIONS)
+    return NULL;
   cle_amx_usable ();
   return amx_refused_errno ? g_strerror (amx_refused_errno) : NULL;
 }
@@ -199,17 +202,17 @@ cle_kernel_tolerance (ClipPrecision precision)
   return precision == CLE_PRECISION_INT8 ? 0.06 : 0.02;
 }
 
-/* "model name" of /proc/cpuinfo, for the warning above; a static buffer
- * (the calibration runs once per precision, under pthread_once). */
+/* "model name" of /proc/cpuinfo into name (size bytes), for the warning
+ * above. */
 static const char *
-cpu_model (void)
+cpu_model (char *name, size_t size)
 {
-  static char name[128] = "unknown CPU";
+  g_strlcpy (name, "unknown CPU", size);
   FILE *f = fopen ("/proc/cpuinfo", "r");
   char line[256];
   while (f && fgets (line, sizeof line, f))
     if (strncmp (line, "model name", 10) == 0 && strchr (line, ':')) {
-      g_strlcpy (name, g_strstrip (strchr (line, ':') + 1), sizeof name);
+      g_strlcpy (name, g_strstrip (strchr (line, ':') + 1), size);
       break;
     }
   if (f)
@@ -267,11 +270,13 @@ calibrate (ClipPrecision precision)
       cal.kernel[n_ok] = cal.kernel[c];
       cal.packed[n_ok++] = cal.packed[c];
     } else {
+      char cpu[128];
       g_warning ("the %s kernel is off by %.3g of the largest value on a "
           "test product (at most %.3g expected), so fp32 or another kernel "
           "runs %s; please report this CPU (%s)", cle_kernel_name
           (cal.kernel[c], precision), error, cle_kernel_tolerance
-          (precision), cle_precision_name (precision), cpu_model ());
+          (precision), cle_precision_name (precision), cpu_model (cpu,
+              sizeof cpu));
       cle_packed_weight_clear (&cal.packed[c]);
     }
   }

@@ -144,14 +144,16 @@ test_gemm_nn (void)
   static const int ms[] = { 1, 5, 6, 7, 13, 50 };
   static const int ks[] = { 1, 16, 64, 77 };
   static const int ns[] = { 1, 15, 16, 50, 64, 65, 130 };
-  GemmNN kernels[2] = { cle_gemm_nn_c, NULL };
-  const char *names[2] = { "c", "avx512" };
+  GemmNN kernels[3] = { cle_gemm_nn_c, NULL, NULL };
+  const char *names[3] = { "c", "avx2", "avx512" };
 #ifdef CLE_GEMM_HAVE_X86
+  if (cle_gemm_path_supported (CLE_GEMM_AVX2))
+    kernels[1] = cle_gemm_nn_avx2;
   if (cle_gemm_path_supported (CLE_GEMM_AVX512))
-    kernels[1] = cle_gemm_nn_avx512;
+    kernels[2] = cle_gemm_nn_avx512;
 #endif
   unsigned seed = 5;
-  for (int kn = 0; kn < 2; kn++) {
+  for (int kn = 0; kn < 3; kn++) {
     if (!kernels[kn])
       continue;
     double worst = 0.0;
