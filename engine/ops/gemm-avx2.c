@@ -383,17 +383,10 @@ cle_gemm_nn_avx2 (float *y, const float *x, const float *bm, int m, int k,
     for (int i = 0; i < m; i += MR_NN256) {
       float *yi = y + (size_t) i * ldy + j0;
       const float *xi = x + (size_t) i * ldx;
-      switch (imin (MR_NN256, m - i)) {
 #define TILE_NN(R) tile_nn256 (R, yi, xi, bm + j0, k, ldx, ldb, ldy, mask0, \
     mask1)
-        case 6: TILE_NN (6); break;
-        case 5: TILE_NN (5); break;
-        case 4: TILE_NN (4); break;
-        case 3: TILE_NN (3); break;
-        case 2: TILE_NN (2); break;
-        default: TILE_NN (1); break;
+      CLE_DISPATCH_ROWS6 (imin (MR_NN256, m - i), TILE_NN);
 #undef TILE_NN
-      }
     }
   }
 }

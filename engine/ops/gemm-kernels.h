@@ -23,6 +23,18 @@ typedef void (*GemmNN) (float *y, const float *x, const float *bm, int m,
 void cle_gemm_nn_c (float *y, const float *x, const float *bm, int m, int k,
     int n, int ldx, int ldb, int ldy);
 
+/* mr in [1, 6] -> call (R) with R a constant, so that a register-blocked
+ * tile of R rows keeps its sums in registers (the broadcast kernels). */
+#define CLE_DISPATCH_ROWS6(mr, call) \
+  switch (mr) { \
+    case 6: call (6); break; \
+    case 5: call (5); break; \
+    case 4: call (4); break; \
+    case 3: call (3); break; \
+    case 2: call (2); break; \
+    default: call (1); break; \
+  }
+
 #if defined(__x86_64__) || defined(__i386__)
 #define CLE_GEMM_HAVE_X86 1
 void cle_gemm_nn_avx512 (float *y, const float *x, const float *bm, int m,
