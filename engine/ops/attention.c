@@ -65,18 +65,6 @@ gemm_nn_block (void)
   return cle_gemm_nn_c;
 }
 
-/* Whether gemm_nn_block is the AVX-512 one (the keys' transposition is
- * then too). */
-static int
-block_is_avx512 (void)
-{
-#ifdef CLE_GEMM_HAVE_X86
-  return gemm_nn_block () == cle_gemm_nn_avx512;
-#else
-  return 0;
-#endif
-}
-
 static inline int
 row_at (const ClipSequences *seqs, int p)
 {
@@ -94,24 +82,22 @@ gather_head (float *dst, const float *src, const ClipSequences *seqs,
         d_head * sizeof (float));
 }
 
-/* dst: (d_head, n) with rows ld apart, the transpose of what gather_head
- * gives; rows: scratch for n pointers. */
+/* dst: (d, n) with rows ld apart: rows[j]'s d values as column j (the
+ * keys, transposed), in register blocks where the products are AVX-512's
+ * (nn). */
 static inline __attribute__ ((always_inline)) void
-gather_head_t (float *dst, int ld, const float *src,
-    const ClipSequences *seqs, int p0, int n, int d, int d_head, int h,
-    const float **rows, int simd)
+transpose_rows (float *dst, int ld, const float *const *rows, int n, int d,
+    GemmNN nn)
 {
-  for (int j = 0; j < n; j++)
-    rows[j] = src + (size_t) row_at (seqs, p0 + j) * d + (size_t) h * d_head;
 #ifdef CLE_GEMM_HAVE_X86
-  if (simd) {
-    cle_gather_transposed_avx512 (dst, ld, rows, n, d_head);
+  if (nn == cle_gemm_nn_avx512) {
+    cle_gather_transposed_avx512 (dst, ld, rows, n, d);
     return;
   }
 #endif
-  (void) simd;
+  (void) nn;
   for (int j = 0; j < n; j++)
-    for (int t = 0; t < d_head; t++)
+    for (int t = 0; t < d; t++)
       dst[(size_t) t * ld + j] = rows[j][t];
 }
 
@@ -164,7 +150,6 @@ typedef struct
   int n_head, d_head, causal, pooled, max_len;
   float *scratch;
   GemmNN nn;
-  int simd;                     /* the AVX-512 transposition */
   int next_task;                /* (sequence, head) pairs handed out */
 } AttentionJob;
 
@@ -184,7 +169,7 @@ attention_part (void *arg, int t, int T)
   float *kt = qh + (size_t) max_len * d_head;
   float *vh = kt + (size_t) max_len * d_head;
   float *oh = vh + (size_t) max_len * d_head;
-  const float *rows[max_len > 0 ? max_len : 1];        /* one task's keys */
+  const float *rows[max_len > 0 ? max_len : 1];        /* a task's keys */
   (void) T;
   for (;;) {
     const int task = __atomic_fetch_add (&job->next_task, 1,
@@ -208,16 +193,15 @@ attention_part (void *arg, int t, int T)
     /* keys and values: the P prefix positions (adapters' prefix tuning,
      * visible to every query), then the sequence's */
     const int nk = P + len;
-    if (P) {
-      const float *pk = job->prefix->k + (size_t) h * P * d_head;
-      const float *pv = job->prefix->v + (size_t) h * P * d_head;
-      for (int j = 0; j < P; j++)
-        for (int t = 0; t < d_head; t++)
-          kt[(size_t) t * nk + j] = pk[(size_t) j * d_head + t];
-      memcpy (vh, pv, (size_t) P * d_head * sizeof (float));
-    }
-    gather_head_t (kt + P, nk, job->k, seqs, p0, len, d, d_head, h, rows,
-        job->simd);
+    for (int j = 0; j < P; j++)
+      rows[j] = job->prefix->k + ((size_t) h * P + j) * d_head;
+    for (int j = 0; j < len; j++)
+      rows[P + j] = job->k + (size_t) row_at (seqs, p0 + j) * d
+          + (size_t) h * d_head;
+    transpose_rows (kt, nk, rows, nk, d_head, job->nn);
+    if (P)
+      memcpy (vh, job->prefix->v + (size_t) h * P * d_head,
+          (size_t) P * d_head * sizeof (float));
     gather_head (vh + (size_t) P * d_head, job->v, seqs, p0, len, d, d_head,
         h);
 
@@ -253,7 +237,7 @@ attention_run (float *out, const float *q, const float *k, const float *v,
   else
     prefix = NULL;
   AttentionJob job = { out, q, k, v, seqs, prefix, n_head, d_head, causal,
-    pooled, max_len, scratch, gemm_nn_block (), block_is_avx512 (), 0
+    pooled, max_len, scratch, gemm_nn_block (), 0
   };
   /* the scratch has room for cle_threads_resolve (n_threads) threads */
   cle_parallel (n_threads, attention_part, &job);
