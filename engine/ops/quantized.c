@@ -297,6 +297,15 @@ prepare_row (const ClipRowPrepare *prep, int r, int n_in)
     cle_activation_range (prep->x + (size_t) r * n_in, 0, n_in, prep->act);
 }
 
+/* Rows [0, n) of prep->x, where they are not converted (no product to
+ * run, or no memory for the converted rows). */
+static void
+prepare_rows (const ClipRowPrepare *prep, int n, int n_in)
+{
+  for (int r = 0; prep && r < n; r++)
+    prepare_row (prep, r, n_in);
+}
+
 /* Rows [r0, r1) of x into xq in w's layout and, for int8, their scales
  * into sx; with the AVX-512 code if simd; each row prepared first (prep:
  * x is prep->x) unless prep is NULL. Rows from n_rows up to the end of
@@ -509,8 +518,7 @@ linear_quantized (float *const *y, const float *x,
   if (ldy == 0)
     ldy = w0->n_out;
   if (n <= 0 || w0->n_out <= 0) {
-    for (int r = 0; prep && r < n; r++)
-      prepare_row (prep, r, w0->n_in);
+    prepare_rows (prep, n, w0->n_in);
     return;
   }
   const size_t xq_bytes = converted_bytes (w0, n);
@@ -518,8 +526,7 @@ linear_quantized (float *const *y, const float *x,
       xq_bytes + (size_t) n * sizeof (float));
   if (!xq) {
     /* memory is short: one row at a time, on this thread */
-    for (int r = 0; prep && r < n; r++)
-      prepare_row (prep, r, w0->n_in);
+    prepare_rows (prep, n, w0->n_in);
     for (int p = 0; p < n_proj; p++)
       cle_linear_quantized_naive (y[p], x, w[p], b[p], n, ldx, ldy);
     return;
