@@ -20,7 +20,27 @@ cle_encoder_linear (ClipContext *ctx, float *y, const float *x,
     cle_linear (y, x, w, b, n, n_in, n_out, 0, 0, ctx->n_threads);
 }
 
-static void add_inplace (float *x, const float *y, size_t n, int n_threads);
+typedef struct
+{
+  float *x;
+  const float *y;
+  size_t n;
+} AddJob;
+
+static void
+add_part (void *arg, int t, int T)
+{
+  const AddJob *job = arg;
+  for (size_t i = job->n * t / T; i < job->n * (t + 1) / T; i++)
+    job->x[i] += job->y[i];
+}
+
+static void
+add_inplace (float *x, const float *y, size_t n, int n_threads)
+{
+  AddJob job = { x, y, n };
+  cle_parallel (n >= 65536 ? n_threads : 1, add_part, &job);
+}
 
 /* x += h if add_h (the residual add of the block before), h =
  * LayerNorm(x) * g + b, then the n_proj projections of h (x, h: (n,
@@ -67,28 +87,6 @@ activate_then_linear (ClipContext *ctx, float *y, float *x,
   }
   cle_activation (x, (size_t) n * n_in, act, ctx->n_threads);
   cle_linear (y, x, w, b, n, n_in, n_out, 0, 0, ctx->n_threads);
-}
-
-typedef struct
-{
-  float *x;
-  const float *y;
-  size_t n;
-} AddJob;
-
-static void
-add_part (void *arg, int t, int T)
-{
-  const AddJob *job = arg;
-  for (size_t i = job->n * t / T; i < job->n * (t + 1) / T; i++)
-    job->x[i] += job->y[i];
-}
-
-static void
-add_inplace (float *x, const float *y, size_t n, int n_threads)
-{
-  AddJob job = { x, y, n };
-  cle_parallel (n >= 65536 ? n_threads : 1, add_part, &job);
 }
 
 /* x += h, or a bottleneck adapter's x = BN(h, x) (x, h: (rows, D)) */
