@@ -210,12 +210,17 @@ run_case (const Case *c)
     ClipFrame *all = calloc (n_images, sizeof *all);
     uint8_t **all_rgb = calloc (n_images, sizeof *all_rgb);
     for (int i = 0; i < n_images; i++) {
-      char *png = g_strdup_printf ("%s/tiny-clip/reference/images/%s.png",
-          getenv ("CLE_TEST_DATA"), json_array_get_string_element (images, i));
+      char *rel_png = g_strdup_printf ("tiny-clip/reference/images/%s.png",
+          json_array_get_string_element (images, i));
+      char *png = test_data_path (rel_png);
+      g_free (rel_png);
       uint8_t *rgb;
       int w, h;
       float e[1024];
-      if (image_load_rgb (png, &rgb, &w, &h, &err) == CLE_OK) {
+      code = image_load_rgb (png, &rgb, &w, &h, &err);
+      test_expect (code == CLE_OK, "load %s: %s", png,
+          code ? err.message : "ok");
+      if (code == CLE_OK) {
         ClipFrame f = { .format = CLE_PIXEL_RGB, .width = w, .height = h,
           .planes = { rgb }, .strides = { 3 * w } };
         code = cle_encode_frames (ctx, &f, 1, e, P, &err);

@@ -255,24 +255,35 @@ encode_all (const char *dir, ClipPrecision precision, JsonObject *ref,
   e->image = g_new (float, (size_t) e->n_images * e->dim);
   e->text = g_new (float, (size_t) e->n_texts * e->dim);
   for (int i = 0; i < e->n_images; i++) {
-    char *png = g_strdup_printf ("%s/tiny-clip/reference/images/%s.png",
-        getenv ("CLE_TEST_DATA"), json_array_get_string_element (images, i));
+    char *rel_png = g_strdup_printf ("tiny-clip/reference/images/%s.png",
+        json_array_get_string_element (images, i));
+    char *png = test_data_path (rel_png);
     uint8_t *rgb;
     int w, h;
-    if (image_load_rgb (png, &rgb, &w, &h, &err) == CLE_OK) {
+    /* an image not encoded would leave its row uninitialized */
+    int ok = image_load_rgb (png, &rgb, &w, &h, &err) == CLE_OK;
+    if (ok) {
       ClipFrame f = { .format = CLE_PIXEL_RGB, .width = w, .height = h,
         .planes = { rgb }, .strides = { 3 * w } };
-      cle_encode_frames (ctx, &f, 1, e->image + (size_t) i * e->dim, e->dim,
-          &err);
+      ok = cle_encode_frames (ctx, &f, 1, e->image + (size_t) i * e->dim,
+          e->dim, &err) == CLE_OK;
       free (rgb);
     }
+    if (!ok) {
+      test_expect (0, "encode %s: %s", png, err.message);
+      memset (e->image + (size_t) i * e->dim, 0, e->dim * sizeof (float));
+    }
     g_free (png);
+    g_free (rel_png);
   }
   const char **texts = g_new (const char *, e->n_texts);
   for (int t = 0; t < e->n_texts; t++)
     texts[t] = json_array_get_string_element (prompts, t);
-  cle_encode_texts (ctx, texts, e->n_texts, e->text,
-      (size_t) e->n_texts * e->dim, &err);
+  if (cle_encode_texts (ctx, texts, e->n_texts, e->text,
+          (size_t) e->n_texts * e->dim, &err) != CLE_OK) {
+    test_expect (0, "encode the prompts: %s", err.message);
+    memset (e->text, 0, (size_t) e->n_texts * e->dim * sizeof (float));
+  }
   g_free (texts);
   cle_context_free (ctx);
   cle_model_free (model);
