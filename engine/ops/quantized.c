@@ -317,14 +317,25 @@ convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
 {
   const int n_in = w->n_in, g = cle_precision_group (w->precision);
   const int kq = w->k_pad / g, stride = group_stride (w);
+  /* a padding row's groups: zeros after the offset (bf16 0, int8 128) */
+  const uint8_t pad = w->precision == CLE_PRECISION_INT8 ? 128 : 0;
   for (int r = r0; r < r1; r++) {
     const float *xr = x + (size_t) r * ldx;
-    if (prep && r < n_rows)
-      prepare_row (prep, r, n_in);
-    const int n_valid = r < n_rows ? n_in : 0;
     uint8_t *d = xq + group_offset (w, r, 0);
+    if (r >= n_rows) {
+      /* filled, not converted: a tile's padding rows (up to 15 of a
+       * 16-row AMX tile) would cost the last thread as much as its rows */
+      if (stride == 4)
+        memset (d, pad, (size_t) kq * 4);
+      else
+        for (int q = 0; q < kq; q++, d += stride)
+          memset (d, pad, 4);
+      continue;
+    }
+    if (prep)
+      prepare_row (prep, r, n_in);
 #if defined(__x86_64__) || defined(__i386__)
-    if (simd && r < n_rows) {
+    if (simd) {
       if (w->precision == CLE_PRECISION_BF16)
         cle_quantized_convert_bf16 (d, xr, n_in, kq, stride);
       else
@@ -336,24 +347,23 @@ convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
       for (int q = 0; q < kq; q++, d += stride) {
         const int k = 2 * q;
         const uint16_t pair[2] = {
-          k < n_valid ? to_bf16 (xr[k]) : 0,
-          k + 1 < n_valid ? to_bf16 (xr[k + 1]) : 0,
+          k < n_in ? to_bf16 (xr[k]) : 0,
+          k + 1 < n_in ? to_bf16 (xr[k + 1]) : 0,
         };
         memcpy (d, pair, 4);
       }
       continue;
     }
-    const float scale = row_scale (xr, n_valid), inv = 1.0f / scale;
+    const float scale = row_scale (xr, n_in), inv = 1.0f / scale;
     for (int q = 0; q < kq; q++, d += stride)
       for (int e = 0; e < 4; e++) {
         const int k = q * 4 + e;
         /* q + 128 = floor(x / scale + 128.5): round half up, in [1, 255];
-         * padding is 128, a zero after the offset */
-        const int v = k < n_valid ? (int) (xr[k] * inv + 128.5f) : 128;
+         * k past n_in is 128, a zero after the offset */
+        const int v = k < n_in ? (int) (xr[k] * inv + 128.5f) : 128;
         d[e] = (uint8_t) (v < 1 ? 1 : v > 255 ? 255 : v);
       }
-    if (r < n_rows)
-      sx[r] = scale;
+    sx[r] = scale;
   }
 }
 
