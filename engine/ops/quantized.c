@@ -320,7 +320,6 @@ convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
   /* a padding row's groups: zeros after the offset (bf16 0, int8 128) */
   const uint8_t pad = w->precision == CLE_PRECISION_INT8 ? 128 : 0;
   for (int r = r0; r < r1; r++) {
-    const float *xr = x + (size_t) r * ldx;
     uint8_t *d = xq + group_offset (w, r, 0);
     if (r >= n_rows) {
       /* filled, not converted: a tile's padding rows (up to 15 of a
@@ -332,6 +331,7 @@ convert_rows (uint8_t *xq, float *sx, const float *x, int ldx,
           memset (d, pad, 4);
       continue;
     }
+    const float *xr = x + (size_t) r * ldx;
     if (prep)
       prepare_row (prep, r, n_in);
 #if defined(__x86_64__) || defined(__i386__)
